@@ -1,0 +1,40 @@
+//! oar plans: one versioned, checksummed file holding a tract NNEF graph and the manifest the device
+//! needs to use it (input spec, post-processing, labels, quantization, accuracy).
+//!
+//! The reading side uses tract-nnef only; no ONNX parser is needed on the device.
+
+mod engine;
+mod file;
+pub mod manifest;
+
+pub use engine::{decode_model, model_stats, nnef, set_threads, Engine, ModelStats, NodeTime};
+pub use file::{join_labels, sha256_hex, split_labels, write_plan, Plan, LABELS_ENTRY, MANIFEST_ENTRY, MODEL_ENTRY};
+pub use manifest::*;
+/// tract, as the plan was built against (so that users need not pin it separately).
+pub use tract_nnef::prelude as tract;
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong with a plan, each naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: not an oar plan: {reason}")]
+    NotAPlan { path: PathBuf, reason: String },
+    #[error("{path}: plan format {found}, this runtime reads {min}–{max}: rebuild the plan with this oar (`oar compile`) or use a runtime that reads format {found}")]
+    Version { path: PathBuf, found: u32, min: u32, max: u32 },
+    #[error("{path}: bad manifest: {message}")]
+    Manifest { path: PathBuf, message: String },
+    #[error("{path}: entry `{entry}` is missing")]
+    MissingEntry { path: PathBuf, entry: String },
+    #[error("{path}: entry `{entry}` is corrupt: sha256 {actual}, the manifest says {expected}")]
+    Checksum { path: PathBuf, entry: String, expected: String, actual: String },
+    #[error("{path}: cannot load the model: {message}")]
+    Model { path: PathBuf, message: String },
+    #[error("{path}: inference failed: {message}")]
+    Run { path: PathBuf, message: String },
+}
+
+#[cfg(test)]
+mod tests;

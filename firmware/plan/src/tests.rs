@@ -1,0 +1,134 @@
+use super::*;
+use crate::tract::*;
+use std::collections::BTreeMap;
+
+/// A real (tiny) tract model: y = x + [1, 2, 3].
+fn tiny_model() -> TypedModel {
+    let mut model = TypedModel::default();
+    let x = model.add_source("x", f32::fact([1, 3])).unwrap();
+    let c = model.add_const("c", tensor2(&[[1f32, 2., 3.]])).unwrap();
+    let y = model.wire_node("y", tract_nnef::tract_core::ops::math::add(), &[x, c]).unwrap();
+    model.select_output_outlets(&y).unwrap();
+    model
+}
+
+fn manifest() -> Manifest {
+    Manifest {
+        format: FORMAT_VERSION,
+        compiler: "oar test".into(),
+        model: ModelInfo { id: "tiny".into(), task: "test".into(), source: "built in the test".into(), sha256: "0".repeat(64) },
+        input: InputSpec {
+            name: "x".into(),
+            layout: Layout::NCHW,
+            color: ColorOrder::RGB,
+            scale: 1.0,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+            resize: ResizePolicy::Stretch { width: 3, height: 1 },
+        },
+        outputs: vec![],
+        post: toml::Table::new(),
+        labels: Some(LabelsInfo { entry: LABELS_ENTRY.into(), count: 3 }),
+        quantization: None,
+        accuracy: None,
+        entries: BTreeMap::new(),
+    }
+}
+
+fn write_tiny(path: &std::path::Path) {
+    let nnef = nnef().write_to_tar(&tiny_model(), Vec::new()).unwrap();
+    let labels = join_labels(&["a".into(), " ".into(), "c".into()]);
+    write_plan(path, &manifest(), &[(MODEL_ENTRY, &nnef), (LABELS_ENTRY, labels.as_bytes())]).unwrap();
+}
+
+#[test]
+fn writes_reads_and_runs_a_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.oar");
+    write_tiny(&path);
+    let engine = Engine::load(&path).unwrap();
+    assert_eq!(engine.plan.labels().unwrap().unwrap(), vec!["a", " ", "c"]);
+    let out = engine.run_one(tensor2(&[[10f32, 20., 30.]])).unwrap();
+    assert_eq!(out[0], tensor2(&[[11f32, 22., 33.]]));
+    // Nothing but the plan is left in the directory (no temporary file).
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn corrupt_entry_is_named_with_both_hashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.oar");
+    write_tiny(&path);
+    let mut bytes = std::fs::read(&path).unwrap();
+    // Flip one byte of the labels entry, which sits in the archive's last data block.
+    let pos = bytes.windows(3).rposition(|w| w == b"a\n ").unwrap();
+    bytes[pos] = b'b';
+    std::fs::write(&path, &bytes).unwrap();
+    let err = Plan::read(&path).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, PlanError::Checksum { ref entry, .. } if entry == LABELS_ENTRY), "{msg}");
+    assert!(msg.contains("tiny.oar") && msg.contains("sha256"), "{msg}");
+}
+
+#[test]
+fn truncated_plan_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.oar");
+    write_tiny(&path);
+    let bytes = std::fs::read(&path).unwrap();
+    for cut in [0, 100, 700, bytes.len() / 2, bytes.len() - 1100] {
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        let err = Plan::read(&path).unwrap_err();
+        assert!(matches!(err, PlanError::NotAPlan { .. } | PlanError::MissingEntry { .. }), "cut {cut}: {err}");
+        assert!(err.to_string().contains("tiny.oar"));
+    }
+}
+
+#[test]
+fn other_files_are_not_plans() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("photo.oar");
+    std::fs::write(&path, b"\x89PNG\r\n\x1a\n this is an image, not a plan").unwrap();
+    let err = Plan::read(&path).unwrap_err();
+    assert!(matches!(err, PlanError::NotAPlan { .. }), "{err}");
+    let missing = Plan::read(dir.path().join("absent.oar")).unwrap_err();
+    assert!(matches!(missing, PlanError::Io { .. }) && missing.to_string().contains("absent.oar"));
+}
+
+#[test]
+fn newer_format_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("future.oar");
+    let mut m = manifest();
+    m.labels = None;
+    let nnef = nnef().write_to_tar(&tiny_model(), Vec::new()).unwrap();
+    write_plan(&path, &m, &[(MODEL_ENTRY, &nnef)]).unwrap();
+    // Rewrite the manifest as a future writer would: higher format, a field this reader lacks.
+    let plan = Plan::read(&path).unwrap();
+    let text = plan.manifest.to_toml().unwrap().replace("format = 1", "format = 3\nhologram = true");
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in [(MANIFEST_ENTRY, text.as_bytes()), (MODEL_ENTRY, &nnef[..])] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).unwrap();
+    }
+    std::fs::write(&path, b.into_inner().unwrap()).unwrap();
+    let err = Plan::read(&path).unwrap_err().to_string();
+    assert!(err.contains("plan format 3, this runtime reads 1–1"), "{err}");
+}
+
+#[test]
+fn failed_write_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-such-dir").join("x.oar");
+    assert!(write_plan(&path, &manifest(), &[(MODEL_ENTRY, b"x")]).is_err());
+    assert!(!path.exists());
+}
+
+#[test]
+fn labels_keep_whitespace_entries() {
+    assert_eq!(split_labels("a\n \nb\n"), vec!["a", " ", "b"]);
+    assert_eq!(split_labels(""), Vec::<String>::new());
+    assert_eq!(split_labels(&join_labels(&["x".into(), "".into()])), vec!["x", ""]);
+}

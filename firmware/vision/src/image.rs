@@ -1,0 +1,239 @@
+//! Images: decoding with clear errors, and the few pixel operations the OCR pipeline needs
+//! (resize, perspective crop, rotations, padding).
+
+use crate::geometry::{apply, perspective_transform, Pt};
+use crate::VisionError;
+use std::path::Path;
+
+/// Interleaved 8-bit RGB pixels, row-major.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Rgb {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for Rgb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Rgb({}x{})", self.width, self.height)
+    }
+}
+
+/// Images larger than this (in pixels) are refused: decoding them would exhaust a board's memory.
+pub const MAX_PIXELS: u64 = 100_000_000;
+
+impl Rgb {
+    pub fn new(width: usize, height: usize) -> Rgb {
+        Rgb { width, height, data: vec![0; width * height * 3] }
+    }
+
+    /// Decodes a PNG, JPEG or BMP file.
+    pub fn open(path: &Path) -> Result<Rgb, VisionError> {
+        let bytes = std::fs::read(path).map_err(|e| VisionError::Image { path: path.into(), message: e.to_string() })?;
+        Rgb::decode(&bytes).map_err(|message| VisionError::Image { path: path.into(), message })
+    }
+
+    /// Decodes an encoded image held in memory.
+    pub fn decode(bytes: &[u8]) -> Result<Rgb, String> {
+        let format = ::image::guess_format(bytes)
+            .map_err(|_| "not an image (expected PNG, JPEG or BMP)".to_string())?;
+        let mut reader = ::image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+        let mut limits = ::image::Limits::default();
+        limits.max_alloc = Some(MAX_PIXELS * 4);
+        reader.limits(limits);
+        let (w, h) = reader.into_dimensions().map_err(|e| format!("cannot read the {format:?} header: {e}"))?;
+        if w == 0 || h == 0 {
+            return Err(format!("the image is empty ({w}x{h})"));
+        }
+        if w as u64 * h as u64 > MAX_PIXELS {
+            return Err(format!("{w}x{h} is larger than the {MAX_PIXELS}-pixel limit"));
+        }
+        let mut reader = ::image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+        reader.limits(limits_for(w, h));
+        let img = reader.decode().map_err(|e| format!("cannot decode the {format:?} data: {e}"))?;
+        let rgb = img.into_rgb8();
+        Ok(Rgb { width: rgb.width() as usize, height: rgb.height() as usize, data: rgb.into_raw() })
+    }
+
+    #[inline]
+    pub fn pixel(&self, x: usize, y: usize) -> [u8; 3] {
+        let i = (y * self.width + x) * 3;
+        [self.data[i], self.data[i + 1], self.data[i + 2]]
+    }
+
+    /// Bilinear resize, bit-exact with OpenCV's `INTER_LINEAR` (what the reference pipelines use).
+    pub fn resize(&self, width: usize, height: usize) -> Rgb {
+        let mut out = Rgb::new(width.max(1), height.max(1));
+        oar_kernels::resize_bilinear_u8(&self.data, self.width, self.height, 3, &mut out.data, out.width, out.height)
+            .expect("buffer sizes follow from the image sizes");
+        out
+    }
+
+    /// Rotates by 180°.
+    pub fn rotate180(&self) -> Rgb {
+        let mut out = self.clone();
+        for (dst, src) in out.data.chunks_exact_mut(3).zip(self.data.chunks_exact(3).rev()) {
+            dst.copy_from_slice(src);
+        }
+        out
+    }
+
+    /// Rotates by 90° counter-clockwise (`np.rot90`).
+    pub fn rotate90_ccw(&self) -> Rgb {
+        let mut out = Rgb::new(self.height, self.width);
+        for y in 0..out.height {
+            for x in 0..out.width {
+                let p = self.pixel(self.width - 1 - y, x);
+                let i = (y * out.width + x) * 3;
+                out.data[i..i + 3].copy_from_slice(&p);
+            }
+        }
+        out
+    }
+
+    /// Adds `top` and `bottom` rows of black.
+    pub fn pad_vertical(&self, top: usize, bottom: usize) -> Rgb {
+        let mut out = Rgb::new(self.width, self.height + top + bottom);
+        let row = self.width * 3;
+        out.data[top * row..(top + self.height) * row].copy_from_slice(&self.data);
+        out
+    }
+
+    /// Extracts the quadrilateral `quad` (tl, tr, br, bl) into a `width`×`height` image with a
+    /// perspective warp, bicubic sampling and replicated borders (`cv2.warpPerspective` with
+    /// `INTER_CUBIC`, `BORDER_REPLICATE`).
+    pub fn warp_quad(&self, quad: &[Pt; 4], width: usize, height: usize) -> Rgb {
+        let (w, h) = (width.max(1), height.max(1));
+        let mut out = Rgb::new(w, h);
+        let dst = [[0.0, 0.0], [w as f64, 0.0], [w as f64, h as f64], [0.0, h as f64]];
+        let Some(m) = perspective_transform(&dst, quad) else { return out };
+        for y in 0..h {
+            for x in 0..w {
+                let [sx, sy] = apply(&m, [x as f64, y as f64]);
+                let px = self.bicubic(sx, sy);
+                let i = (y * w + x) * 3;
+                out.data[i..i + 3].copy_from_slice(&px);
+            }
+        }
+        out
+    }
+
+    fn bicubic(&self, x: f64, y: f64) -> [u8; 3] {
+        // OpenCV quantises the sub-pixel position to 1/32 before weighting.
+        const TAB: f64 = 32.0;
+        let (xq, yq) = ((x * TAB).round(), (y * TAB).round());
+        let (x0, y0) = ((xq / TAB).floor(), (yq / TAB).floor());
+        let (fx, fy) = (xq / TAB - x0, yq / TAB - y0);
+        let (wx, wy) = (cubic_weights(fx), cubic_weights(fy));
+        let clampx = |v: i64| v.clamp(0, self.width as i64 - 1) as usize;
+        let clampy = |v: i64| v.clamp(0, self.height as i64 - 1) as usize;
+        let mut acc = [0.0f64; 3];
+        for (j, wyj) in wy.iter().enumerate() {
+            let sy = clampy(y0 as i64 - 1 + j as i64);
+            for (i, wxi) in wx.iter().enumerate() {
+                let sx = clampx(x0 as i64 - 1 + i as i64);
+                let p = self.pixel(sx, sy);
+                let wgt = wxi * wyj;
+                for c in 0..3 {
+                    acc[c] += p[c] as f64 * wgt;
+                }
+            }
+        }
+        acc.map(|v| v.round().clamp(0.0, 255.0) as u8)
+    }
+}
+
+/// Keys' cubic convolution weights with a = -0.75 (OpenCV's choice).
+fn cubic_weights(t: f64) -> [f64; 4] {
+    const A: f64 = -0.75;
+    let w0 = ((A * (t + 1.0) - 5.0 * A) * (t + 1.0) + 8.0 * A) * (t + 1.0) - 4.0 * A;
+    let w1 = ((A + 2.0) * t - (A + 3.0)) * t * t + 1.0;
+    let w2 = ((A + 2.0) * (1.0 - t) - (A + 3.0)) * (1.0 - t) * (1.0 - t) + 1.0;
+    [w0, w1, w2, 1.0 - w0 - w1 - w2]
+}
+
+fn limits_for(w: u32, h: u32) -> ::image::Limits {
+    let mut limits = ::image::Limits::default();
+    limits.max_image_width = Some(w);
+    limits.max_image_height = Some(h);
+    limits.max_alloc = Some(MAX_PIXELS * 4);
+    limits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gradient(w: usize, h: usize) -> Rgb {
+        let mut img = Rgb::new(w, h);
+        for y in 0..h {
+            for x in 0..w {
+                let i = (y * w + x) * 3;
+                img.data[i] = (x * 255 / w.max(1)) as u8;
+                img.data[i + 1] = (y * 255 / h.max(1)) as u8;
+                img.data[i + 2] = 77;
+            }
+        }
+        img
+    }
+
+    #[test]
+    fn rotations_compose() {
+        let img = gradient(5, 3);
+        assert_eq!(img.rotate180().rotate180(), img);
+        let r = img.rotate90_ccw();
+        assert_eq!((r.width, r.height), (3, 5));
+        assert_eq!(r.pixel(0, 0), img.pixel(4, 0));
+        assert_eq!(r.rotate90_ccw().rotate90_ccw().rotate90_ccw().rotate90_ccw().rotate90_ccw(), r.rotate90_ccw().rotate90_ccw().rotate90_ccw().rotate90_ccw().rotate90_ccw());
+        assert_eq!(img.rotate90_ccw().rotate90_ccw(), img.rotate180());
+    }
+
+    #[test]
+    fn axis_aligned_warp_is_a_copy() {
+        let img = gradient(20, 10);
+        let quad = [[4.0, 2.0], [14.0, 2.0], [14.0, 8.0], [4.0, 8.0]];
+        let crop = img.warp_quad(&quad, 10, 6);
+        for y in 0..6 {
+            for x in 0..10 {
+                assert_eq!(crop.pixel(x, y), img.pixel(x + 4, y + 2));
+            }
+        }
+    }
+
+    #[test]
+    fn cubic_weights_sum_to_one() {
+        for t in [0.0, 0.25, 0.5, 0.9] {
+            assert!((cubic_weights(t).iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        }
+        assert_eq!(cubic_weights(0.0), [0.0, 1.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn bad_bytes_are_clear_errors() {
+        assert!(Rgb::decode(b"hello").unwrap_err().contains("not an image"));
+        // A PNG signature followed by garbage.
+        let err = Rgb::decode(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR garbage").unwrap_err();
+        assert!(err.contains("Png"), "{err}");
+    }
+
+    #[test]
+    fn png_round_trip_and_truncation() {
+        let img = gradient(16, 8);
+        let mut png = Vec::new();
+        ::image::RgbImage::from_raw(16, 8, img.data.clone())
+            .unwrap()
+            .write_to(&mut std::io::Cursor::new(&mut png), ::image::ImageFormat::Png)
+            .unwrap();
+        assert_eq!(Rgb::decode(&png).unwrap(), img);
+        assert!(Rgb::decode(&png[..png.len() / 2]).is_err());
+    }
+
+    #[test]
+    fn padding_keeps_pixels() {
+        let img = gradient(4, 2);
+        let p = img.pad_vertical(3, 1);
+        assert_eq!(p.height, 6);
+        assert_eq!(p.pixel(2, 4), img.pixel(2, 1));
+        assert_eq!(p.pixel(2, 0), [0, 0, 0]);
+    }
+}

@@ -1,0 +1,102 @@
+//! `oar bench`: latency of a plan on a fixed, seeded input; optionally a per-op profile.
+
+use crate::models::Zoo;
+use anyhow::{Context, Result};
+use oar_plan::Engine;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// A .oar plan or a registry id (compiled on first use).
+    model: String,
+    /// Input shape, e.g. 1,3,48,320 (default: the model's typical input).
+    #[arg(long, value_delimiter = ',')]
+    shape: Option<Vec<usize>>,
+    /// Threads for tract's matrix products.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Timed runs.
+    #[arg(long, default_value_t = 30)]
+    runs: usize,
+    /// Untimed runs first.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Also time every op, and print where the time goes.
+    #[arg(long)]
+    profile: bool,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1e3
+}
+
+pub fn run(args: &BenchArgs) -> Result<ExitCode> {
+    oar_plan::set_threads(args.threads);
+    let zoo = Zoo::open()?;
+    let path = zoo.plan(&args.model)?;
+    let engine = Engine::load(&path)?;
+    let shape = args.shape.clone().unwrap_or_else(|| oar_compiler::typical_input_shape(&engine.plan.manifest.input));
+    let input = oar_compiler::seeded_input(&shape, 1);
+    for _ in 0..args.warmup {
+        engine.run_one(input.clone()).with_context(|| format!("input shape {shape:?}"))?;
+    }
+    let bar = indicatif::ProgressBar::new(args.runs as u64);
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
+    let mut times = Vec::with_capacity(args.runs);
+    for _ in 0..args.runs.max(1) {
+        let start = Instant::now();
+        engine.run_one(input.clone())?;
+        times.push(start.elapsed());
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    times.sort();
+    let median = percentile(&times, 0.5);
+    let p90 = percentile(&times, 0.9);
+    let mean = times.iter().map(|t| t.as_secs_f64()).sum::<f64>() / times.len() as f64 * 1e3;
+
+    let profile = if args.profile { Some(op_profile(&engine, input, args.runs.clamp(1, 10))?) } else { None };
+    if args.json {
+        let v = serde_json::json!({
+            "model": args.model, "plan": path, "shape": shape, "threads": args.threads, "runs": times.len(),
+            "median_ms": median, "p90_ms": p90, "mean_ms": mean, "min_ms": percentile(&times, 0.0),
+            "profile": profile.as_ref().map(|p| p.iter().map(|(op, ms, n)| serde_json::json!({"op": op, "ms": ms, "nodes": n})).collect::<Vec<_>>()),
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "{} {:?} threads={} runs={}: median {median:.2} ms, p90 {p90:.2} ms, mean {mean:.2} ms",
+            args.model,
+            shape,
+            args.threads,
+            times.len()
+        );
+        if let Some(p) = profile {
+            let total: f64 = p.iter().map(|(_, ms, _)| ms).sum();
+            println!("\n{:32} {:>9} {:>6} {:>6}", "op", "ms/run", "share", "nodes");
+            for (op, ms, n) in p.iter().take(20) {
+                println!("{op:32} {ms:>9.3} {:>5.1}% {n:>6}", ms / total * 100.0);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Time per op kind (ms per run, node count), most expensive first.
+fn op_profile(engine: &Engine, input: oar_plan::tract::Tensor, runs: usize) -> Result<Vec<(String, f64, usize)>> {
+    let nodes = engine.profile(input, runs)?;
+    let mut by_op: std::collections::BTreeMap<String, (f64, usize)> = Default::default();
+    for n in nodes {
+        let e = by_op.entry(n.op).or_default();
+        e.0 += n.total.as_secs_f64() * 1e3 / runs as f64;
+        e.1 += 1;
+    }
+    let mut v: Vec<_> = by_op.into_iter().map(|(op, (ms, n))| (op, ms, n)).collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1));
+    Ok(v)
+}

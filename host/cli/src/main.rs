@@ -1,0 +1,168 @@
+//! `oar`: the host tool — fetch models, compile them to plans, inspect plans, read text, benchmark.
+
+mod bench;
+mod models;
+mod ocr;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use models::Zoo;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "oar", version, about = "Compile PaddlePaddle models to oar plans and run them on tract")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Download registry models into the cache ($OAR_HOME, default ~/.cache/oar).
+    Fetch {
+        /// Model ids (see `oar fetch --list`).
+        models: Vec<String>,
+        /// Fetch every model of the registry.
+        #[arg(long)]
+        all: bool,
+        /// List the registry instead.
+        #[arg(long)]
+        list: bool,
+        /// Also compile each model to a float plan in the cache (what `oar ocr` does on first use).
+        #[arg(long)]
+        compile: bool,
+    },
+    /// Compile a model (registry id or ONNX file) to a plan.
+    Compile {
+        /// Registry id, or a path to an .onnx file (then give --like).
+        model: String,
+        /// For an ONNX file: take task, input spec and post-processing from this registry model.
+        #[arg(long)]
+        like: Option<String>,
+        /// Output plan file.
+        #[arg(short, long)]
+        out: PathBuf,
+    },
+    /// Print a plan's manifest, op histogram, parameter count and sizes.
+    Inspect {
+        plan: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read the text in images (detection, direction, recognition).
+    Ocr(ocr::OcrArgs),
+    /// Time a plan (or registry model) on a fixed input: median and p90 latency.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Fetch { models, all, list, compile } => fetch(models, all, list, compile),
+        Command::Compile { model, like, out } => compile(&model, like.as_deref(), &out),
+        Command::Inspect { plan, json } => inspect(&plan, json),
+        Command::Ocr(args) => ocr::run(&args),
+        Command::Bench(args) => bench::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn fetch(ids: Vec<String>, all: bool, list: bool, compile: bool) -> Result<ExitCode> {
+    let zoo = Zoo::open()?;
+    if list {
+        for e in zoo.registry.entries() {
+            let state = if oar_registry::cached(e, &zoo.cache).is_some() { "cached" } else { "" };
+            println!("{:22} {:22} {:6} {}", e.id, e.task, state, e.description);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let ids: Vec<String> = if all { zoo.registry.entries().iter().map(|e| e.id.clone()).collect() } else { ids };
+    anyhow::ensure!(!ids.is_empty(), "name the models to fetch, or --all (ids: oar fetch --list)");
+    let entries = ids.iter().map(|id| zoo.registry.get(id)).collect::<Result<Vec<_>, _>>()?;
+    for e in entries {
+        let f = zoo.fetch(e)?;
+        if compile {
+            println!("{} {}", e.id, zoo.plan(&e.id)?.display());
+        } else {
+            println!("{} {}", e.id, f.model.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn compile(model: &str, like: Option<&str>, out: &std::path::Path) -> Result<ExitCode> {
+    let zoo = Zoo::open()?;
+    let src = if model.ends_with(".onnx") {
+        let like = like.context("an ONNX file needs --like ID to say what kind of model it is")?;
+        let entry = zoo.registry.get(like)?;
+        let fetched = oar_registry::Fetched { model: PathBuf::from(model), files: vec![] };
+        let mut src = models::source_model(entry, &fetched)?;
+        src.id = PathBuf::from(model).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        src.origin = model.to_string();
+        src
+    } else {
+        let entry = zoo.registry.get(model)?;
+        let fetched = zoo.fetch(entry)?;
+        models::source_model(entry, &fetched)?
+    };
+    let spinner = models::spinner(&format!("compiling {model}"));
+    let compiled = oar_compiler::compile(&src, out);
+    spinner.finish_and_clear();
+    let compiled = compiled.with_context(|| format!("cannot compile {model}"))?;
+    let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "{}: {} plan, {:.1} MB, checked against the ONNX graph (max abs error {:.2e})",
+        out.display(),
+        compiled.manifest.model.task,
+        size as f64 / 1e6,
+        compiled.check_error.iter().cloned().fold(0.0, f32::max)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn inspect(path: &std::path::Path, json: bool) -> Result<ExitCode> {
+    let plan = oar_plan::Plan::read(path)?;
+    let model = oar_plan::decode_model(&plan)?;
+    let stats = oar_plan::model_stats(&model);
+    let file_size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if json {
+        let v = serde_json::json!({
+            "path": path,
+            "file_bytes": file_size,
+            "manifest": plan.manifest,
+            "entries": plan.entry_sizes().into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+            "ops": stats.ops,
+            "params": stats.params,
+            "param_bytes": stats.param_bytes,
+            "nodes": model.nodes().len(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("# {} ({:.2} MB)\n", path.display(), file_size as f64 / 1e6);
+    println!("{}", plan.manifest.to_toml()?);
+    println!("# entries");
+    for (name, size) in plan.entry_sizes() {
+        println!("  {name:24} {size:>10} bytes");
+    }
+    println!("\n# graph: {} nodes, {} parameters", model.nodes().len(), stats.params);
+    for (dt, bytes) in &stats.param_bytes {
+        println!("  {dt:8} {:>10.2} MB of constants", *bytes as f64 / 1e6);
+    }
+    println!("\n# ops");
+    let mut ops: Vec<_> = stats.ops.iter().collect();
+    ops.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    for (op, n) in ops {
+        println!("  {op:28} {n:>5}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

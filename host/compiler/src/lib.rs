@@ -1,0 +1,324 @@
+//! oar's compiler: ONNX → tract (decluttered) → a verified NNEF plan.
+//!
+//! `load ONNX → pin the input shape → declutter → check against the ONNX graph → emit`.
+//! Calibration, int8 quantization and pruning plug in between declutter and emit.
+
+use oar_plan::tract::*;
+use oar_plan::{
+    join_labels, sha256_hex, write_plan, InputSpec, LabelsInfo, Layout, Manifest, ModelInfo, ResizePolicy, TensorSpec,
+    FORMAT_VERSION, LABELS_ENTRY, MODEL_ENTRY,
+};
+use std::path::{Path, PathBuf};
+use tract_onnx::prelude::{InferenceFact, InferenceModelExt};
+
+mod rewrite;
+
+/// The compiler's version string, written into every manifest.
+pub const COMPILER: &str = concat!("oar ", env!("CARGO_PKG_VERSION"));
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: cannot load the ONNX model: {message}")]
+    Load { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Model { path: PathBuf, message: String },
+    #[error("{path}: the compiled plan does not reproduce the ONNX model: max abs error {error} on output {output} (allowed {allowed})")]
+    Mismatch { path: PathBuf, output: usize, error: f32, allowed: f32 },
+    #[error(transparent)]
+    Plan(#[from] oar_plan::PlanError),
+}
+
+/// Where a model's labels or dictionary come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LabelsSource {
+    None,
+    List(Vec<String>),
+    /// A key of the ONNX file's metadata (one label per line), as PaddleOCR exports keep the dictionary.
+    OnnxMetadata(String),
+    /// A text file, one label per line.
+    File(PathBuf),
+}
+
+/// A model to compile and what the device needs to know about it.
+#[derive(Debug, Clone)]
+pub struct SourceModel {
+    pub path: PathBuf,
+    pub id: String,
+    pub task: String,
+    /// Human-readable origin (registry coordinates or a path).
+    pub origin: String,
+    pub input: InputSpec,
+    pub post: toml::Table,
+    pub labels: LabelsSource,
+}
+
+/// What was written.
+#[derive(Debug)]
+pub struct Compiled {
+    pub manifest: Manifest,
+    /// Max abs difference between the plan and the ONNX model on the check input, per output.
+    pub check_error: Vec<f32>,
+}
+
+/// Compiles `src` to a float plan at `out` (written atomically).
+pub fn compile(src: &SourceModel, out: &Path) -> Result<Compiled, CompileError> {
+    let bytes = std::fs::read(&src.path).map_err(|source| CompileError::Io { path: src.path.clone(), source })?;
+    let model_err = |message: String| CompileError::Model { path: src.path.clone(), message };
+
+    let load_err = |e: TractError| CompileError::Load { path: src.path.clone(), message: format!("{e:#}") };
+    let onnx = tract_onnx::onnx()
+        // paddle2onnx tags shapes with a batch symbol that conflicts with a pinned input: trust the
+        // graph, not the annotations.
+        .with_ignore_output_shapes(true)
+        .with_ignore_value_info(true);
+    let mut proto = onnx.proto_model_for_read(&mut std::io::Cursor::new(&bytes)).map_err(load_err)?;
+    let rewritten = rewrite::shape_casts_to_int64(&mut proto);
+    if rewritten > 0 {
+        log::info!("{}: {rewritten} int32 casts of shapes kept as int64", src.path.display());
+    }
+    let mut inference = onnx.model_for_proto_model(&proto).map_err(load_err)?;
+
+    let labels = resolve_labels(&src.labels, &inference, &src.path)?;
+
+    let shape = input_shape(&src.input, &inference.symbols);
+    inference = inference
+        .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), shape))
+        .map_err(|e| model_err(format!("cannot set the input shape: {e:#}")))?;
+    let mut typed = inference
+        .into_typed()
+        .and_then(|m| m.into_decluttered())
+        .map_err(|e| model_err(format!("cannot analyse the graph: {e:#}")))?;
+    // The manifest carries what matters from the ONNX metadata (e.g. the dictionary); dropping the
+    // properties keeps the plan small.
+    typed.properties.retain(|k, _| !k.starts_with("onnx."));
+
+    let nnef = oar_plan::nnef()
+        .write_to_tar_with_config(&typed, Vec::new(), false, true)
+        .map_err(|e| model_err(format!("cannot serialise to NNEF: {e:#}")))?;
+
+    let check_error = check_against_onnx(&typed, &nnef, &src.input, &src.path)?;
+
+    let manifest = Manifest {
+        format: FORMAT_VERSION,
+        compiler: COMPILER.into(),
+        model: ModelInfo {
+            id: src.id.clone(),
+            task: src.task.clone(),
+            source: src.origin.clone(),
+            sha256: sha256_hex(&bytes),
+        },
+        input: src.input.clone(),
+        outputs: output_specs(&typed),
+        post: src.post.clone(),
+        labels: labels.as_ref().map(|l| LabelsInfo { entry: LABELS_ENTRY.into(), count: l.len() }),
+        quantization: None,
+        accuracy: None,
+        entries: Default::default(),
+    };
+    let labels_text = labels.as_deref().map(join_labels);
+    let mut entries: Vec<(&str, &[u8])> = vec![(MODEL_ENTRY, &nnef)];
+    if let Some(t) = &labels_text {
+        entries.push((LABELS_ENTRY, t.as_bytes()));
+    }
+    let manifest = write_plan(out, &manifest, &entries)?;
+    log::info!("wrote {} ({} bytes of NNEF)", out.display(), nnef.len());
+    Ok(Compiled { manifest, check_error })
+}
+
+/// The input shape to pin, from the resize policy: symbols where the image decides.
+fn input_shape(input: &InputSpec, symbols: &SymbolScope) -> Vec<TDim> {
+    let (n, h, w): (TDim, TDim, TDim) = match &input.resize {
+        // Both sides are multiples of `multiple`: saying so lets tract prove that the feature maps
+        // of an FPN line up (h/8 == 2·h/16 ...).
+        ResizePolicy::LimitSide { multiple, .. } => {
+            let m = (*multiple).max(1) as i64;
+            // tract simplifies (m·h + c)/m only for h it can prove non-negative.
+            for a in ["h >= 1", "w >= 1"] {
+                let _ = symbols.add_assertion(a);
+            }
+            (1.into(), TDim::from(symbols.sym("h")) * m, TDim::from(symbols.sym("w")) * m)
+        }
+        ResizePolicy::FixedHeight { height, min_width, max_width } => {
+            let w = match max_width {
+                Some(m) if m == min_width => (*m as i64).into(),
+                _ => {
+                    let _ = symbols.add_assertion("w >= 1");
+                    TDim::from(symbols.sym("w")) * 8
+                }
+            };
+            // Batch 1: paddle2onnx's reshapes of a symbolic batch defeat tract's analysis, and the
+            // device reads one line at a time anyway (the pipeline keeps PaddleOCR's batch widths).
+            (1.into(), (*height as i64).into(), w)
+        }
+        ResizePolicy::Stretch { width, height } => (1.into(), (*height as i64).into(), (*width as i64).into()),
+        ResizePolicy::ShortSideCrop { crop, .. } => (1.into(), (*crop as i64).into(), (*crop as i64).into()),
+    };
+    match input.layout {
+        Layout::NCHW => vec![n, 3.into(), h, w],
+        Layout::NHWC => vec![n, h, w, 3.into()],
+    }
+}
+
+/// A concrete input shape for checks and benchmarks: the policy's typical size.
+pub fn typical_input_shape(input: &InputSpec) -> Vec<usize> {
+    let (h, w) = match &input.resize {
+        ResizePolicy::LimitSide { limit, multiple, .. } => {
+            let m = (*multiple).max(1) as usize;
+            let h = (*limit as usize).div_ceil(m) * m;
+            (h, h * 4 / 3 / m * m)
+        }
+        ResizePolicy::FixedHeight { height, min_width, .. } => (*height as usize, *min_width as usize),
+        ResizePolicy::Stretch { width, height } => (*height as usize, *width as usize),
+        ResizePolicy::ShortSideCrop { crop, .. } => (*crop as usize, *crop as usize),
+    };
+    match input.layout {
+        Layout::NCHW => vec![1, 3, h, w],
+        Layout::NHWC => vec![1, h, w, 3],
+    }
+}
+
+/// A small concrete shape for the compile-time check (fast, yet exercises every op).
+fn check_shape(input: &InputSpec) -> Vec<usize> {
+    match &input.resize {
+        ResizePolicy::LimitSide { multiple, .. } => {
+            let m = (*multiple).max(1) as usize;
+            let (h, w) = (m * 4, m * 6);
+            match input.layout {
+                Layout::NCHW => vec![1, 3, h, w],
+                Layout::NHWC => vec![1, h, w, 3],
+            }
+        }
+        _ => typical_input_shape(input),
+    }
+}
+
+/// A deterministic pseudo-random input in [-1, 1].
+pub fn seeded_input(shape: &[usize], seed: u64) -> Tensor {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let len: usize = shape.iter().product();
+    let data: Vec<f32> = (0..len)
+        .map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect();
+    Tensor::from_shape(shape, &data).expect("shape and data agree")
+}
+
+/// Runs the decluttered ONNX graph and the NNEF plan on the same input and compares their outputs:
+/// the plan is only written if it reproduces the model.
+fn check_against_onnx(typed: &TypedModel, nnef: &[u8], input: &InputSpec, path: &Path) -> Result<Vec<f32>, CompileError> {
+    let model_err = |message: String| CompileError::Model { path: path.to_path_buf(), message };
+    let x = seeded_input(&check_shape(input), 7);
+    let reference = typed
+        .clone()
+        .into_runnable()
+        .and_then(|p| p.run(tvec!(x.clone().into_tvalue())))
+        .map_err(|e| model_err(format!("the model does not run on a {:?} input: {e:#}", x.shape())))?;
+    let reloaded = oar_plan::nnef()
+        .model_for_read(&mut std::io::Cursor::new(nnef))
+        .map_err(|e| model_err(format!("the NNEF written does not read back: {e:#}")))?;
+    let got = reloaded
+        .into_optimized()
+        .and_then(|m| m.into_runnable())
+        .and_then(|p| p.run(tvec!(x.into_tvalue())))
+        .map_err(|e| model_err(format!("the plan does not run: {e:#}")))?;
+    let mut errors = vec![];
+    for (i, (a, b)) in reference.iter().zip(got.iter()).enumerate() {
+        let err = max_abs_diff(a, b).map_err(|e| model_err(format!("output {i}: {e:#}")))?;
+        let allowed = 1e-3;
+        if !(err <= allowed) {
+            return Err(CompileError::Mismatch { path: path.to_path_buf(), output: i, error: err, allowed });
+        }
+        errors.push(err);
+    }
+    Ok(errors)
+}
+
+/// Max abs difference of two tensors of the same shape (compared as f32).
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> TractResult<f32> {
+    if a.shape() != b.shape() {
+        return Err(TractError::msg(format!("shapes differ: {:?} vs {:?}", a.shape(), b.shape())));
+    }
+    let a = a.cast_to::<f32>()?;
+    let b = b.cast_to::<f32>()?;
+    let a = a.to_plain_array_view::<f32>()?;
+    let b = b.to_plain_array_view::<f32>()?;
+    Ok(a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max))
+}
+
+fn output_specs(model: &TypedModel) -> Vec<TensorSpec> {
+    model
+        .output_outlets()
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|o| {
+            let fact = model.outlet_fact(*o).ok()?;
+            Some(TensorSpec {
+                name: model.node(o.node).name.clone(),
+                shape: fact.shape.iter().map(|d| d.to_i64().unwrap_or(-1)).collect(),
+                dtype: format!("{:?}", fact.datum_type).to_lowercase(),
+            })
+        })
+        .collect()
+}
+
+fn resolve_labels(
+    source: &LabelsSource,
+    model: &tract_onnx::prelude::InferenceModel,
+    path: &Path,
+) -> Result<Option<Vec<String>>, CompileError> {
+    match source {
+        LabelsSource::None => Ok(None),
+        LabelsSource::List(l) => Ok(Some(l.clone())),
+        LabelsSource::File(f) => {
+            let text = std::fs::read_to_string(f).map_err(|source| CompileError::Io { path: f.clone(), source })?;
+            Ok(Some(oar_plan::split_labels(&text)))
+        }
+        LabelsSource::OnnxMetadata(key) => {
+            let prop = model.properties.get(&format!("onnx.metadata_props.{key}")).ok_or_else(|| CompileError::Model {
+                path: path.to_path_buf(),
+                message: format!("the ONNX metadata has no `{key}` entry (expected the labels there)"),
+            })?;
+            let text = prop.try_as_plain_ram().and_then(|v| v.to_scalar::<String>().cloned()).map_err(|e| CompileError::Model {
+                path: path.to_path_buf(),
+                message: format!("metadata `{key}` is not text: {e}"),
+            })?;
+            Ok(Some(text.lines().map(|s| s.to_string()).collect()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeded_input_is_deterministic_and_bounded() {
+        let a = seeded_input(&[2, 3], 1);
+        assert_eq!(a, seeded_input(&[2, 3], 1));
+        assert_ne!(a, seeded_input(&[2, 3], 2));
+        assert!(a.to_plain_array_view::<f32>().unwrap().iter().all(|v| (-1.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    fn typical_shapes_follow_the_policy() {
+        let mut spec = InputSpec {
+            name: "x".into(),
+            layout: Layout::NCHW,
+            color: oar_plan::ColorOrder::BGR,
+            scale: 1.0,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+            resize: ResizePolicy::FixedHeight { height: 48, min_width: 320, max_width: None },
+        };
+        assert_eq!(typical_input_shape(&spec), vec![1, 3, 48, 320]);
+        spec.resize = ResizePolicy::LimitSide { limit: 736, mode: oar_plan::LimitMode::Min, multiple: 32 };
+        assert_eq!(typical_input_shape(&spec), vec![1, 3, 736, 960]);
+        spec.layout = Layout::NHWC;
+        spec.resize = ResizePolicy::Stretch { width: 128, height: 96 };
+        assert_eq!(typical_input_shape(&spec), vec![1, 96, 128, 3]);
+    }
+}
