@@ -1,0 +1,1 @@
+//! oar-stream (being written)
