@@ -228,6 +228,32 @@ mod tests {
         assert!(Rgb::decode(&png[..png.len() / 2]).is_err());
     }
 
+    /// A BMP header that claims `w`×`h` pixels, followed by no pixel data.
+    fn bmp_header(w: i32, h: i32) -> Vec<u8> {
+        let mut b = vec![];
+        b.extend_from_slice(b"BM");
+        b.extend_from_slice(&(54u32 + 3 * 16).to_le_bytes()); // file size (a lie for big images)
+        b.extend_from_slice(&[0; 4]);
+        b.extend_from_slice(&54u32.to_le_bytes()); // pixel data offset
+        b.extend_from_slice(&40u32.to_le_bytes()); // BITMAPINFOHEADER
+        b.extend_from_slice(&w.to_le_bytes());
+        b.extend_from_slice(&h.to_le_bytes());
+        b.extend_from_slice(&1u16.to_le_bytes()); // planes
+        b.extend_from_slice(&24u16.to_le_bytes()); // bits per pixel
+        b.extend_from_slice(&[0; 24]);
+        b
+    }
+
+    #[test]
+    fn huge_and_zero_sized_images_are_refused() {
+        let err = Rgb::decode(&bmp_header(200_000, 100_000)).unwrap_err();
+        assert!(err.contains("200000x100000") || err.contains("limit"), "{err}");
+        assert!(Rgb::decode(&bmp_header(0, 10)).is_err());
+        let mut small = bmp_header(4, 4);
+        small.extend_from_slice(&[128; 48]);
+        assert_eq!(Rgb::decode(&small).unwrap().pixel(1, 1), [128, 128, 128]);
+    }
+
     #[test]
     fn padding_keeps_pixels() {
         let img = gradient(4, 2);

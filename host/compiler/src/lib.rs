@@ -145,7 +145,7 @@ fn input_shape(input: &InputSpec, symbols: &SymbolScope) -> Vec<TDim> {
                 Some(m) if m == min_width => (*m as i64).into(),
                 _ => {
                     let _ = symbols.add_assertion("w >= 1");
-                    TDim::from(symbols.sym("w")) * 8
+                    symbols.sym("w").into()
                 }
             };
             // Batch 1: paddle2onnx's reshapes of a symbolic batch defeat tract's analysis, and the
@@ -179,18 +179,22 @@ pub fn typical_input_shape(input: &InputSpec) -> Vec<usize> {
     }
 }
 
-/// A small concrete shape for the compile-time check (fast, yet exercises every op).
+/// A concrete shape for the compile-time check: small, and for symbolic widths deliberately not a
+/// multiple of anything, so that a plan that only works for "round" sizes is caught here.
 fn check_shape(input: &InputSpec) -> Vec<usize> {
-    match &input.resize {
+    let (h, w) = match &input.resize {
         ResizePolicy::LimitSide { multiple, .. } => {
             let m = (*multiple).max(1) as usize;
-            let (h, w) = (m * 4, m * 6);
-            match input.layout {
-                Layout::NCHW => vec![1, 3, h, w],
-                Layout::NHWC => vec![1, h, w, 3],
-            }
+            (m * 4, m * 6)
         }
-        _ => typical_input_shape(input),
+        ResizePolicy::FixedHeight { height, min_width, max_width } if max_width != &Some(*min_width) => {
+            (*height as usize, *min_width as usize + 13)
+        }
+        _ => return typical_input_shape(input),
+    };
+    match input.layout {
+        Layout::NCHW => vec![1, 3, h, w],
+        Layout::NHWC => vec![1, h, w, 3],
     }
 }
 
