@@ -24,10 +24,19 @@ pub fn set_threads(n: usize) {
 }
 
 /// A plan loaded and optimised, ready to run.
+///
+/// Plans whose input has symbolic dimensions (a detector's height and width, a recogniser's width)
+/// are optimised once per concrete input shape, on first use, and kept in a small cache: tract runs a
+/// model with symbolic shapes through generic kernels, an order of magnitude slower.
 pub struct Engine {
     pub plan: Plan,
     runnable: Arc<TypedRunnableModel>,
+    decoded: Option<TypedModel>,
+    by_shape: std::sync::Mutex<Vec<(Vec<usize>, Arc<TypedRunnableModel>)>>,
 }
+
+/// How many concrete shapes an engine keeps optimised plans for.
+const SHAPE_CACHE: usize = 16;
 
 impl Engine {
     /// Reads, verifies and prepares a plan file.
@@ -39,16 +48,65 @@ impl Engine {
     pub fn from_plan(plan: Plan) -> Result<Engine, PlanError> {
         let model = decode_model(&plan)?;
         let model_err = |e: TractError| PlanError::Model { path: plan.path.clone(), message: format!("{e:#}") };
+        let symbolic = model
+            .input_outlets()
+            .map_err(model_err)?
+            .iter()
+            .any(|o| model.outlet_fact(*o).map(|f| f.shape.as_concrete().is_none()).unwrap_or(true));
+        let decoded = symbolic.then(|| model.clone());
         let runnable = model.into_optimized().map_err(model_err)?.into_runnable().map_err(model_err)?;
-        Ok(Engine { plan, runnable })
+        Ok(Engine { plan, runnable, decoded, by_shape: Default::default() })
     }
 
     /// Runs the model on the given inputs.
     pub fn run(&self, inputs: TVec<TValue>) -> Result<TVec<TValue>, PlanError> {
-        self.runnable.run(inputs).map_err(|e| PlanError::Run {
-            path: self.plan.path.clone(),
-            message: format!("{e:#}"),
-        })
+        let shape: Vec<usize> = inputs.first().map(|t| t.shape().to_vec()).unwrap_or_default();
+        let runnable = self.runnable_for(&shape)?;
+        runnable.run(inputs).map_err(|e| self.run_err(e))
+    }
+
+    /// The optimised plan for inputs of `shape`: the generic one for concrete-shaped models, else
+    /// one specialised to the shape (cached).
+    fn runnable_for(&self, shape: &[usize]) -> Result<Arc<TypedRunnableModel>, PlanError> {
+        let Some(decoded) = &self.decoded else { return Ok(self.runnable.clone()) };
+        let mut cache = self.by_shape.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = cache.iter().position(|(s, _)| s == shape) {
+            let hit = cache.remove(i);
+            let plan = hit.1.clone();
+            cache.insert(0, hit);
+            return Ok(plan);
+        }
+        let input = decoded.input_outlets().and_then(|o| decoded.outlet_fact(o[0]).cloned()).map_err(|e| self.run_err(e))?;
+        if input.shape.len() != shape.len() {
+            return Err(PlanError::Run {
+                path: self.plan.path.clone(),
+                message: format!("input of rank {} given, the model takes rank {} ({:?})", shape.len(), input.shape.len(), input.shape),
+            });
+        }
+        let mut values = std::collections::HashMap::new();
+        for (dim, &v) in input.shape.iter().zip(shape) {
+            for sym in dim.symbols() {
+                // Dimensions are linear in one symbol (h, 32·h): solve a·s + b = v.
+                let at = |x: i64| dim.eval(&SymbolValues::default().with(&sym, x)).to_i64().unwrap_or(0);
+                let (b, a) = (at(0), at(1) - at(0));
+                let guess = if a != 0 { (v as i64 - b) / a } else { 0 };
+                if a == 0 || at(guess) != v as i64 {
+                    return Err(PlanError::Run {
+                        path: self.plan.path.clone(),
+                        message: format!("input shape {shape:?} does not fit the model's {:?}", input.shape),
+                    });
+                }
+                values.insert(sym, TDim::Val(guess));
+            }
+        }
+        let plan = decoded
+            .set_symbols(&values)
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| self.run_err(e))?;
+        cache.insert(0, (shape.to_vec(), plan.clone()));
+        cache.truncate(SHAPE_CACHE);
+        Ok(plan)
     }
 
     /// Runs a single-input model on one f32 tensor and returns its outputs as owned tensors.
@@ -83,9 +141,10 @@ pub struct NodeTime {
 impl Engine {
     /// Runs the model `runs` times on `input`, timing every node.
     pub fn profile(&self, input: Tensor, runs: usize) -> Result<Vec<NodeTime>, PlanError> {
-        let model = self.runnable.model();
+        let runnable = self.runnable_for(input.shape())?;
+        let model = runnable.model();
         let mut times: Vec<std::time::Duration> = vec![Default::default(); model.nodes().len()];
-        let mut state = self.runnable.spawn().map_err(|e| self.run_err(e))?;
+        let mut state = runnable.spawn().map_err(|e| self.run_err(e))?;
         for _ in 0..runs.max(1) {
             state
                 .run_plan_with_eval(tvec!(input.clone().into_tvalue()), |ctx, op_state, node, inputs| {

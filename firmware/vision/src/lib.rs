@@ -1,7 +1,9 @@
 //! Task adapters between images and plans: pre-processing and decoding for text detection (DB),
 //! text recognition (CTC) and direction classification, and the OCR pipeline built from them.
 
+pub mod classify;
 pub mod det;
+pub mod detect;
 pub mod geometry;
 pub mod image;
 pub mod ocr;

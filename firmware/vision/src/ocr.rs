@@ -11,7 +11,8 @@ use oar_plan::{Engine, InputSpec};
 
 /// A plan made ready for one task: the engine, its input spec, post-processing and labels.
 pub struct Task {
-    pub model: Box<dyn Model>,
+    /// `Send` so that a pipeline stage can own it on its own thread.
+    pub model: Box<dyn Model + Send>,
     pub spec: InputSpec,
     pub post: toml::Table,
     pub labels: Vec<String>,

@@ -1,6 +1,9 @@
 //! `oar`: the host tool — fetch models, compile them to plans, inspect plans, read text, benchmark.
 
 mod bench;
+mod cmd_classify;
+mod cmd_detect;
+mod cmd_track;
 mod models;
 mod ocr;
 
@@ -55,6 +58,12 @@ enum Command {
     Ocr(ocr::OcrArgs),
     /// Time a plan (or registry model) on a fixed input: median and p90 latency.
     Bench(bench::BenchArgs),
+    /// Detect objects in images (PicoDet layout detector by default).
+    Detect(cmd_detect::DetectArgs),
+    /// Classify images (PP-LCNet orientation classifier by default).
+    Classify(cmd_classify::ClassifyArgs),
+    /// Run a tracker alone on detections in MOTChallenge format; write tracks in that format.
+    Track(cmd_track::TrackArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +75,9 @@ fn main() -> ExitCode {
         Command::Inspect { plan, json } => inspect(&plan, json),
         Command::Ocr(args) => ocr::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Detect(args) => cmd_detect::run(&args),
+        Command::Classify(args) => cmd_classify::run(&args),
+        Command::Track(args) => cmd_track::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

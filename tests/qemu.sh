@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# Cross-build the firmware test suites and run them under qemu-user with the CPU models of the board
+# profiles (boards/*.toml, `qemu_cpu`). See docs/boards.md and /work/shared/CROSS.md.
+#
+#   tests/qemu.sh [--install] [--with-tract | --no-tract] [--only aarch64|armv7|riscv64] [--keep-going]
+#
+#   --install      install what a fresh Debian 12 machine lacks (apt + rustup targets), then run;
+#                  a no-op (about a second) when everything is present. Needs root for apt.
+#   --with-tract   also cross-build and run oar-plan and oar-vision (they pull tract; aarch64 only).
+#                  Off by default: the cold tract build alone took >25 min on 2 contended cores
+#                  (docs/boards.md has the measurements). --no-tract is accepted and is the default.
+#   --ocr          OCR golden check: the device binary (`oar-edge ocr --json`, aarch64, under qemu with
+#                  each aarch64 CPU) must read tests/data/ocr-golden like the x86 host `oar ocr --json`:
+#                  same texts, boxes within 1 px, scores within 1e-3. Needs the plans in
+#                  $OAR_HOME/plans (`oar fetch --compile ppocr-v4-det ppocr-v2-cls ppocr-v4-rec`).
+#                  Skipped (not failed) while oar-edge has no `ocr` subcommand.
+#   --only T       run one target family only.
+#   --keep-going   do not stop at the first failing step.
+#
+# Environment: CARGO_TARGET_DIR (default: cargo's), PROPTEST_CASES (default 64 under QEMU),
+# QEMU_CPUS_AARCH64 (default "cortex-a53 max"), QEMU_CPUS_ARM ("cortex-a15"), QEMU_CPUS_RISCV64 ("sifive-u54").
+#
+# Exit code: 0 all passed, 1 a test step failed, 2 bad usage or missing tools.
+set -uo pipefail
+{ # the whole script is read before it runs: editing it during a run is safe
+
+cd "$(dirname "$0")/.."
+
+INSTALL=0 TRACT=0 ONLY="" KEEP=0 OCR=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --install) INSTALL=1 ;;
+        --with-tract) TRACT=1 ;;
+        --no-tract) TRACT=0 ;;
+        --ocr) OCR=1 ;;
+        --only) shift; ONLY="${1:-}" ;;
+        --keep-going) KEEP=1 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        *) echo "qemu.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+A64=aarch64-unknown-linux-gnu
+ARM=armv7-unknown-linux-gnueabihf
+RV=riscv64gc-unknown-linux-gnu
+APT_PKGS="qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf gcc-riscv64-linux-gnu
+          libc6-dev-arm64-cross libc6-dev-armhf-cross libc6-dev-riscv64-cross"
+RUST_TARGETS="$A64 $ARM $RV"
+CPUS_A64=${QEMU_CPUS_AARCH64:-"cortex-a53 max"}
+CPUS_ARM=${QEMU_CPUS_ARM:-"cortex-a15"}
+CPUS_RV=${QEMU_CPUS_RISCV64:-"sifive-u54"}
+export PROPTEST_CASES=${PROPTEST_CASES:-64}
+
+SUMMARY=()
+FAILED=0
+T_START=$(date +%s)
+
+# Seconds of CPU (user+sys) used by finished children of this shell so far.
+cpu_s() {
+    times > "$TIMES_F"
+    tail -1 "$TIMES_F" | awk '{ s = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); s += a[1] * 60 + a[2] } printf "%d", s }'
+}
+TIMES_F=$(mktemp)
+
+# step NAME CMD... : run, time (wall and CPU), record.
+step() {
+    local name="$1"; shift
+    local t0 t1 c0 c1 rc
+    echo
+    echo "=== $name"
+    echo "    \$ $*"
+    t0=$(date +%s); c0=$(cpu_s)
+    "$@"
+    rc=$?
+    t1=$(date +%s); c1=$(cpu_s)
+    local st="ok"; [ $rc -ne 0 ] && st="FAILED($rc)"
+    SUMMARY+=("$(printf '%-58s %6ss wall %6ss cpu  %s' "$name" $((t1 - t0)) $((c1 - c0)) "$st")")
+    if [ $rc -ne 0 ]; then
+        FAILED=1
+        if [ $KEEP -eq 0 ]; then summary; exit 1; fi
+    fi
+    return $rc
+}
+
+summary() {
+    echo
+    echo "=== summary (total $(( $(date +%s) - T_START ))s wall, $(cpu_s)s cpu, $(nproc) cores, PROPTEST_CASES=$PROPTEST_CASES)"
+    printf '%s\n' "${SUMMARY[@]}"
+}
+
+install() {
+    local missing=""
+    for p in $APT_PKGS; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+    done
+    if [ -n "$missing" ]; then
+        local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+        $sudo apt-get update && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends $missing || return 1
+    else
+        echo "apt: all present"
+    fi
+    local have; have=$(rustup target list --installed)
+    for t in $RUST_TARGETS; do
+        grep -qx "$t" <<<"$have" || rustup target add "$t" || return 1
+    done
+    echo "rustup targets: ok"
+}
+
+check_tools() {
+    local bad=0
+    for c in qemu-aarch64 qemu-arm qemu-riscv64 aarch64-linux-gnu-gcc arm-linux-gnueabihf-gcc riscv64-linux-gnu-gcc; do
+        command -v "$c" >/dev/null || { echo "missing: $c (run tests/qemu.sh --install)" >&2; bad=1; }
+    done
+    local have; have=$(rustup target list --installed 2>/dev/null)
+    for t in $RUST_TARGETS; do
+        grep -qx "$t" <<<"$have" || { echo "missing rustup target: $t (run tests/qemu.sh --install)" >&2; bad=1; }
+    done
+    [ $bad -eq 0 ] || exit 2
+}
+
+# Print which kernels dispatch picked on this CPU model: the detected table, then the forced scalar
+# one (the simd_vs_scalar tests compare every available table with scalar in both runs).
+# Same package set as the build, or cargo's feature unification would rebuild dependencies.
+dispatch() {
+    local target="$1"; shift
+    local k
+    for k in detected scalar; do
+        OAR_KERNELS=$([ $k = scalar ] && echo scalar) cargo test -q --target "$target" "$@" --test simd_vs_scalar \
+            -- selected_lists_every_kernel --nocapture 2>&1 | grep -E "^selected:" | sed "s/^/    [QEMU_CPU=$QEMU_CPU, $k] /"
+    done
+}
+
+# suite TARGET "CPUS" CRATES... : build once, then run per CPU model.
+suite() {
+    local target="$1" cpus="$2"; shift 2
+    local pkgs=(); for c in "$@"; do pkgs+=(-p "$c"); done
+    step "build  $target [$*]" cargo test --target "$target" "${pkgs[@]}" --no-run || return
+    for cpu in $cpus; do
+        export QEMU_CPU="$cpu"
+        echo "--- $target under QEMU_CPU=$cpu"
+        step "run    $target cpu=$cpu [$*]" cargo test --target "$target" "${pkgs[@]}"
+        if [[ " $* " == *" oar-kernels "* ]]; then dispatch "$target" "${pkgs[@]}"; fi
+        unset QEMU_CPU
+    done
+}
+
+[ $INSTALL -eq 1 ] && { step "install (apt + rustup)" install || exit 2; }
+check_tools
+
+echo "qemu: $(qemu-aarch64 --version | head -1); rustc: $(rustc --version); target dir: ${CARGO_TARGET_DIR:-default}"
+
+if [ -z "$ONLY" ] || [ "$ONLY" = aarch64 ]; then
+    suite $A64 "$CPUS_A64" oar-kernels oar-track
+fi
+if [ -z "$ONLY" ] || [ "$ONLY" = armv7 ]; then
+    suite $ARM "$CPUS_ARM" oar-kernels oar-track
+fi
+if [ -z "$ONLY" ] || [ "$ONLY" = riscv64 ]; then
+    suite $RV "$CPUS_RV" oar-kernels oar-track
+fi
+if [ $TRACT -eq 1 ] && { [ -z "$ONLY" ] || [ "$ONLY" = aarch64 ]; }; then
+    suite $A64 "$CPUS_A64" oar-plan oar-vision
+fi
+
+# The device binary reads the golden images; compare with the x86 host binary.
+ocr_golden() {
+    local golden=tests/data/ocr-golden plans="${OAR_HOME:-$HOME/.cache/oar}/plans" out
+    out=$(mktemp -d)
+    local scenes=(scenes/000001.png scenes/000002.jpg)
+    local lines=(lines/000001.png lines/000002.png lines/000003.png lines/000004.png)
+    for p in ppocr-v4-det ppocr-v2-cls ppocr-v4-rec; do
+        [ -f "$plans/$p.oar" ] || { echo "missing $plans/$p.oar: run 'oar fetch --compile $p' on the host"; return 1; }
+    done
+    local tdir; tdir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+    local edge="$tdir/$A64/debug/oar-edge" oar="$tdir/debug/oar"
+    local runner="qemu-aarch64 -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib"
+    if ! $runner "$edge" help 2>/dev/null | grep -qw ocr; then
+        echo "SKIP: oar-edge has no 'ocr' subcommand yet (see docs/boards.md, 'OCR golden under QEMU')"
+        return 0
+    fi
+    (cd $golden && "$oar" ocr --json "${scenes[@]}" > "$out/x86-det.jsonl" && "$oar" ocr --json --no-det "${lines[@]}" > "$out/x86-nodet.jsonl") || return 1
+    local cpu rc=0
+    for cpu in $CPUS_A64; do
+        echo "--- oar-edge ocr under QEMU_CPU=$cpu"
+        (cd $golden && export QEMU_CPU=$cpu &&
+            $runner "$edge" ocr --json --det "$plans/ppocr-v4-det.oar" --cls "$plans/ppocr-v2-cls.oar" --rec "$plans/ppocr-v4-rec.oar" "${scenes[@]}" > "$out/$cpu-det.jsonl" &&
+            $runner "$edge" ocr --json --no-det --cls "$plans/ppocr-v2-cls.oar" --rec "$plans/ppocr-v4-rec.oar" "${lines[@]}" > "$out/$cpu-nodet.jsonl") || { rc=1; continue; }
+        python3 - "$out/x86-det.jsonl" "$out/$cpu-det.jsonl" "$out/x86-nodet.jsonl" "$out/$cpu-nodet.jsonl" <<'PY' || rc=1
+import json, sys
+bad = 0
+for ref, got in [(sys.argv[1], sys.argv[2]), (sys.argv[3], sys.argv[4])]:
+    R = [json.loads(l) for l in open(ref) if l.strip()]
+    G = [json.loads(l) for l in open(got) if l.strip()]
+    if len(R) != len(G): print(f"{got}: {len(G)} results, x86 has {len(R)}"); bad += 1; continue
+    for r, g in zip(R, G):
+        tr, tg = [l["text"] for l in r["lines"]], [l["text"] for l in g["lines"]]
+        if tr != tg: print(f"{r['path']}: texts {tg} vs x86 {tr}"); bad += 1; continue
+        for lr, lg in zip(r["lines"], g["lines"]):
+            d = max(abs(a - b) for pr, pg in zip(lr["box"], lg["box"]) for a, b in zip(pr, pg))
+            s = abs(lr["score"] - lg["score"])
+            print(f"  {r['path']}: {lg['text']!r} box diff {d:.2f}px score diff {s:.2e}")
+            if d > 1.0 or s > 1e-3: print("    ^ differs from x86"); bad += 1
+sys.exit(1 if bad else 0)
+PY
+    done
+    return $rc
+}
+if [ $OCR -eq 1 ] && { [ -z "$ONLY" ] || [ "$ONLY" = aarch64 ]; }; then
+    step "build  host oar (x86, reference)" cargo build -p oar
+    step "build  $A64 oar-edge" cargo build --target $A64 -p oar-edge
+    step "ocr golden  $A64 cpu=[$CPUS_A64] vs x86" ocr_golden
+fi
+
+summary
+exit $FAILED
+}
