@@ -1,10 +1,9 @@
 //! `oar classify`: the best classes of each image, with an image-classification plan.
 
+use crate::images;
 use crate::models::Zoo;
 use anyhow::{Context, Result};
-use oar_plan::Engine;
 use oar_vision::classify::{classify, ClassifyParams};
-use oar_vision::{Rgb, Task};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -30,8 +29,7 @@ pub struct ClassifyArgs {
 pub fn run(args: &ClassifyArgs) -> Result<ExitCode> {
     oar_plan::set_threads(args.threads);
     let zoo = Zoo::open()?;
-    let path = zoo.plan(&args.model)?;
-    let task = Task::from_engine(Engine::load(&path)?).with_context(|| format!("classifier {}", args.model))?;
+    let task = zoo.task(&args.model).with_context(|| format!("classifier {}", args.model))?;
     anyhow::ensure!(
         task.task == "image-classification",
         "{}: a `{}` model, expected `image-classification`",
@@ -41,27 +39,11 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode> {
     let mut params = ClassifyParams::from_table(&task.post)?;
     params.top_k = args.top.unwrap_or(params.top_k).max(1);
 
-    let mut failed = 0;
-    for path in &args.images {
-        let result = Rgb::open(path)
-            .map_err(anyhow::Error::from)
-            .and_then(|img| Ok(classify(&*task.model, &task.spec, &params, &img)?));
-        match result {
-            Ok(top) => print_top(path, &top, &task.labels, args.json),
-            Err(e) => {
-                failed += 1;
-                eprintln!("error: {e:#}");
-                if args.json {
-                    println!("{}", serde_json::json!({ "path": path, "error": format!("{e:#}") }));
-                }
-            }
-        }
-    }
-    if failed > 0 {
-        eprintln!("{failed} of {} images failed", args.images.len());
-        return Ok(ExitCode::from(1));
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(images::for_each(&args.images, args.json, |path, img| {
+        let top = classify(&*task.model, &task.spec, &params, img)?;
+        print_top(path, &top, &task.labels, args.json);
+        Ok(())
+    }))
 }
 
 fn print_top(path: &Path, top: &[(usize, f32)], labels: &[String], json: bool) {

@@ -1,10 +1,9 @@
 //! `oar detect`: objects (or layout regions) in images, with a PicoDet or SSD plan.
 
+use crate::images;
 use crate::models::Zoo;
 use anyhow::{Context, Result};
-use oar_plan::Engine;
 use oar_vision::detect::{detect, DetectParams, Detection};
-use oar_vision::{Rgb, Task};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -33,8 +32,7 @@ pub struct DetectArgs {
 pub fn run(args: &DetectArgs) -> Result<ExitCode> {
     oar_plan::set_threads(args.threads);
     let zoo = Zoo::open()?;
-    let path = zoo.plan(&args.model)?;
-    let task = Task::from_engine(Engine::load(&path)?).with_context(|| format!("detector {}", args.model))?;
+    let task = zoo.task(&args.model).with_context(|| format!("detector {}", args.model))?;
     anyhow::ensure!(
         task.task == "object-detection",
         "{}: a `{}` model, expected `object-detection`",
@@ -53,27 +51,11 @@ pub fn run(args: &DetectArgs) -> Result<ExitCode> {
         }
     }
 
-    let mut failed = 0;
-    for path in &args.images {
-        let result = Rgb::open(path)
-            .map_err(anyhow::Error::from)
-            .and_then(|img| Ok(detect(&*task.model, &task.spec, &params, &img)?));
-        match result {
-            Ok(dets) => print_detections(path, &dets, &task.labels, args.json),
-            Err(e) => {
-                failed += 1;
-                eprintln!("error: {e:#}");
-                if args.json {
-                    println!("{}", serde_json::json!({ "path": path, "error": format!("{e:#}") }));
-                }
-            }
-        }
-    }
-    if failed > 0 {
-        eprintln!("{failed} of {} images failed", args.images.len());
-        return Ok(ExitCode::from(1));
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(images::for_each(&args.images, args.json, |path, img| {
+        let dets = detect(&*task.model, &task.spec, &params, img)?;
+        print_detections(path, &dets, &task.labels, args.json);
+        Ok(())
+    }))
 }
 
 fn label(labels: &[String], class: usize) -> String {

@@ -4,6 +4,7 @@ mod bench;
 mod cmd_classify;
 mod cmd_detect;
 mod cmd_track;
+mod images;
 mod models;
 mod ocr;
 

@@ -107,6 +107,14 @@ impl Zoo {
     }
 }
 
+impl Zoo {
+    /// A plan for `what` (see [`Zoo::plan`]), loaded and ready for its task adapter.
+    pub fn task(&self, what: &str) -> Result<oar_vision::Task> {
+        let engine = oar_plan::Engine::load(self.plan(what)?)?;
+        Ok(oar_vision::Task::from_engine(engine)?)
+    }
+}
+
 /// A spinner for work of unknown length.
 pub fn spinner(msg: &str) -> ProgressBar {
     let s = ProgressBar::new_spinner();

@@ -1,9 +1,9 @@
 //! `oar ocr`: read the text in images.
 
+use crate::images;
 use crate::models::Zoo;
 use anyhow::{Context, Result};
-use oar_plan::Engine;
-use oar_vision::{Ocr, OcrOptions, Rgb, Task};
+use oar_vision::{Ocr, OcrOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -50,18 +50,12 @@ pub struct OcrArgs {
     threads: usize,
 }
 
-fn task(zoo: &Zoo, what: &str) -> Result<Task> {
-    let path = zoo.plan(what)?;
-    let engine = Engine::load(&path)?;
-    Ok(Task::from_engine(engine)?)
-}
-
 pub fn run(args: &OcrArgs) -> Result<ExitCode> {
     oar_plan::set_threads(args.threads);
     let zoo = Zoo::open()?;
-    let det = if args.no_det { None } else { Some(task(&zoo, &args.det).context("detector")?) };
-    let cls = if args.no_cls { None } else { Some(task(&zoo, &args.cls).context("direction classifier")?) };
-    let rec = task(&zoo, &args.rec).context("recogniser")?;
+    let det = if args.no_det { None } else { Some(zoo.task(&args.det).context("detector")?) };
+    let cls = if args.no_cls { None } else { Some(zoo.task(&args.cls).context("direction classifier")?) };
+    let rec = zoo.task(&args.rec).context("recogniser")?;
     let options = OcrOptions { text_score: args.text_score, ..OcrOptions::default() };
     let mut ocr = Ocr::new(det, cls, rec, options)?;
     let p = &mut ocr.options.det;
@@ -70,25 +64,10 @@ pub fn run(args: &OcrArgs) -> Result<ExitCode> {
     p.unclip_ratio = args.unclip_ratio.unwrap_or(p.unclip_ratio);
     p.min_size = args.min_size.unwrap_or(p.min_size);
 
-    let mut failed = 0;
-    for path in &args.images {
-        let result = Rgb::open(path).map_err(anyhow::Error::from).and_then(|img| Ok(ocr.read(&img)?));
-        match result {
-            Ok(lines) => print_lines(path, &lines, args.json),
-            Err(e) => {
-                failed += 1;
-                eprintln!("error: {e:#}");
-                if args.json {
-                    println!("{}", serde_json::json!({ "path": path, "error": format!("{e:#}") }));
-                }
-            }
-        }
-    }
-    if failed > 0 {
-        eprintln!("{failed} of {} images failed", args.images.len());
-        return Ok(ExitCode::from(1));
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(images::for_each(&args.images, args.json, |path, img| {
+        print_lines(path, &ocr.read(img)?, args.json);
+        Ok(())
+    }))
 }
 
 fn print_lines(path: &std::path::Path, lines: &[oar_vision::TextLine], json: bool) {
