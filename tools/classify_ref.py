@@ -13,11 +13,12 @@
       top-1 agreement, max |p_ref - p_pred| of the reference's top-1 class, and (with --labels)
       accuracy of both against the true rotation
 """
-import argparse
 import json
 import random
 import sys
 from pathlib import Path
+
+from refkit import load_by_name, run
 
 FONTS = ["DejaVuSans.ttf", "DejaVuSerif.ttf", "DejaVuSans-Bold.ttf", "DejaVuSansMono.ttf"]
 WORDS = ("orientation document page text line image model classifier rotate angle paper print "
@@ -79,12 +80,8 @@ def cmd_ref(args):
     print(f"{len(args.images)} images -> {args.out}", file=sys.stderr)
 
 
-def load(path):
-    return {Path(d["path"]).name: d for d in (json.loads(l) for l in open(path) if l.strip())}
-
-
 def cmd_compare(args):
-    ref, pred = load(args.ref), load(args.pred)
+    ref, pred = load_by_name(args.ref), load_by_name(args.pred)
     truth = {}
     if args.labels:
         truth = {d["image"]: d["class"] for d in (json.loads(l) for l in open(args.labels) if l.strip())}
@@ -112,25 +109,12 @@ def cmd_compare(args):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    g = sub.add_parser("gen")
-    g.add_argument("--out", required=True)
-    g.add_argument("--n", type=int, default=50)
-    g.add_argument("--seed", default="1")
-    g.add_argument("--small", action="store_true")
-    r = sub.add_parser("ref")
-    r.add_argument("images", nargs="+")
-    r.add_argument("--out", required=True)
-    r.add_argument("--interp", choices=["lanczos", "linear"], default="lanczos")
-    r.add_argument("--threads", type=int, default=1)
-    c = sub.add_parser("compare")
-    c.add_argument("--ref", required=True)
-    c.add_argument("--pred", required=True)
-    c.add_argument("--labels")
-    c.add_argument("-v", "--verbose", action="store_true")
-    args = ap.parse_args()
-    {"gen": cmd_gen, "ref": cmd_ref, "compare": cmd_compare}[args.cmd](args)
+    def extra(p):
+        p["gen"].add_argument("--n", type=int, default=50)
+        p["ref"].add_argument("--interp", choices=["lanczos", "linear"], default="lanczos")
+        p["compare"].add_argument("--labels")
+
+    run(__doc__, {"gen": cmd_gen, "ref": cmd_ref, "compare": cmd_compare}, extra)
 
 
 if __name__ == "__main__":

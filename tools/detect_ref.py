@@ -12,11 +12,12 @@
       fraction of reference boxes matched one-to-one by a prediction of the same class at
       IoU >= --iou (and the reverse), plus max score difference of matched boxes
 """
-import argparse
 import json
 import random
 import sys
 from pathlib import Path
+
+from refkit import load_by_name, run
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 WORDS = ("the of and model layout detection page table figure result method data image text "
@@ -154,12 +155,8 @@ def match(ref, pred, thr):
     return out
 
 
-def load(path):
-    return {Path(d["path"]).name: d for d in (json.loads(l) for l in open(path) if l.strip())}
-
-
 def cmd_compare(args):
-    ref, pred = load(args.ref), load(args.pred)
+    ref, pred = load_by_name(args.ref), load_by_name(args.pred)
     n_ref = n_pred = n_match = 0
     max_dscore = 0.0
     for name, r in ref.items():
@@ -182,24 +179,11 @@ def cmd_compare(args):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    g = sub.add_parser("gen")
-    g.add_argument("--out", required=True)
-    g.add_argument("--n", type=int, default=12)
-    g.add_argument("--seed", default="1")
-    g.add_argument("--small", action="store_true")
-    r = sub.add_parser("ref")
-    r.add_argument("images", nargs="+")
-    r.add_argument("--out", required=True)
-    r.add_argument("--threads", type=int, default=1)
-    c = sub.add_parser("compare")
-    c.add_argument("--ref", required=True)
-    c.add_argument("--pred", required=True)
-    c.add_argument("--iou", type=float, default=0.9)
-    c.add_argument("-v", "--verbose", action="store_true")
-    args = ap.parse_args()
-    {"gen": cmd_gen, "ref": cmd_ref, "compare": cmd_compare}[args.cmd](args)
+    def extra(p):
+        p["gen"].add_argument("--n", type=int, default=12)
+        p["compare"].add_argument("--iou", type=float, default=0.9)
+
+    run(__doc__, {"gen": cmd_gen, "ref": cmd_ref, "compare": cmd_compare}, extra)
 
 
 if __name__ == "__main__":
