@@ -1,16 +1,9 @@
 //! Bad input never crashes: each case gives a one-line error naming the file, a non-zero exit,
 //! and `oar ocr` goes on with the other images.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn oar(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_oar")).current_dir(dir).args(args).output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{data, oar, stderr};
 
 #[test]
 fn missing_truncated_and_foreign_plans() {
@@ -49,7 +42,7 @@ fn unknown_model_id_lists_the_known_ones() {
 #[test]
 fn ocr_reports_bad_images_and_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/ocr-golden/lines/000004.png");
+    let golden = data("ocr-golden/lines/000004.png");
     let good = dir.path().join("good.png");
     std::fs::copy(&golden, &good).unwrap();
     let bytes = std::fs::read(&good).unwrap();

