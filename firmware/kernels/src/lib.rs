@@ -33,6 +33,7 @@ mod dispatch;
 mod multiversion;
 mod error;
 mod resize;
+pub mod qconv;
 pub mod scalar;
 #[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
 mod neon;
@@ -42,6 +43,7 @@ mod x86;
 pub use dispatch::{selected, Kernels};
 pub use error::KernelError;
 pub use scalar::Norm;
+pub use qconv::{depthwise_conv_i8, pointwise_conv_i8, Activation, Depthwise, Epilogue, Output, Pointwise};
 
 use error::{area, bad, check_len};
 
