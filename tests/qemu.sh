@@ -6,7 +6,7 @@
 #
 #   --install      install what a fresh Debian 12 machine lacks (apt + rustup targets), then run;
 #                  a no-op (about a second) when everything is present. Needs root for apt.
-#   --with-tract   also cross-build and run oar-plan and oar-vision (they pull tract; aarch64 only).
+#   --with-tract   also cross-build and run oar-plan, oar-ops and oar-vision (they pull tract; aarch64 only).
 #                  Off by default: the cold tract build alone took >25 min on 2 contended cores
 #                  (docs/boards.md has the measurements). --no-tract is accepted and is the default.
 #   --ocr          OCR golden check: the device binary (`oar-edge ocr --json`, aarch64, under qemu with
@@ -160,7 +160,7 @@ if [ -z "$ONLY" ] || [ "$ONLY" = riscv64 ]; then
     suite $RV "$CPUS_RV" oar-kernels oar-track
 fi
 if [ $TRACT -eq 1 ] && { [ -z "$ONLY" ] || [ "$ONLY" = aarch64 ]; }; then
-    suite $A64 "$CPUS_A64" oar-plan oar-vision
+    suite $A64 "$CPUS_A64" oar-plan oar-ops oar-vision
 fi
 
 # The device binary reads the golden images; compare with the x86 host binary.

@@ -18,6 +18,10 @@ pub struct Kernels {
     pub(crate) normalize: fn(&[u8], &Norm, &mut [f32], &mut [f32], &mut [f32]),
     pub(crate) quant_f32: fn(&[f32], f32, i32, &mut [i8]),
     pub(crate) quant_u8: fn(&[u8], f32, i32, &mut [i8]),
+    pub(crate) dw_row: crate::qconv::DwRow,
+    pub(crate) pw_block: crate::qconv::PwBlock,
+    pub(crate) ep_i8: crate::qconv::EpI8,
+    pub(crate) ep_f32: crate::qconv::EpF32,
     /// (kernel, implementation) for every entry above.
     pub(crate) names: Vec<(&'static str, &'static str)>,
 }
@@ -28,8 +32,10 @@ impl std::fmt::Debug for Kernels {
     }
 }
 
-pub(crate) const KERNELS: [&str; 8] =
-    ["yuyv_to_rgb", "nv12_to_rgb", "resize_h", "resize_v", "resize_area2", "normalize", "quantize_f32", "quantize_u8"];
+pub(crate) const KERNELS: [&str; 11] = [
+    "yuyv_to_rgb", "nv12_to_rgb", "resize_h", "resize_v", "resize_area2", "normalize", "quantize_f32", "quantize_u8",
+    "qconv_dw", "qconv_pw", "qconv_epilogue",
+];
 
 impl Kernels {
     /// The scalar reference table.
@@ -43,6 +49,10 @@ impl Kernels {
             normalize: scalar::normalize_row,
             quant_f32: scalar::quantize_f32_row,
             quant_u8: scalar::quantize_u8_row,
+            dw_row: crate::qconv::scalar::dw_row,
+            pw_block: crate::qconv::scalar::pw_block,
+            ep_i8: crate::qconv::scalar::epilogue_i8,
+            ep_f32: crate::qconv::scalar::epilogue_f32,
             names: KERNELS.iter().map(|&k| (k, "scalar")).collect(),
         }
     }

@@ -1,5 +1,7 @@
 //! Pixel and tensor kernels for oar: camera formats to RGB, OpenCV-exact bilinear resize,
-//! normalisation into NCHW f32, int8 quantization, and a fused camera-frame -> tensor pass.
+//! normalisation into NCHW f32, int8 quantization, a fused camera-frame -> tensor pass, and int8
+//! depthwise / pointwise convolutions with a fused requantizing epilogue ([`qconv`]: scalar, AVX2,
+//! aarch64 NEON, aarch64 SDOT for pointwise when `dotprod` is detected; armv7 and others scalar).
 //!
 //! # Dispatch
 //! Every kernel has a scalar reference ([`scalar`]) and SIMD versions: AVX2 and SSE4.1 on x86-64
@@ -33,6 +35,7 @@ mod dispatch;
 mod multiversion;
 mod error;
 mod resize;
+pub mod qconv;
 pub mod scalar;
 #[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
 mod neon;
@@ -42,6 +45,7 @@ mod x86;
 pub use dispatch::{selected, Kernels};
 pub use error::KernelError;
 pub use scalar::Norm;
+pub use qconv::{depthwise_conv_i8, pointwise_conv_i8, Activation, Depthwise, Epilogue, Output, Pointwise};
 
 use error::{area, bad, check_len};
 

@@ -88,7 +88,16 @@ pub(crate) fn variants() -> Vec<Kernels> {
     if std::arch::is_aarch64_feature_detected!("neon") {
         let mut k = Kernels::scalar();
         a64::install(&mut k);
+        crate::qconv::neon::install_neon(&mut k);
+        // With the dot-product extension: the same table with the SDOT pointwise block (both are
+        // kept so that the tests compare each with the scalar reference).
+        let dot = std::arch::is_aarch64_feature_detected!("dotprod").then(|| {
+            let mut d = k.clone();
+            crate::qconv::neon::install_dotprod(&mut d);
+            d
+        });
         out.push(k);
+        out.extend(dot);
     }
     out
 }

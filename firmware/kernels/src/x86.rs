@@ -29,6 +29,7 @@ pub(crate) fn variants() -> Vec<Kernels> {
         // The horizontal pass is a gather; recompiling it buys nothing measurable, keep it honest.
         k.hresize = scalar::hresize_row;
         k.set_name("resize_h", "scalar");
+        crate::qconv::x86::install_avx2(&mut k);
         out.push(k);
     }
     out

@@ -9,8 +9,11 @@ use tract_onnx_opl::WithOnnx;
 
 /// The NNEF framework with every op registry oar plans may use.
 pub fn nnef() -> tract_nnef::framework::Nnef {
-    // tract_core's registry is in the default set; ONNX-specific ops come from tract-onnx-opl.
-    tract_nnef::nnef().with_onnx()
+    // tract_core's registry is in the default set; ONNX-specific ops come from tract-onnx-opl,
+    // oar's own ops (int8 depthwise / pointwise convs) from oar-ops.
+    let mut nnef = tract_nnef::nnef().with_onnx();
+    oar_ops::register(&mut nnef);
+    nnef
 }
 
 /// Sets how many threads tract's matrix products may use (process-wide).

@@ -1,7 +1,7 @@
 //! The `.oar` container: a tar archive whose first entry is `oar.toml`, followed by the entries
 //! it lists with their sha256 (the NNEF model as a nested tar, labels, ...).
 
-use crate::manifest::{Manifest, FORMAT_VERSION, MIN_FORMAT_VERSION};
+use crate::manifest::{Manifest, RequiredOp, FORMAT_VERSION, MIN_FORMAT_VERSION};
 use crate::PlanError;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -86,6 +86,17 @@ impl Plan {
         }
         let manifest = Manifest::from_toml(text)
             .map_err(|e| PlanError::Manifest { path: path.clone(), message: e.to_string() })?;
+        for op in &manifest.required_ops {
+            if !oar_ops::has_op(&op.name, op.version) {
+                return Err(PlanError::MissingOp {
+                    path,
+                    op: op.name.clone(),
+                    version: op.version,
+                    since: op.oar.clone(),
+                    runtime: env!("CARGO_PKG_VERSION").into(),
+                });
+            }
+        }
         for (name, want) in &manifest.entries {
             let data = entries
                 .get(name)
@@ -168,6 +179,13 @@ pub fn write_plan(path: &Path, manifest: &Manifest, entries: &[(&str, &[u8])]) -
     let mut manifest = manifest.clone();
     manifest.format = FORMAT_VERSION;
     manifest.entries = entries.iter().map(|(n, d)| (n.to_string(), sha256_hex(d))).collect();
+    if let Some((_, model)) = entries.iter().find(|(n, _)| *n == MODEL_ENTRY) {
+        for op in required_ops(model) {
+            if !manifest.required_ops.contains(&op) {
+                manifest.required_ops.push(op);
+            }
+        }
+    }
     let text = manifest
         .to_toml()
         .map_err(|e| PlanError::Manifest { path: path.to_path_buf(), message: e.to_string() })?;
@@ -189,6 +207,23 @@ pub fn write_plan(path: &Path, manifest: &Manifest, entries: &[(&str, &[u8])]) -
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(manifest)
+}
+
+/// The oar ops invoked in an NNEF model archive (its `graph.nnef`), by fragment name `NAME_vN`.
+fn required_ops(model_tar: &[u8]) -> Vec<RequiredOp> {
+    let mut graph = String::new();
+    if let Ok(entries) = tar::Archive::new(model_tar).entries() {
+        for mut e in entries.flatten() {
+            if e.path().is_ok_and(|p| p.ends_with("graph.nnef")) {
+                let _ = e.read_to_string(&mut graph);
+            }
+        }
+    }
+    oar_ops::OPS
+        .iter()
+        .filter(|o| graph.contains(&format!("{}_v{}(", o.name, o.version)))
+        .map(|o| RequiredOp { name: o.name.into(), version: o.version, oar: o.since.into() })
+        .collect()
 }
 
 fn append<W: Write>(b: &mut tar::Builder<W>, name: &str, data: &[u8]) -> std::io::Result<()> {

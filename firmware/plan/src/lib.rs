@@ -30,6 +30,8 @@ pub enum PlanError {
     MissingEntry { path: PathBuf, entry: String },
     #[error("{path}: entry `{entry}` is corrupt: sha256 {actual}, the manifest says {expected}")]
     Checksum { path: PathBuf, entry: String, expected: String, actual: String },
+    #[error("{path}: the plan needs op `{op}@{version}`, which this runtime (oar {runtime}) does not have; it is in oar {since} and later: update the runtime, or compile the plan without oar ops")]
+    MissingOp { path: PathBuf, op: String, version: u32, since: String, runtime: String },
     #[error("{path}: cannot load the model: {message}")]
     Model { path: PathBuf, message: String },
     #[error("{path}: inference failed: {message}")]

@@ -35,9 +35,24 @@ pub struct Manifest {
     /// Accuracy of the plan against the float model on an evaluation set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accuracy: Option<toml::Table>,
+    /// oar's own ops the model uses (filled in by `write_plan` from the NNEF graph): a runtime
+    /// lacking one refuses the plan, naming the op and the oar release that has it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_ops: Vec<RequiredOp>,
     /// sha256 of every other entry of the plan, by entry name.
     #[serde(default)]
     pub entries: BTreeMap<String, String>,
+}
+
+/// An oar op a plan needs (see `oar_ops::OPS`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequiredOp {
+    /// NNEF fragment name without its version suffix, e.g. `oar_qconv_dw`.
+    pub name: String,
+    pub version: u32,
+    /// The first oar release whose runtime has it.
+    pub oar: String,
 }
 
 /// The source model of a plan.
@@ -175,6 +190,7 @@ mod tests {
             labels: None,
             quantization: None,
             accuracy: None,
+            required_ops: vec![],
             entries: BTreeMap::new(),
         }
     }

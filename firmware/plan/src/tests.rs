@@ -31,6 +31,7 @@ fn manifest() -> Manifest {
         labels: Some(LabelsInfo { entry: LABELS_ENTRY.into(), count: 3 }),
         quantization: None,
         accuracy: None,
+        required_ops: vec![],
         entries: BTreeMap::new(),
     }
 }
@@ -131,4 +132,75 @@ fn labels_keep_whitespace_entries() {
     assert_eq!(split_labels("a\n \nb\n"), vec!["a", " ", "b"]);
     assert_eq!(split_labels(""), Vec::<String>::new());
     assert_eq!(split_labels(&join_labels(&["x".into(), "".into()])), vec!["x", ""]);
+}
+
+/// y = depthwise 3×3 int8 conv of int8(x), as tract's quantized `Conv`, lowered to an oar op.
+fn oar_op_model() -> TypedModel {
+    use tract_nnef::tract_core::ops::cast::cast;
+    use tract_nnef::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
+    use tract_nnef::tract_core::ops::nn::DataFormat;
+    let q = |zp, scale| DatumType::QI8(QParams::ZpScale { zero_point: zp, scale });
+    let mut m = TypedModel::default();
+    let x = m.add_source("x", f32::fact([1, 3, 6, 5])).unwrap();
+    let xq = m.wire_node("xq", cast(q(1, 0.05)), &[x]).unwrap()[0];
+    let mut k = Tensor::from_shape(&[3, 1, 3, 3], &(0..27).map(|i| (i % 7 - 3) as i8).collect::<Vec<_>>()).unwrap();
+    unsafe { k.set_datum_type(q(0, 0.02)) };
+    let mut inputs = vec![xq];
+    for (n, t) in [
+        ("k", k),
+        ("b", tensor1(&[10i32, -20, 30])),
+        ("x0", tensor0(1i32)),
+        ("xs", tensor0(0.05f32)),
+        ("k0", tensor0(0i32)),
+        ("ks", tensor1(&[0.02f32, 0.01, 0.03])),
+        ("y0", tensor0(-3i32)),
+        ("ys", tensor0(0.01f32)),
+    ] {
+        inputs.push(m.add_const(n, t).unwrap());
+    }
+    let pool_spec = PoolSpec {
+        data_format: DataFormat::NCHW,
+        kernel_shape: tvec![3, 3],
+        padding: PaddingSpec::Explicit(tvec![1, 1], tvec![1, 1]),
+        dilations: None,
+        strides: None,
+        input_channels: 3,
+        output_channels: 3,
+    };
+    let conv = Conv { pool_spec, kernel_fmt: KernelFormat::OIHW, group: 3, q_params: Some(q(-3, 0.01)) };
+    let y = m.wire_node("y", conv, &inputs).unwrap()[0];
+    m.select_output_outlets(&[y]).unwrap();
+    assert_eq!(oar_ops::lower(&mut m).unwrap(), 1);
+    m
+}
+
+#[test]
+fn plan_with_oar_ops_lists_them_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.oar");
+    let nnef = nnef().write_to_tar(&oar_op_model(), Vec::new()).unwrap();
+    let written = write_plan(&path, &manifest(), &[(MODEL_ENTRY, &nnef)]).unwrap();
+    assert_eq!(written.required_ops, vec![RequiredOp { name: "oar_qconv_dw".into(), version: 1, oar: "0.1.0".into() }]);
+    let engine = Engine::load(&path).unwrap();
+    assert_eq!(engine.plan.manifest.required_ops, written.required_ops);
+    let x = Tensor::from_shape(&[1, 3, 6, 5], &(0..90).map(|i| (i as f32 * 0.37).sin()).collect::<Vec<_>>()).unwrap();
+    let y = engine.run_one(x.clone()).unwrap().remove(0);
+    assert_eq!(y.shape(), &[1, 3, 6, 5]);
+    // The same result as the model before serialisation (tract runs the op from oar-ops in both).
+    let want = oar_op_model().into_runnable().unwrap().run(tvec!(x.into_tvalue())).unwrap().remove(0);
+    assert_eq!(unsafe { y.as_slice_unchecked::<i8>() }, unsafe { want.as_slice_unchecked::<i8>() });
+}
+
+#[test]
+fn plan_needing_a_newer_op_names_it_and_the_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.oar");
+    let nnef = nnef().write_to_tar(&tiny_model(), Vec::new()).unwrap();
+    let mut m = manifest();
+    m.labels = None;
+    m.required_ops = vec![RequiredOp { name: "oar_qconv_dw".into(), version: 7, oar: "9.1.0".into() }];
+    write_plan(&path, &m, &[(MODEL_ENTRY, &nnef)]).unwrap();
+    let e = Plan::read(&path).unwrap_err().to_string();
+    assert!(e.contains("oar_qconv_dw@7") && e.contains("oar 9.1.0"), "{e}");
+    assert!(matches!(Engine::load(&path), Err(PlanError::MissingOp { .. })));
 }

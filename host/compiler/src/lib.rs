@@ -116,6 +116,7 @@ pub fn compile(src: &SourceModel, out: &Path) -> Result<Compiled, CompileError> 
         labels: labels.as_ref().map(|l| LabelsInfo { entry: LABELS_ENTRY.into(), count: l.len() }),
         quantization: None,
         accuracy: None,
+        required_ops: vec![],
         entries: Default::default(),
     };
     let labels_text = labels.as_deref().map(join_labels);

@@ -1,0 +1,299 @@
+//! int8 convolutions of the shapes edge models are made of — depthwise 3×3 / 5×5 (any stride and
+//! padding) and pointwise 1×1 — with a fused epilogue (bias, per-output-channel requantization,
+//! activation) writing int8 or f32 in the same pass. NCHW layout, one image per call.
+//!
+//! # Arithmetic (identical on every implementation)
+//! - Weights are symmetric int8 (zero point 0); activations int8 with a zero point `x_zp`.
+//! - Accumulator of output channel `o` at one pixel: `acc = bias[o] + Σ w · (x − x_zp)` over the taps
+//!   that fall inside the image (padding contributes nothing: it stands for the value `x_zp`), in
+//!   wrapping i32 arithmetic.
+//! - Requantization to int8, exactly onnxruntime's `QLinearConv` (MLAS `RequantizeOutput`):
+//!   `m = (x_scale · w_scale[o]) / y_scale` in f32 (the caller passes `scale[o] = x_scale · w_scale[o]`),
+//!   `v = clamp(f32(acc) · m, lo − y_zp, hi − y_zp)`, `q = round_half_even(v) + y_zp`, where
+//!   `[lo, hi]` is `[-128, 127]` narrowed by the activation ([`Activation::Relu`] → `lo = y_zp`; a clip
+//!   `[a, b]` → `lo = y_zp + rne(a / y_scale)`, `hi = y_zp + rne(b / y_scale)`, both kept in range).
+//! - Hard-swish to int8: `r = f32(acc) · scale[o]`, `h = r · clamp(r + 3, 0, 6) / 6`,
+//!   `q = round_half_even(clamp(h / y_scale, −128 − y_zp, 127 − y_zp)) + y_zp`.
+//! - f32 output (a last layer): `r = f32(acc) · scale[o]`, then the activation in f32
+//!   (`max(r, 0)`, `min(max(r, a), b)` or the hard-swish formula above).
+//!
+//! Every float step is one IEEE operation in this order (no FMA, no reciprocal), so SIMD versions
+//! are bit-exact with the scalar reference; the property tests compare every table with it and the
+//! scalar reference with onnxruntime (`tests/golden_qconv.rs`).
+
+pub(crate) mod scalar;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod x86;
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod neon;
+
+use crate::error::{area, bad, check_len};
+use crate::{KernelError, Kernels};
+
+/// Activation fused after the requantization.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Activation {
+    Identity,
+    /// `max(x, 0)`.
+    Relu,
+    /// `min(max(x, min), max)` (ReLU6 is `Clip { min: 0, max: 6 }`).
+    Clip { min: f32, max: f32 },
+    /// `x · clamp(x + 3, 0, 6) / 6`.
+    HardSwish,
+}
+
+/// What the convolution writes.
+#[derive(Debug)]
+pub enum Output<'a> {
+    /// int8 with `real = (q − zero_point) · scale`.
+    I8 { data: &'a mut [i8], scale: f32, zero_point: i32 },
+    /// Real values (for a last layer or a float consumer).
+    F32(&'a mut [f32]),
+}
+
+/// Per-output-channel epilogue of a quantized convolution (see the module doc for the maths).
+#[derive(Debug, Clone, Copy)]
+pub struct Epilogue<'a> {
+    /// Added to the accumulator, one per output channel (int32, in accumulator units).
+    pub bias: &'a [i32],
+    /// Real value of one accumulator unit per output channel: `x_scale · w_scale[o]` (f32).
+    pub scale: &'a [f32],
+    pub activation: Activation,
+}
+
+/// A depthwise convolution: one `k`×`k` filter per channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Depthwise {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    /// 3 or 5.
+    pub kernel: usize,
+    /// 1 or 2 (vertical and horizontal).
+    pub stride: usize,
+    /// Padding `[top, left, bottom, right]`.
+    pub pad: [usize; 4],
+}
+
+impl Depthwise {
+    /// Output (height, width).
+    pub fn output_hw(&self) -> Result<(usize, usize), KernelError> {
+        let [t, l, b, r] = self.pad;
+        let (ph, pw) = (self.height + t + b, self.width + l + r);
+        if ph < self.kernel || pw < self.kernel {
+            return Err(bad("pad", "padded input is smaller than the kernel"));
+        }
+        Ok(((ph - self.kernel) / self.stride + 1, (pw - self.kernel) / self.stride + 1))
+    }
+}
+
+/// A pointwise (1×1, stride 1, no padding) convolution of `inputs` → `outputs` channels over
+/// `pixels` positions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pointwise {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub pixels: usize,
+}
+
+/// One output channel's epilogue, precomputed (see [`scalar::epilogue_i8`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct RowEp {
+    /// `f32(acc) · mult`: `m` for a clamped int8 output, `scale[o]` otherwise.
+    pub mult: f32,
+    /// Clamp of the scaled value (int8: `lo − zp`, `hi − zp`; f32: activation bounds, ±inf).
+    pub lo: f32,
+    pub hi: f32,
+    pub zp: i32,
+    /// Hard-swish: `Some(y_scale)` for int8, `Some(1.0)` unused for f32.
+    pub hswish: bool,
+    pub y_scale: f32,
+}
+
+pub(crate) type DwRow = fn(src: &[i16], offsets: &[usize], weights: &[i16], bias: i32, acc: &mut [i32]);
+pub(crate) type PwBlock =
+    fn(x: &[i8], shape: &Pointwise, p0: usize, w: &[i8], bias: &[i32], scratch: &mut Vec<i32>, acc: &mut [i32]);
+pub(crate) type EpI8 = fn(acc: &[i32], ep: &RowEp, out: &mut [i8]);
+pub(crate) type EpF32 = fn(acc: &[i32], ep: &RowEp, out: &mut [f32]);
+
+/// Pixels per pointwise block: the i32 block (outputs × this) stays in L1/L2.
+const PW_BLOCK: usize = 64;
+
+fn row_eps(ep: &Epilogue, out: &Output, n: usize) -> Result<Vec<RowEp>, KernelError> {
+    check_len("bias", n, ep.bias.len())?;
+    check_len("scale", n, ep.scale.len())?;
+    if ep.scale.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+        return Err(bad("scale", "must be finite and > 0"));
+    }
+    if let Activation::Clip { min, max } = ep.activation {
+        if min.is_nan() || max.is_nan() || min > max {
+            return Err(bad("activation", "clip needs min <= max"));
+        }
+    }
+    let hswish = ep.activation == Activation::HardSwish;
+    Ok(match *out {
+        Output::I8 { scale: ys, zero_point: zp, .. } => {
+            if !(ys.is_finite() && ys > 0.0) {
+                return Err(bad("output scale", "must be finite and > 0"));
+            }
+            if !(-128..=127).contains(&zp) {
+                return Err(bad("output zero_point", "must be in -128..=127"));
+            }
+            let q = |v: f32| (zp as f32 + (v / ys).round_ties_even()).clamp(-128.0, 127.0) as i32;
+            let (lo, hi) = match ep.activation {
+                Activation::Relu => (zp, 127),
+                Activation::Clip { min, max } => (q(min), q(max)),
+                Activation::Identity | Activation::HardSwish => (-128, 127),
+            };
+            let (lo, hi) = ((lo - zp) as f32, (hi - zp) as f32);
+            let mult = |s: f32| if hswish { s } else { s / ys };
+            ep.scale.iter().map(|&s| RowEp { mult: mult(s), lo, hi, zp, hswish, y_scale: ys }).collect()
+        }
+        Output::F32(_) => {
+            let (lo, hi) = match ep.activation {
+                Activation::Relu => (0.0, f32::INFINITY),
+                Activation::Clip { min, max } => (min, max),
+                Activation::Identity | Activation::HardSwish => (f32::NEG_INFINITY, f32::INFINITY),
+            };
+            ep.scale.iter().map(|&s| RowEp { mult: s, lo, hi, zp: 0, hswish, y_scale: 1.0 }).collect()
+        }
+    })
+}
+
+fn check_out(out: &Output, n: usize) -> Result<(), KernelError> {
+    match out {
+        Output::I8 { data, .. } => check_len("output", n, data.len()),
+        Output::F32(data) => check_len("output", n, data.len()),
+    }
+}
+
+impl Kernels {
+    /// Depthwise int8 convolution of one CHW image `x` with weights `w` (`[channels][k][k]`) and
+    /// the fused epilogue; `out` is `[channels][oh][ow]` (see [`Depthwise::output_hw`]).
+    pub fn depthwise_conv_i8(
+        &self,
+        shape: &Depthwise,
+        x: &[i8],
+        x_zero_point: i32,
+        w: &[i8],
+        ep: &Epilogue,
+        mut out: Output,
+    ) -> Result<(), KernelError> {
+        let &Depthwise { channels: c, height: h, width: wd, kernel: k, stride: s, pad } = shape;
+        if k != 3 && k != 5 {
+            return Err(bad("kernel", "depthwise kernels are 3x3 or 5x5"));
+        }
+        if s != 1 && s != 2 {
+            return Err(bad("stride", "must be 1 or 2"));
+        }
+        if !(-128..=127).contains(&x_zero_point) {
+            return Err(bad("x_zero_point", "must be in -128..=127"));
+        }
+        check_len("x", area("x", &[c, h, wd])?, x.len())?;
+        check_len("w", c * k * k, w.len())?;
+        let (oh, ow) = shape.output_hw()?;
+        check_out(&out, area("output", &[c, oh, ow])?)?;
+        let eps = row_eps(ep, &out, c)?;
+
+        // The padded plane with the zero point removed (padding = 0), each row split into `s`
+        // column phases so that every tap reads consecutive values for consecutive outputs.
+        let [pt, pl, pb, pr] = pad;
+        let (ph, pw) = (h + pt + pb, wd + pl + pr);
+        let phase_start: Vec<usize> = (0..s).map(|p| (0..p).map(|q| (pw - q).div_ceil(s)).sum()).collect();
+        let mut plane = vec![0i16; ph * pw];
+        let offsets: Vec<usize> =
+            (0..k * k).map(|t| (t / k) * pw + phase_start[(t % k) % s] + (t % k) / s).collect();
+        let mut weights = vec![0i16; k * k];
+        let mut acc = vec![0i32; ow];
+        for ch in 0..c {
+            let src = &x[ch * h * wd..(ch + 1) * h * wd];
+            for (y, row) in src.chunks_exact(wd).enumerate() {
+                let dst = &mut plane[(y + pt) * pw..(y + pt + 1) * pw];
+                for (xi, &v) in row.iter().enumerate() {
+                    let px = xi + pl;
+                    dst[phase_start[px % s] + px / s] = v as i16 - x_zero_point as i16;
+                }
+            }
+            for (wv, &v) in weights.iter_mut().zip(&w[ch * k * k..(ch + 1) * k * k]) {
+                *wv = v as i16;
+            }
+            for oy in 0..oh {
+                (self.dw_row)(&plane[oy * s * pw..], &offsets, &weights, ep.bias[ch], &mut acc);
+                let at = (ch * oh + oy) * ow;
+                match &mut out {
+                    Output::I8 { data, .. } => (self.ep_i8)(&acc, &eps[ch], &mut data[at..at + ow]),
+                    Output::F32(data) => (self.ep_f32)(&acc, &eps[ch], &mut data[at..at + ow]),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Pointwise (1×1) int8 convolution of one `[inputs][pixels]` image with weights
+    /// `[outputs][inputs]` and the fused epilogue; `out` is `[outputs][pixels]`.
+    pub fn pointwise_conv_i8(
+        &self,
+        shape: &Pointwise,
+        x: &[i8],
+        x_zero_point: i32,
+        w: &[i8],
+        ep: &Epilogue,
+        mut out: Output,
+    ) -> Result<(), KernelError> {
+        let &Pointwise { inputs: c, outputs: o, pixels: p } = shape;
+        if !(-128..=127).contains(&x_zero_point) {
+            return Err(bad("x_zero_point", "must be in -128..=127"));
+        }
+        check_len("x", area("x", &[c, p])?, x.len())?;
+        check_len("w", area("w", &[o, c])?, w.len())?;
+        check_out(&out, area("output", &[o, p])?)?;
+        let eps = row_eps(ep, &out, o)?;
+        // Σ w·(x − zp) = Σ w·x − zp·Σ w: the kernels multiply raw int8 values.
+        let bias: Vec<i32> = (0..o)
+            .map(|oc| {
+                let ws: i32 = w[oc * c..(oc + 1) * c].iter().map(|&v| v as i32).sum();
+                ep.bias[oc].wrapping_sub(x_zero_point.wrapping_mul(ws))
+            })
+            .collect();
+        let mut scratch = Vec::new();
+        let mut acc = vec![0i32; o * PW_BLOCK];
+        for p0 in (0..p).step_by(PW_BLOCK) {
+            let pn = PW_BLOCK.min(p - p0);
+            let acc = &mut acc[..o * pn];
+            (self.pw_block)(x, shape, p0, w, &bias, &mut scratch, acc);
+            for oc in 0..o {
+                let row = &acc[oc * pn..(oc + 1) * pn];
+                let at = oc * p + p0;
+                match &mut out {
+                    Output::I8 { data, .. } => (self.ep_i8)(row, &eps[oc], &mut data[at..at + pn]),
+                    Output::F32(data) => (self.ep_f32)(row, &eps[oc], &mut data[at..at + pn]),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// See [`Kernels::depthwise_conv_i8`] (process-wide table).
+pub fn depthwise_conv_i8(
+    shape: &Depthwise,
+    x: &[i8],
+    x_zero_point: i32,
+    w: &[i8],
+    ep: &Epilogue,
+    out: Output,
+) -> Result<(), KernelError> {
+    Kernels::global().depthwise_conv_i8(shape, x, x_zero_point, w, ep, out)
+}
+
+/// See [`Kernels::pointwise_conv_i8`] (process-wide table).
+pub fn pointwise_conv_i8(
+    shape: &Pointwise,
+    x: &[i8],
+    x_zero_point: i32,
+    w: &[i8],
+    ep: &Epilogue,
+    out: Output,
+) -> Result<(), KernelError> {
+    Kernels::global().pointwise_conv_i8(shape, x, x_zero_point, w, ep, out)
+}

@@ -1,0 +1,74 @@
+//! Scalar reference primitives of the int8 convolutions (the definition SIMD versions must match).
+
+use super::{Pointwise, RowEp};
+
+/// `acc[i] = bias + Σ_t weights[t] · src[offsets[t] + i]` (wrapping i32).
+pub(crate) fn dw_row(src: &[i16], offsets: &[usize], weights: &[i16], bias: i32, acc: &mut [i32]) {
+    acc.fill(bias);
+    let n = acc.len();
+    for (&off, &w) in offsets.iter().zip(weights) {
+        for (a, &v) in acc.iter_mut().zip(&src[off..off + n]) {
+            *a = a.wrapping_add(v as i32 * w as i32);
+        }
+    }
+}
+
+/// `acc[o][i] = bias[o] + Σ_c w[o][c] · x[c][p0 + i]` for `i < acc.len() / outputs` (wrapping i32).
+pub(crate) fn pw_block(
+    x: &[i8],
+    shape: &Pointwise,
+    p0: usize,
+    w: &[i8],
+    bias: &[i32],
+    _scratch: &mut Vec<i32>,
+    acc: &mut [i32],
+) {
+    let &Pointwise { inputs: c, outputs: o, pixels: p } = shape;
+    let pn = acc.len() / o;
+    for (oc, row) in acc.chunks_exact_mut(pn).enumerate() {
+        row.fill(bias[oc]);
+        for ic in 0..c {
+            let wv = w[oc * c + ic] as i32;
+            let xs = &x[ic * p + p0..ic * p + p0 + pn];
+            for (a, &v) in row.iter_mut().zip(xs) {
+                *a = a.wrapping_add(v as i32 * wv);
+            }
+        }
+    }
+}
+
+/// The hard-swish of a real value: `r · clamp(r + 3, 0, 6) / 6`, in this order.
+#[inline(always)]
+pub(crate) fn hswish(r: f32) -> f32 {
+    r * (r + 3.0).max(0.0).min(6.0) / 6.0
+}
+
+/// One accumulator to int8 (module doc, "Requantization").
+#[inline(always)]
+pub(crate) fn requant_i8(a: i32, ep: &RowEp) -> i8 {
+    let v = if ep.hswish { hswish(a as f32 * ep.mult) / ep.y_scale } else { a as f32 * ep.mult };
+    (v.max(ep.lo).min(ep.hi).round_ties_even() as i32 + ep.zp) as i8
+}
+
+/// One accumulator to f32.
+#[inline(always)]
+pub(crate) fn dequant_f32(a: i32, ep: &RowEp) -> f32 {
+    let r = a as f32 * ep.mult;
+    if ep.hswish {
+        hswish(r)
+    } else {
+        r.max(ep.lo).min(ep.hi)
+    }
+}
+
+pub(crate) fn epilogue_i8(acc: &[i32], ep: &RowEp, out: &mut [i8]) {
+    for (o, &a) in out.iter_mut().zip(acc) {
+        *o = requant_i8(a, ep);
+    }
+}
+
+pub(crate) fn epilogue_f32(acc: &[i32], ep: &RowEp, out: &mut [f32]) {
+    for (o, &a) in out.iter_mut().zip(acc) {
+        *o = dequant_f32(a, ep);
+    }
+}

@@ -1,0 +1,157 @@
+//! int8 convolutions: the scalar table against a direct implementation of the definition (module
+//! doc of `oar_kernels::qconv`), and every other table bit-exact against the scalar one, over random
+//! shapes, channels, strides, paddings, zero points, activations and output types.
+use oar_kernels::{Activation, Depthwise, Epilogue, Kernels, Output, Pointwise};
+use proptest::prelude::*;
+
+fn data(n: usize, seed: u64) -> Vec<i8> {
+    (0..n).map(|i| ((i as u64 ^ seed).wrapping_mul(0x9E3779B97F4A7C15) >> 40) as i8).collect()
+}
+
+fn activation() -> impl Strategy<Value = Activation> {
+    prop_oneof![
+        Just(Activation::Identity),
+        Just(Activation::Relu),
+        Just(Activation::Clip { min: 0.0, max: 6.0 }),
+        Just(Activation::HardSwish),
+    ]
+}
+
+/// The definition, one output at a time: taps inside the image, then the epilogue.
+#[allow(clippy::too_many_arguments)]
+fn direct(
+    x: &[i8], (c, h, w): (usize, usize, usize), zp: i32, wt: &[i8], o: usize, k: usize, s: usize, pad: [usize; 4],
+    depthwise: bool, bias: &[i32], scale: &[f32], act: Activation, y: Option<(f32, i32)>,
+) -> (Vec<i8>, Vec<f32>) {
+    let oh = (h + pad[0] + pad[2] - k) / s + 1;
+    let ow = (w + pad[1] + pad[3] - k) / s + 1;
+    let (mut q, mut f) = (vec![], vec![]);
+    for oc in 0..o {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut acc = bias[oc];
+                let chans: Vec<usize> = if depthwise { vec![oc] } else { (0..c).collect() };
+                for (ci, &ic) in chans.iter().enumerate() {
+                    for ky in 0..k {
+                        for kx in 0..k {
+                            let (iy, ix) = ((oy * s + ky) as isize - pad[0] as isize, (ox * s + kx) as isize - pad[1] as isize);
+                            if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                continue;
+                            }
+                            let xv = x[(ic * h + iy as usize) * w + ix as usize] as i32 - zp;
+                            let wi = if depthwise { (oc * k + ky) * k + kx } else { ((oc * c + ci) * k + ky) * k + kx };
+                            acc = acc.wrapping_add(xv * wt[wi] as i32);
+                        }
+                    }
+                }
+                let r = acc as f32 * scale[oc];
+                let hs = |r: f32| r * (r + 3.0).max(0.0).min(6.0) / 6.0;
+                match y {
+                    Some((ys, yz)) => {
+                        let rq = |v: f32| (yz as f32 + (v / ys).round_ties_even()).clamp(-128.0, 127.0) as i32;
+                        let (lo, hi) = match act {
+                            Activation::Relu => (yz, 127),
+                            Activation::Clip { min, max } => (rq(min), rq(max)),
+                            _ => (-128, 127),
+                        };
+                        let v = if act == Activation::HardSwish { hs(r) / ys } else { acc as f32 * (scale[oc] / ys) };
+                        q.push((v.max((lo - yz) as f32).min((hi - yz) as f32).round_ties_even() as i32 + yz) as i8);
+                    }
+                    None => f.push(match act {
+                        Activation::Identity => r,
+                        Activation::Relu => r.max(0.0),
+                        Activation::Clip { min, max } => r.max(min).min(max),
+                        Activation::HardSwish => hs(r),
+                    }),
+                }
+            }
+        }
+    }
+    (q, f)
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|f| f.to_bits()).collect()
+}
+
+proptest! {
+    #[test]
+    fn depthwise(c in 1usize..=5, h in 1usize..=19, w in 1usize..=40, big in any::<bool>(), s in 1usize..=2,
+                 pad in prop::array::uniform4(0usize..=2), zp in -128i32..=127, yzp in -128i32..=127,
+                 act in activation(), f32_out in any::<bool>(), seed in any::<u64>()) {
+        let k: usize = if big { 5 } else { 3 };
+        let (h, w) = (h.max(k.saturating_sub(pad[0] + pad[2])), w.max(k.saturating_sub(pad[1] + pad[3])));
+        let shape = Depthwise { channels: c, height: h, width: w, kernel: k, stride: s, pad };
+        let (oh, ow) = shape.output_hw().unwrap();
+        let x = data(c * h * w, seed);
+        let wt = data(c * k * k, seed ^ 1);
+        let bias: Vec<i32> = (0..c as i32).map(|i| (i * 977 - 1500) ^ (seed as i32 & 0x3ff)).collect();
+        let scale: Vec<f32> = (0..c).map(|i| 1e-4 * (1.0 + i as f32 * 0.37)).collect();
+        let ep = Epilogue { bias: &bias, scale: &scale, activation: act };
+        let y = (!f32_out).then_some((0.02f32, yzp));
+        let (wq, wf) = direct(&x, (c, h, w), zp, &wt, c, k, s, pad, true, &bias, &scale, act, y);
+        for kt in Kernels::available() {
+            let n = c * oh * ow;
+            let (mut q, mut f) = (vec![0i8; n], vec![0f32; n]);
+            let out = match y { Some((ys, yz)) => Output::I8 { data: &mut q, scale: ys, zero_point: yz }, None => Output::F32(&mut f) };
+            kt.depthwise_conv_i8(&shape, &x, zp, &wt, &ep, out).unwrap();
+            if f32_out { prop_assert_eq!(bits(&f), bits(&wf), "{:?}", kt.names()); } else { prop_assert_eq!(&q, &wq, "{:?}", kt.names()); }
+        }
+    }
+
+    #[test]
+    fn pointwise(c in 1usize..=40, o in 1usize..=13, h in 1usize..=9, w in 1usize..=23, zp in -128i32..=127,
+                 yzp in -128i32..=127, act in activation(), f32_out in any::<bool>(), seed in any::<u64>()) {
+        let shape = Pointwise { inputs: c, outputs: o, pixels: h * w };
+        let x = data(c * h * w, seed);
+        let wt = data(o * c, seed ^ 7);
+        let bias: Vec<i32> = (0..o as i32).map(|i| (i * 3001 - 9000) ^ (seed as i32 & 0xfff)).collect();
+        let scale: Vec<f32> = (0..o).map(|i| 2e-5 * (1.0 + i as f32 * 0.21)).collect();
+        let ep = Epilogue { bias: &bias, scale: &scale, activation: act };
+        let y = (!f32_out).then_some((0.03f32, yzp));
+        let (wq, wf) = direct(&x, (c, h, w), zp, &wt, o, 1, 1, [0; 4], false, &bias, &scale, act, y);
+        for kt in Kernels::available() {
+            let n = o * h * w;
+            let (mut q, mut f) = (vec![0i8; n], vec![0f32; n]);
+            let out = match y { Some((ys, yz)) => Output::I8 { data: &mut q, scale: ys, zero_point: yz }, None => Output::F32(&mut f) };
+            kt.pointwise_conv_i8(&shape, &x, zp, &wt, &ep, out).unwrap();
+            if f32_out { prop_assert_eq!(bits(&f), bits(&wf), "{:?}", kt.names()); } else { prop_assert_eq!(&q, &wq, "{:?}", kt.names()); }
+        }
+    }
+}
+
+/// Pixel counts over one block (64) with many channels: the block loop and long sums.
+#[test]
+fn pointwise_large_blocks() {
+    let shape = Pointwise { inputs: 67, outputs: 9, pixels: 200 };
+    let x = data(67 * 200, 3);
+    let wt = data(9 * 67, 4);
+    let bias = vec![100i32; 9];
+    let scale = vec![1e-5f32; 9];
+    let ep = Epilogue { bias: &bias, scale: &scale, activation: Activation::Identity };
+    let mut want = vec![0i8; 9 * 200];
+    Kernels::scalar().pointwise_conv_i8(&shape, &x, -3, &wt, &ep, Output::I8 { data: &mut want, scale: 0.01, zero_point: 5 }).unwrap();
+    let (wq, _) = direct(&x, (67, 1, 200), -3, &wt, 9, 1, 1, [0; 4], false, &bias, &scale, Activation::Identity, Some((0.01, 5)));
+    assert_eq!(want, wq);
+    for kt in Kernels::available() {
+        let mut got = vec![0i8; 9 * 200];
+        kt.pointwise_conv_i8(&shape, &x, -3, &wt, &ep, Output::I8 { data: &mut got, scale: 0.01, zero_point: 5 }).unwrap();
+        assert_eq!(got, want, "{:?}", kt.names());
+    }
+}
+
+#[test]
+fn bad_arguments_are_errors() {
+    let k = Kernels::scalar();
+    let ep = Epilogue { bias: &[0; 2], scale: &[1.0; 2], activation: Activation::Identity };
+    let mut y = vec![0i8; 2 * 4 * 4];
+    let shape = Depthwise { channels: 2, height: 4, width: 4, kernel: 3, stride: 1, pad: [1; 4] };
+    let e = k.depthwise_conv_i8(&shape, &[0; 31], 0, &[0; 18], &ep, Output::I8 { data: &mut y, scale: 1.0, zero_point: 0 });
+    assert!(e.unwrap_err().to_string().contains("`x`"));
+    let seven = Depthwise { kernel: 7, ..shape };
+    assert!(k.depthwise_conv_i8(&seven, &[0; 32], 0, &[0; 98], &ep, Output::I8 { data: &mut y, scale: 1.0, zero_point: 0 }).is_err());
+    let bad_scale = Epilogue { scale: &[1.0, 0.0], ..ep };
+    assert!(k.depthwise_conv_i8(&shape, &[0; 32], 0, &[0; 18], &bad_scale, Output::I8 { data: &mut y, scale: 1.0, zero_point: 0 }).is_err());
+    let pw = Pointwise { inputs: 3, outputs: 2, pixels: 16 };
+    assert!(k.pointwise_conv_i8(&pw, &[0; 48], 0, &[0; 6], &ep, Output::F32(&mut [0.0; 31])).is_err());
+}

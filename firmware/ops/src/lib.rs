@@ -1,0 +1,43 @@
+//! oar's own tract ops, running `oar-kernels`:
+//! - [`QConv`]: int8 depthwise 3×3 / 5×5 and pointwise 1×1 convolutions with the fused epilogue
+//!   (bias, per-channel requantization, activation) writing int8 or f32;
+//! - their NNEF form (fragments with a versioned name, [`OPS`]), added to a framework by
+//!   [`register`] (`oar_plan::nnef()` does it, so plans using them load on the device);
+//! - [`lower()`]: the pass that replaces tract's quantized `Conv` nodes of those shapes by oar ops.
+
+mod lower;
+mod nnef;
+mod qconv;
+
+pub use lower::lower;
+pub use nnef::register;
+pub use qconv::{Family, OutQuant, QConv};
+
+/// An op as a plan refers to it: NNEF fragment name and version, and the first oar release
+/// whose runtime has it (written into plan manifests, so that an older runtime can say which
+/// release to use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpId {
+    pub name: &'static str,
+    pub version: u32,
+    pub since: &'static str,
+}
+
+/// Every op this runtime provides.
+pub const OPS: [OpId; 2] = [
+    OpId { name: "oar_qconv_dw", version: 1, since: "0.1.0" },
+    OpId { name: "oar_qconv_pw", version: 1, since: "0.1.0" },
+];
+
+/// Whether this runtime provides op `name` at `version`.
+pub fn has_op(name: &str, version: u32) -> bool {
+    OPS.iter().any(|o| o.name == name && o.version == version)
+}
+
+/// The oar ops a model uses (for the plan manifest), each once, sorted by name.
+pub fn required_ops(model: &tract_nnef::internal::TypedModel) -> Vec<OpId> {
+    let mut ops: Vec<OpId> = model.nodes().iter().filter_map(|n| n.op_as::<QConv>()).map(|op| op.op_id()).collect();
+    ops.sort_by_key(|o| o.name);
+    ops.dedup();
+    ops
+}

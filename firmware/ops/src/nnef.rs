@@ -1,0 +1,111 @@
+//! NNEF form of the oar ops: `oar_qconv_dw_v1(x, weights, bias, scale, kernel, stride, padding, …)`
+//! and `oar_qconv_pw_v1(x, weights, bias, scale, …)`. The fragment name carries the op version; a
+//! change of meaning gets a new name (and a new entry in [`crate::OPS`]).
+
+use crate::qconv::{Family, OutQuant, QConv};
+use oar_kernels::Activation;
+use tract_nnef::internal::*;
+use tract_nnef::ser::{ints, invocation, numeric, string};
+
+fn fragment(family: &str) -> String {
+    let id = crate::OPS.iter().find(|o| o.name.ends_with(family)).expect("op listed in OPS");
+    format!("{}_v{}", id.name, id.version)
+}
+
+/// Adds the oar ops (and their writer) to an NNEF framework, in a registry named `oar`.
+pub fn register(nnef: &mut tract_nnef::framework::Nnef) {
+    let mut registry = Registry::new("oar")
+        .with_doc("Extension `oar`: oar's int8 depthwise / pointwise convolutions (oar-ops).");
+    registry.register_dumper(dump);
+    for family in ["dw", "pw"] {
+        registry.register_primitive(&fragment(family), &parameters(), &[("output", TypeName::Scalar.tensor())], load);
+    }
+    nnef.registries.push(registry);
+}
+
+fn parameters() -> Vec<Parameter> {
+    vec![
+        TypeName::Scalar.tensor().named("input"),
+        TypeName::Scalar.tensor().named("weights"),
+        TypeName::Scalar.tensor().named("bias"),
+        TypeName::Scalar.tensor().named("scale"),
+        TypeName::Integer.named("kernel"),
+        TypeName::Integer.named("stride"),
+        TypeName::Integer.array().named("padding"),
+        TypeName::Integer.named("x_zero_point"),
+        TypeName::String.named("activation"),
+        TypeName::Scalar.named("clip_min").default(0.0),
+        TypeName::Scalar.named("clip_max").default(0.0),
+        TypeName::String.named("output"),
+        TypeName::Scalar.named("y_scale").default(1.0),
+        TypeName::Integer.named("y_zero_point").default(0),
+    ]
+}
+
+fn dump(ast: &mut IntoAst, node: &TypedNode, op: &QConv) -> TractResult<Option<Arc<RValue>>> {
+    let inputs: TVec<Arc<RValue>> = node.inputs.iter().map(|i| ast.mapping[i].clone()).collect();
+    let (act, lo, hi) = match op.activation {
+        Activation::Identity => ("identity", 0.0, 0.0),
+        Activation::Relu => ("relu", 0.0, 0.0),
+        Activation::Clip { min, max } => ("clip", min, max),
+        Activation::HardSwish => ("hard_swish", 0.0, 0.0),
+    };
+    let (name, kernel, stride, pad) = match op.family {
+        Family::Depthwise { kernel, stride, pad } => (fragment("dw"), kernel, stride, pad),
+        Family::Pointwise => (fragment("pw"), 1, 1, [0; 4]),
+    };
+    let mut args: Vec<(&str, RValue)> =
+        vec![("kernel", numeric(kernel)), ("stride", numeric(stride)), ("padding", ints(&pad))];
+    args.push(("x_zero_point", numeric(op.x_zero_point)));
+    args.push(("activation", string(act)));
+    args.push(("clip_min", numeric(lo)));
+    args.push(("clip_max", numeric(hi)));
+    match op.output {
+        OutQuant::I8 { scale, zero_point } => {
+            args.push(("output", string("i8")));
+            args.push(("y_scale", numeric(scale)));
+            args.push(("y_zero_point", numeric(zero_point)));
+        }
+        OutQuant::F32 => args.push(("output", string("f32"))),
+    }
+    Ok(Some(invocation(&name, &inputs, &args)))
+}
+
+fn load(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResult<Value> {
+    let inputs: TVec<OutletId> = ["input", "weights", "bias", "scale"]
+        .iter()
+        .map(|n| inv.named_arg_as(builder, n))
+        .collect::<TractResult<_>>()?;
+    let name = &inv.invocation.id.0;
+    let family = if name.starts_with("oar_qconv_dw") {
+        let pad: TVec<usize> = inv.named_arg_as(builder, "padding")?;
+        ensure!(pad.len() == 4, "{name}: padding needs 4 values [top, left, bottom, right]");
+        Family::Depthwise {
+            kernel: inv.named_arg_as::<i64>(builder, "kernel")? as usize,
+            stride: inv.named_arg_as::<i64>(builder, "stride")? as usize,
+            pad: [pad[0], pad[1], pad[2], pad[3]],
+        }
+    } else {
+        Family::Pointwise
+    };
+    let activation = match &*inv.named_arg_as::<String>(builder, "activation")? {
+        "identity" => Activation::Identity,
+        "relu" => Activation::Relu,
+        "clip" => Activation::Clip {
+            min: inv.named_arg_as(builder, "clip_min")?,
+            max: inv.named_arg_as(builder, "clip_max")?,
+        },
+        "hard_swish" => Activation::HardSwish,
+        other => bail!("{name}: unknown activation `{other}`"),
+    };
+    let output = match &*inv.named_arg_as::<String>(builder, "output")? {
+        "i8" => OutQuant::I8 {
+            scale: inv.named_arg_as(builder, "y_scale")?,
+            zero_point: inv.named_arg_as::<i64>(builder, "y_zero_point")? as i32,
+        },
+        "f32" => OutQuant::F32,
+        other => bail!("{name}: unknown output `{other}` (i8 or f32)"),
+    };
+    let x_zero_point = inv.named_arg_as::<i64>(builder, "x_zero_point")? as i32;
+    builder.wire(QConv { family, x_zero_point, activation, output }, &inputs)
+}

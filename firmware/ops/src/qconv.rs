@@ -1,0 +1,150 @@
+//! `QConv`: an int8 convolution run by `oar-kernels` (one op type, two kernel families).
+
+use crate::OpId;
+use oar_kernels::{Activation, Depthwise, Epilogue, Output, Pointwise};
+use tract_nnef::internal::*;
+
+/// Which kernel family a [`QConv`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// One `kernel`×`kernel` filter per channel (3 or 5), `stride` 1 or 2, padding `[t, l, b, r]`.
+    Depthwise { kernel: usize, stride: usize, pad: [usize; 4] },
+    /// 1×1, stride 1, no padding.
+    Pointwise,
+}
+
+/// What a [`QConv`] writes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OutQuant {
+    /// int8, typed `QI8(zero_point, scale)`.
+    I8 { scale: f32, zero_point: i32 },
+    /// Real values.
+    F32,
+}
+
+/// int8 convolution with fused epilogue. Inputs: `x` (NCHW, i8/u8 or their quantized types),
+/// `weights` (i8, `[O][C/group][k][k]`), `bias` (i32, `[O]`), `scale` (f32, `[O]`: real value of one
+/// accumulator unit, `x_scale · w_scale[o]`). The maths is `oar_kernels::qconv`'s.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QConv {
+    pub family: Family,
+    /// Zero point of `x` as stored (u8 inputs are shifted to i8 with it).
+    pub x_zero_point: i32,
+    pub activation: Activation,
+    pub output: OutQuant,
+}
+
+impl Eq for QConv {}
+
+impl QConv {
+    pub fn op_id(&self) -> OpId {
+        match self.family {
+            Family::Depthwise { .. } => crate::OPS[0],
+            Family::Pointwise => crate::OPS[1],
+        }
+    }
+
+    fn out_hw<D: DimLike>(&self, h: &D, w: &D) -> (D, D) {
+        match self.family {
+            Family::Depthwise { kernel: k, stride: s, pad: [t, l, b, r] } => (
+                (h.clone() + (t + b) - k) / s + 1usize,
+                (w.clone() + (l + r) - k) / s + 1usize,
+            ),
+            Family::Pointwise => (h.clone(), w.clone()),
+        }
+    }
+
+    fn output_dt(&self) -> DatumType {
+        match self.output {
+            OutQuant::I8 { scale, zero_point } => DatumType::QI8(QParams::ZpScale { zero_point, scale }),
+            OutQuant::F32 => f32::datum_type(),
+        }
+    }
+}
+
+impl Op for QConv {
+    fn name(&self) -> StaticName {
+        self.op_id().name.into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!("{:?} x0={} {:?} -> {:?}", self.family, self.x_zero_point, self.activation, self.output)])
+    }
+
+    op_as_typed_op!();
+}
+
+/// The i8 values of `t`, u8 data shifted by 128 (so `zp` becomes `zp − 128`).
+fn as_i8(t: &Tensor) -> TractResult<std::borrow::Cow<'_, [i8]>> {
+    let dt = t.datum_type().unquantized();
+    // SAFETY: the storage of an (optionally quantized) i8/u8 tensor is bytes of that type.
+    if dt == i8::datum_type() {
+        Ok(std::borrow::Cow::Borrowed(unsafe { t.as_slice_unchecked::<i8>() }))
+    } else if dt == u8::datum_type() {
+        Ok(std::borrow::Cow::Owned(unsafe { t.as_slice_unchecked::<u8>() }.iter().map(|&v| (v as i32 - 128) as i8).collect()))
+    } else {
+        bail!("oar qconv: input must be int8 or uint8, got {:?}", t.datum_type())
+    }
+}
+
+impl EvalOp for QConv {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let (x, w, bias, scale) = args_4!(inputs);
+        ensure!(x.rank() == 4, "oar qconv: NCHW input expected, got shape {:?}", x.shape());
+        let (n, c, h, wd) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
+        let xzp = if x.datum_type().unquantized() == u8::datum_type() { self.x_zero_point - 128 } else { self.x_zero_point };
+        let xs = as_i8(&x)?;
+        let ws = as_i8(&w)?;
+        let bias = bias.cast_to::<i32>()?;
+        let bias = bias.try_as_plain_ram()?.as_slice::<i32>()?;
+        let scale = scale.cast_to::<f32>()?;
+        let scale = scale.try_as_plain_ram()?.as_slice::<f32>()?;
+        let o = bias.len();
+        let (oh, ow) = self.out_hw(&h, &wd);
+        let ep = Epilogue { bias, scale, activation: self.activation };
+        let per_in = c * h * wd;
+        let per_out = o * oh * ow;
+        let mut out = unsafe { Tensor::uninitialized_dt(self.output_dt(), &[n, o, oh, ow])? };
+        for b in 0..n {
+            let xb = &xs[b * per_in..(b + 1) * per_in];
+            let dst = match self.output {
+                OutQuant::I8 { scale, zero_point } => {
+                    let all = unsafe { out.as_slice_mut_unchecked::<i8>() };
+                    Output::I8 { data: &mut all[b * per_out..(b + 1) * per_out], scale, zero_point }
+                }
+                OutQuant::F32 => {
+                    let all = unsafe { out.as_slice_mut_unchecked::<f32>() };
+                    Output::F32(&mut all[b * per_out..(b + 1) * per_out])
+                }
+            };
+            let res = match self.family {
+                Family::Depthwise { kernel, stride, pad } => {
+                    ensure!(o == c, "oar qconv: depthwise conv with {c} input and {o} output channels");
+                    let shape = Depthwise { channels: c, height: h, width: wd, kernel, stride, pad };
+                    oar_kernels::depthwise_conv_i8(&shape, xb, xzp, &ws, &ep, dst)
+                }
+                Family::Pointwise => {
+                    let shape = Pointwise { inputs: c, outputs: o, pixels: h * wd };
+                    oar_kernels::pointwise_conv_i8(&shape, xb, xzp, &ws, &ep, dst)
+                }
+            };
+            res.map_err(|e| format_err!("oar qconv {:?}: {e}", self.family))?;
+        }
+        Ok(tvec!(out.into_tvalue()))
+    }
+}
+
+impl TypedOp for QConv {
+    as_op!();
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        ensure!(inputs.len() == 4, "oar qconv takes x, weights, bias, scale");
+        let x = inputs[0];
+        ensure!(x.rank() == 4, "oar qconv: NCHW input expected, got {x:?}");
+        let o = inputs[2].shape.volume();
+        let (oh, ow) = self.out_hw(&x.shape[2], &x.shape[3]);
+        Ok(tvec!(self.output_dt().fact(&[x.shape[0].clone(), o, oh, ow])))
+    }
+}
