@@ -1,6 +1,7 @@
 //! `oar`: the host tool — fetch models, compile them to plans, inspect plans, read text, benchmark.
 
 mod bench;
+mod cmd_prune;
 mod cmd_classify;
 mod cmd_detect;
 mod cmd_track;
@@ -47,6 +48,12 @@ enum Command {
         /// Output plan file.
         #[arg(short, long)]
         out: PathBuf,
+        /// Prune first: remove this fraction of the filters of every prunable conv group (see `oar prune`).
+        #[arg(long)]
+        prune: Option<f32>,
+        /// How --prune ranks filters: l1 or fpgm.
+        #[arg(long, default_value = "l1")]
+        prune_criterion: oar_compiler::prune::Criterion,
     },
     /// Print a plan's manifest, op histogram, parameter count and sizes.
     Inspect {
@@ -63,6 +70,10 @@ enum Command {
     Detect(cmd_detect::DetectArgs),
     /// Classify images (PP-LCNet orientation classifier by default).
     Classify(cmd_classify::ClassifyArgs),
+    /// Remove conv filters (structured pruning) by ratio, FLOPs target or accuracy budget.
+    Prune(cmd_prune::PruneArgs),
+    /// Score each prunable group of a model alone at several pruning ratios.
+    Sensitivity(cmd_prune::SensitivityArgs),
     /// Run a tracker alone on detections in MOTChallenge format; write tracks in that format.
     Track(cmd_track::TrackArgs),
 }
@@ -72,12 +83,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Fetch { models, all, list, compile } => fetch(models, all, list, compile),
-        Command::Compile { model, like, out } => compile(&model, like.as_deref(), &out),
+        Command::Compile { model, like, out, prune, prune_criterion } => match prune {
+            Some(ratio) => cmd_prune::compile_pruned(&model, like.as_deref(), ratio, prune_criterion, &out),
+            None => compile(&model, like.as_deref(), &out),
+        },
         Command::Inspect { plan, json } => inspect(&plan, json),
         Command::Ocr(args) => ocr::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Detect(args) => cmd_detect::run(&args),
         Command::Classify(args) => cmd_classify::run(&args),
+        Command::Prune(args) => cmd_prune::prune(&args),
+        Command::Sensitivity(args) => cmd_prune::sensitivity(&args),
         Command::Track(args) => cmd_track::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
@@ -114,19 +130,7 @@ fn fetch(ids: Vec<String>, all: bool, list: bool, compile: bool) -> Result<ExitC
 
 fn compile(model: &str, like: Option<&str>, out: &std::path::Path) -> Result<ExitCode> {
     let zoo = Zoo::open()?;
-    let src = if model.ends_with(".onnx") {
-        let like = like.context("an ONNX file needs --like ID to say what kind of model it is")?;
-        let entry = zoo.registry.get(like)?;
-        let fetched = oar_registry::Fetched { model: PathBuf::from(model), files: vec![] };
-        let mut src = models::source_model(entry, &fetched)?;
-        src.id = PathBuf::from(model).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        src.origin = model.to_string();
-        src
-    } else {
-        let entry = zoo.registry.get(model)?;
-        let fetched = zoo.fetch(entry)?;
-        models::source_model(entry, &fetched)?
-    };
+    let src = models::source(&zoo, model, like)?;
     let spinner = models::spinner(&format!("compiling {model}"));
     let compiled = oar_compiler::compile(&src, out);
     spinner.finish_and_clear();

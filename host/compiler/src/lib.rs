@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use tract_onnx::prelude::{InferenceFact, InferenceModelExt};
 
 mod rewrite;
+pub mod prune;
 pub mod quant;
 
 /// The compiler's version string, written into every manifest.
@@ -69,28 +70,18 @@ pub fn compile(src: &SourceModel, out: &Path) -> Result<Compiled, CompileError> 
     let model_err = |message: String| CompileError::Model { path: src.path.clone(), message };
 
     let load_err = |e: TractError| CompileError::Load { path: src.path.clone(), message: format!("{e:#}") };
-    let onnx = tract_onnx::onnx()
-        // paddle2onnx tags shapes with a batch symbol that conflicts with a pinned input: trust the
-        // graph, not the annotations.
-        .with_ignore_output_shapes(true)
-        .with_ignore_value_info(true);
+    let onnx = onnx_loader();
     let mut proto = onnx.proto_model_for_read(&mut std::io::Cursor::new(&bytes)).map_err(load_err)?;
     let rewritten = rewrite::shape_casts_to_int64(&mut proto);
     if rewritten > 0 {
         log::info!("{}: {rewritten} int32 casts of shapes kept as int64", src.path.display());
     }
-    let mut inference = onnx.model_for_proto_model(&proto).map_err(load_err)?;
+    let inference = onnx.model_for_proto_model(&proto).map_err(load_err)?;
 
     let labels = resolve_labels(&src.labels, &inference, &src.path)?;
 
     let shape = input_shape(&src.input, &inference.symbols);
-    inference = inference
-        .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), shape))
-        .map_err(|e| model_err(format!("cannot set the input shape: {e:#}")))?;
-    let mut typed = inference
-        .into_typed()
-        .and_then(|m| m.into_decluttered())
-        .map_err(|e| model_err(format!("cannot analyse the graph: {e:#}")))?;
+    let mut typed = pin_and_declutter(inference, shape, &src.path)?;
     // The manifest carries what matters from the ONNX metadata (e.g. the dictionary); dropping the
     // properties keeps the plan small.
     typed.properties.retain(|k, _| !k.starts_with("onnx."));
@@ -126,6 +117,65 @@ pub fn compile(src: &SourceModel, out: &Path) -> Result<Compiled, CompileError> 
     let manifest = write_plan(out, &manifest, &entries)?;
     log::info!("wrote {} ({} bytes of NNEF)", out.display(), nnef.len());
     Ok(Compiled { manifest, check_error })
+}
+
+fn onnx_loader() -> tract_onnx::Onnx {
+    tract_onnx::onnx()
+        // paddle2onnx tags shapes with a batch symbol that conflicts with a pinned input: trust the
+        // graph, not the annotations.
+        .with_ignore_output_shapes(true)
+        .with_ignore_value_info(true)
+}
+
+/// Reads an ONNX file as a protobuf, with the compiler's rewrites applied (for graph surgery such
+/// as pruning before [`typed_model`]).
+pub fn read_onnx(path: &Path) -> Result<tract_onnx::pb::ModelProto, CompileError> {
+    let bytes = std::fs::read(path).map_err(|source| CompileError::Io { path: path.to_path_buf(), source })?;
+    let mut proto = onnx_loader()
+        .proto_model_for_read(&mut std::io::Cursor::new(&bytes))
+        .map_err(|e| CompileError::Load { path: path.to_path_buf(), message: format!("{e:#}") })?;
+    rewrite::shape_casts_to_int64(&mut proto);
+    Ok(proto)
+}
+
+/// Writes an ONNX protobuf atomically (temporary file, then rename).
+pub fn write_onnx(proto: &tract_onnx::pb::ModelProto, path: &Path) -> Result<(), CompileError> {
+    use prost::Message;
+    let io = |source| CompileError::Io { path: path.to_path_buf(), source };
+    let tmp = path.with_extension("onnx.tmp");
+    std::fs::write(&tmp, proto.encode_to_vec()).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(e)
+    })
+}
+
+/// The decluttered tract model of an ONNX protobuf, with the input pinned as `compile` pins it
+/// (symbolic where the image decides). `path` only names the model in errors.
+pub fn typed_model(proto: &tract_onnx::pb::ModelProto, input: &InputSpec, path: &Path) -> Result<TypedModel, CompileError> {
+    let inference = onnx_loader()
+        .model_for_proto_model(proto)
+        .map_err(|e| CompileError::Load { path: path.to_path_buf(), message: format!("{e:#}") })?;
+    let shape = input_shape(input, &inference.symbols);
+    pin_and_declutter(inference, shape, path)
+}
+
+/// Like [`typed_model`], at one concrete input shape (for FLOPs counts).
+pub fn typed_model_at(proto: &tract_onnx::pb::ModelProto, shape: &[usize], path: &Path) -> Result<TypedModel, CompileError> {
+    let inference = onnx_loader()
+        .model_for_proto_model(proto)
+        .map_err(|e| CompileError::Load { path: path.to_path_buf(), message: format!("{e:#}") })?;
+    pin_and_declutter(inference, shape.iter().map(|&d| TDim::from(d as i64)).collect(), path)
+}
+
+fn pin_and_declutter(inference: tract_onnx::prelude::InferenceModel, shape: Vec<TDim>, path: &Path) -> Result<TypedModel, CompileError> {
+    let model_err = |message: String| CompileError::Model { path: path.to_path_buf(), message };
+    inference
+        .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), shape))
+        .map_err(|e| model_err(format!("cannot set the input shape: {e:#}")))?
+        .into_typed()
+        .and_then(|m| m.into_decluttered())
+        .map_err(|e| model_err(format!("cannot analyse the graph: {e:#}")))
 }
 
 /// The input shape to pin, from the resize policy: symbols where the image decides.
