@@ -3,6 +3,7 @@
 mod bench;
 mod cmd_classify;
 mod cmd_detect;
+mod cmd_int8;
 mod cmd_track;
 mod images;
 mod models;
@@ -47,6 +48,8 @@ enum Command {
         /// Output plan file.
         #[arg(short, long)]
         out: PathBuf,
+        #[command(flatten)]
+        int8: cmd_int8::Int8Args,
     },
     /// Print a plan's manifest, op histogram, parameter count and sizes.
     Inspect {
@@ -72,7 +75,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Fetch { models, all, list, compile } => fetch(models, all, list, compile),
-        Command::Compile { model, like, out } => compile(&model, like.as_deref(), &out),
+        Command::Compile { model, like, out, int8 } => compile(&model, like.as_deref(), &out, &int8),
         Command::Inspect { plan, json } => inspect(&plan, json),
         Command::Ocr(args) => ocr::run(&args),
         Command::Bench(args) => bench::run(&args),
@@ -112,7 +115,7 @@ fn fetch(ids: Vec<String>, all: bool, list: bool, compile: bool) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-fn compile(model: &str, like: Option<&str>, out: &std::path::Path) -> Result<ExitCode> {
+fn compile(model: &str, like: Option<&str>, out: &std::path::Path, int8: &cmd_int8::Int8Args) -> Result<ExitCode> {
     let zoo = Zoo::open()?;
     let src = if model.ends_with(".onnx") {
         let like = like.context("an ONNX file needs --like ID to say what kind of model it is")?;
@@ -127,6 +130,10 @@ fn compile(model: &str, like: Option<&str>, out: &std::path::Path) -> Result<Exi
         let fetched = zoo.fetch(entry)?;
         models::source_model(entry, &fetched)?
     };
+    if int8.int8 {
+        cmd_int8::compile(&src, out, int8).with_context(|| format!("cannot compile {model} to int8"))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let spinner = models::spinner(&format!("compiling {model}"));
     let compiled = oar_compiler::compile(&src, out);
     spinner.finish_and_clear();
@@ -157,6 +164,7 @@ fn inspect(path: &std::path::Path, json: bool) -> Result<ExitCode> {
             "params": stats.params,
             "param_bytes": stats.param_bytes,
             "nodes": model.nodes().len(),
+            "integer_layers": oar_plan::integer_layers(&model).into_iter().map(|(n, k)| serde_json::json!({"name": n, "kind": k})).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
@@ -170,6 +178,13 @@ fn inspect(path: &std::path::Path, json: bool) -> Result<ExitCode> {
     println!("\n# graph: {} nodes, {} parameters", model.nodes().len(), stats.params);
     for (dt, bytes) in &stats.param_bytes {
         println!("  {dt:8} {:>10.2} MB of constants", *bytes as f64 / 1e6);
+    }
+    let int_layers = oar_plan::integer_layers(&model);
+    if !int_layers.is_empty() {
+        println!("\n# int8 layers (integer convs and matmuls in the graph): {}", int_layers.len());
+        for (name, kind) in &int_layers {
+            println!("  {kind:7} {name}");
+        }
     }
     println!("\n# ops");
     let mut ops: Vec<_> = stats.ops.iter().collect();
