@@ -78,14 +78,13 @@ struct Subject {
     evaluator: Option<(String, Metric)>,
 }
 
-/// The shared evaluator of `--eval SET` for the registry model `id`. It is the crate `oar-eval`
-/// (`oar_eval::evaluator_for_plan(&plan, set, limit)`), written on the `int8` branch and not
-/// merged here yet: until it is, this says so instead of scoring.
-fn evaluator(_zoo: &Zoo, id: &str, set: &Path, _limit: Option<usize>) -> Result<(String, Metric)> {
-    bail!(
-        "cannot score `{id}` on {}: the shared evaluator (crate oar-eval, branch int8) is not merged into this build yet",
-        set.display()
-    )
+/// The shared evaluator (`oar-eval`) of `--eval SET` for the registry model `id`, from its float
+/// plan (task, labels and reference model).
+fn evaluator(zoo: &Zoo, id: &str, set: &Path, limit: Option<usize>) -> Result<(String, Metric)> {
+    let plan = oar_plan::Plan::read(zoo.plan(id)?)?;
+    let e = oar_eval::evaluator_for_plan(&plan, set, limit).with_context(|| format!("cannot evaluate on {}", set.display()))?;
+    let name = e.metric().to_string();
+    Ok((name, Box::new(move |m| e.evaluate(m).map(|r| r.primary).map_err(|e| e.to_string()))))
 }
 
 impl Subject {
@@ -278,32 +277,20 @@ pub fn prune(args: &PruneArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `oar compile --prune RATIO`: prunes, then compiles the pruned model to a plan.
-pub fn compile_pruned(
-    model: &str,
-    like: Option<&str>,
-    ratio: f32,
-    criterion: Criterion,
-    out: &Path,
-) -> Result<ExitCode> {
-    let zoo = Zoo::open()?;
-    let src = models::source(&zoo, model, like)?;
+/// `oar compile --prune RATIO`: the source model pruned, in a temporary ONNX file that must live
+/// while the source is compiled (int8 or float, whatever follows).
+pub fn pruned_source(src: SourceModel, ratio: f32, criterion: Criterion) -> Result<(SourceModel, tempfile::NamedTempFile)> {
     let proto = oar_compiler::read_onnx(&src.path)?;
-    let pruned = prune::prune(
-        &proto,
-        &PruneOptions {
-            criterion,
-            ratios: Ratios::Uniform(ratio),
-        },
-    )?;
+    let pruned = prune::prune(&proto, &PruneOptions { criterion, ratios: Ratios::Uniform(ratio) })?;
     let removed: usize = pruned.groups.iter().map(|g| g.removed).sum();
     let total: usize = pruned.groups.iter().map(|g| g.channels).sum();
-    println!(
-        "pruned {removed} of {total} prunable channels in {} groups ({criterion})",
-        pruned.groups.len()
-    );
-    write_outputs(&src, &pruned.model, &[out.to_path_buf()])?;
-    Ok(ExitCode::SUCCESS)
+    eprintln!("pruned {removed} of {total} prunable channels in {} groups ({criterion})", pruned.groups.len());
+    let file = tempfile::Builder::new().suffix(".onnx").tempfile().context("cannot create a temporary file")?;
+    oar_compiler::write_onnx(&pruned.model, file.path())?;
+    let mut src = src;
+    src.origin = format!("{} pruned ({criterion}, ratio {ratio})", src.origin);
+    src.path = file.path().to_path_buf();
+    Ok((src, file))
 }
 
 /// Fits the budget on the scan, then measures the result: losses of groups pruned together do

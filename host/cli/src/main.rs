@@ -4,6 +4,7 @@ mod bench;
 mod cmd_prune;
 mod cmd_classify;
 mod cmd_detect;
+mod cmd_int8;
 mod cmd_track;
 mod images;
 mod models;
@@ -48,7 +49,10 @@ enum Command {
         /// Output plan file.
         #[arg(short, long)]
         out: PathBuf,
-        /// Prune first: remove this fraction of the filters of every prunable conv group (see `oar prune`).
+        #[command(flatten)]
+        int8: cmd_int8::Int8Args,
+        /// Prune first (before --int8): remove this fraction of the filters of every prunable conv
+        /// group (see `oar prune`).
         #[arg(long)]
         prune: Option<f32>,
         /// How --prune ranks filters: l1 or fpgm.
@@ -83,10 +87,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Fetch { models, all, list, compile } => fetch(models, all, list, compile),
-        Command::Compile { model, like, out, prune, prune_criterion } => match prune {
-            Some(ratio) => cmd_prune::compile_pruned(&model, like.as_deref(), ratio, prune_criterion, &out),
-            None => compile(&model, like.as_deref(), &out),
-        },
+        Command::Compile { model, like, out, int8, prune, prune_criterion } => {
+            compile(&model, like.as_deref(), &out, &int8, prune.map(|r| (r, prune_criterion)))
+        }
         Command::Inspect { plan, json } => inspect(&plan, json),
         Command::Ocr(args) => ocr::run(&args),
         Command::Bench(args) => bench::run(&args),
@@ -128,9 +131,27 @@ fn fetch(ids: Vec<String>, all: bool, list: bool, compile: bool) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-fn compile(model: &str, like: Option<&str>, out: &std::path::Path) -> Result<ExitCode> {
+fn compile(
+    model: &str,
+    like: Option<&str>,
+    out: &std::path::Path,
+    int8: &cmd_int8::Int8Args,
+    prune: Option<(f32, oar_compiler::prune::Criterion)>,
+) -> Result<ExitCode> {
     let zoo = Zoo::open()?;
     let src = models::source(&zoo, model, like)?;
+    // Pruning comes first; the pruned ONNX lives in a temporary file while it is compiled.
+    let (src, _pruned_file) = match prune {
+        Some((ratio, criterion)) => {
+            let (src, file) = cmd_prune::pruned_source(src, ratio, criterion)?;
+            (src, Some(file))
+        }
+        None => (src, None),
+    };
+    if int8.int8 {
+        cmd_int8::compile(&src, out, int8).with_context(|| format!("cannot compile {model} to int8"))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let spinner = models::spinner(&format!("compiling {model}"));
     let compiled = oar_compiler::compile(&src, out);
     spinner.finish_and_clear();
@@ -161,6 +182,7 @@ fn inspect(path: &std::path::Path, json: bool) -> Result<ExitCode> {
             "params": stats.params,
             "param_bytes": stats.param_bytes,
             "nodes": model.nodes().len(),
+            "integer_layers": oar_plan::integer_layers(&model).into_iter().map(|(n, k)| serde_json::json!({"name": n, "kind": k})).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
@@ -174,6 +196,13 @@ fn inspect(path: &std::path::Path, json: bool) -> Result<ExitCode> {
     println!("\n# graph: {} nodes, {} parameters", model.nodes().len(), stats.params);
     for (dt, bytes) in &stats.param_bytes {
         println!("  {dt:8} {:>10.2} MB of constants", *bytes as f64 / 1e6);
+    }
+    let int_layers = oar_plan::integer_layers(&model);
+    if !int_layers.is_empty() {
+        println!("\n# int8 layers (integer convs and matmuls in the graph): {}", int_layers.len());
+        for (name, kind) in &int_layers {
+            println!("  {kind:7} {name}");
+        }
     }
     println!("\n# ops");
     let mut ops: Vec<_> = stats.ops.iter().collect();

@@ -64,11 +64,27 @@ pub struct Compiled {
     pub check_error: Vec<f32>,
 }
 
+/// A model loaded and decluttered, with the manifest its plan will carry: what passes
+/// (quantization, pruning) start from before [`emit`].
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub typed: TypedModel,
+    /// `quantization` and `accuracy` are for the passes to fill.
+    pub manifest: Manifest,
+    pub labels: Option<Vec<String>>,
+    /// The ONNX file (for messages).
+    pub path: PathBuf,
+}
+
 /// Compiles `src` to a float plan at `out` (written atomically).
 pub fn compile(src: &SourceModel, out: &Path) -> Result<Compiled, CompileError> {
-    let bytes = std::fs::read(&src.path).map_err(|source| CompileError::Io { path: src.path.clone(), source })?;
-    let model_err = |message: String| CompileError::Model { path: src.path.clone(), message };
+    let prepared = prepare(src)?;
+    emit(&prepared, &prepared.typed, out)
+}
 
+/// Loads `src`, pins its input shape and declutters it.
+pub fn prepare(src: &SourceModel) -> Result<Prepared, CompileError> {
+    let bytes = std::fs::read(&src.path).map_err(|source| CompileError::Io { path: src.path.clone(), source })?;
     let load_err = |e: TractError| CompileError::Load { path: src.path.clone(), message: format!("{e:#}") };
     let onnx = onnx_loader();
     let mut proto = onnx.proto_model_for_read(&mut std::io::Cursor::new(&bytes)).map_err(load_err)?;
@@ -85,12 +101,6 @@ pub fn compile(src: &SourceModel, out: &Path) -> Result<Compiled, CompileError> 
     // The manifest carries what matters from the ONNX metadata (e.g. the dictionary); dropping the
     // properties keeps the plan small.
     typed.properties.retain(|k, _| !k.starts_with("onnx."));
-
-    let nnef = oar_plan::nnef()
-        .write_to_tar_with_config(&typed, Vec::new(), false, true)
-        .map_err(|e| model_err(format!("cannot serialise to NNEF: {e:#}")))?;
-
-    let check_error = check_against_onnx(&typed, &nnef, &src.input, &src.path)?;
 
     let manifest = Manifest {
         format: FORMAT_VERSION,
@@ -109,12 +119,26 @@ pub fn compile(src: &SourceModel, out: &Path) -> Result<Compiled, CompileError> 
         accuracy: None,
         entries: Default::default(),
     };
-    let labels_text = labels.as_deref().map(join_labels);
+    Ok(Prepared { typed, manifest, labels, path: src.path.clone() })
+}
+
+/// Writes `model` (the prepared graph, or one a pass made from it) as a plan at `out`, with
+/// `prepared`'s manifest and labels, after checking that the NNEF written reads back and
+/// computes what `model` computes.
+pub fn emit(prepared: &Prepared, model: &TypedModel, out: &Path) -> Result<Compiled, CompileError> {
+    let model_err = |message: String| CompileError::Model { path: prepared.path.clone(), message };
+    let nnef = oar_plan::nnef()
+        .write_to_tar_with_config(model, Vec::new(), false, true)
+        .map_err(|e| model_err(format!("cannot serialise to NNEF: {e:#}")))?;
+
+    let check_error = check_against_onnx(model, &nnef, &prepared.manifest.input, &prepared.path)?;
+
+    let labels_text = prepared.labels.as_deref().map(join_labels);
     let mut entries: Vec<(&str, &[u8])> = vec![(MODEL_ENTRY, &nnef)];
     if let Some(t) = &labels_text {
         entries.push((LABELS_ENTRY, t.as_bytes()));
     }
-    let manifest = write_plan(out, &manifest, &entries)?;
+    let manifest = write_plan(out, &prepared.manifest, &entries)?;
     log::info!("wrote {} ({} bytes of NNEF)", out.display(), nnef.len());
     Ok(Compiled { manifest, check_error })
 }
