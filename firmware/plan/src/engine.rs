@@ -50,6 +50,16 @@ impl Engine {
     /// Prepares an already-read plan.
     pub fn from_plan(plan: Plan) -> Result<Engine, PlanError> {
         let model = decode_model(&plan)?;
+        Engine::prepare(plan, model)
+    }
+
+    /// Prepares a model that is not (yet) a plan file — a candidate being evaluated (int8, pruned)
+    /// — with the manifest that says how to use it. The model need not be optimised.
+    pub fn from_model(model: TypedModel, manifest: crate::Manifest) -> Result<Engine, PlanError> {
+        Engine::prepare(Plan::in_memory(manifest), model)
+    }
+
+    fn prepare(plan: Plan, model: TypedModel) -> Result<Engine, PlanError> {
         let model_err = |e: TractError| PlanError::Model { path: plan.path.clone(), message: format!("{e:#}") };
         let symbolic = model
             .input_outlets()
@@ -138,7 +148,17 @@ pub fn decode_model(plan: &Plan) -> Result<TypedModel, PlanError> {
 pub struct NodeTime {
     pub node: String,
     pub op: String,
+    /// The matrix-multiplication kernel a matmul node runs (e.g. `avx512vnni_mmm_i32_16x16`: an
+    /// integer kernel), from the op's description.
+    pub kernel: Option<String>,
     pub total: std::time::Duration,
+}
+
+/// The first tract-linalg kernel name (`…mmm_…`) in an op's description.
+fn kernel_name(info: &str) -> Option<String> {
+    info.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .find(|w| w.contains("mmm_"))
+        .map(str::to_string)
 }
 
 impl Engine {
@@ -161,7 +181,12 @@ impl Engine {
         Ok(model
             .nodes()
             .iter()
-            .map(|n| NodeTime { node: n.name.clone(), op: n.op().name().to_string(), total: times[n.id] })
+            .map(|n| NodeTime {
+                node: n.name.clone(),
+                op: n.op().name().to_string(),
+                kernel: n.op().info().ok().and_then(|i| kernel_name(&i.join(" "))),
+                total: times[n.id],
+            })
             .collect())
     }
 
@@ -194,4 +219,23 @@ pub fn model_stats(model: &TypedModel) -> ModelStats {
         }
     }
     stats
+}
+
+/// The layers of a (decoded, not optimised) model that compute in integers: quantized convs and
+/// matmuls, as (node name, `conv` or `matmul`).
+pub fn integer_layers(model: &TypedModel) -> Vec<(String, &'static str)> {
+    use tract_nnef::tract_core::ops::{cnn::Conv, einsum::EinSum};
+    model
+        .nodes()
+        .iter()
+        .filter_map(|n| {
+            if n.op_as::<Conv>().is_some_and(|c| c.q_params.is_some()) {
+                Some((n.name.clone(), "conv"))
+            } else if n.op_as::<EinSum>().is_some_and(|e| e.q_params.is_some()) {
+                Some((n.name.clone(), "matmul"))
+            } else {
+                None
+            }
+        })
+        .collect()
 }

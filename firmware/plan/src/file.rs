@@ -117,6 +117,12 @@ impl Plan {
         Ok(Plan { path, manifest, entries })
     }
 
+    /// A plan that exists only in memory (no entries besides the manifest): for models being
+    /// evaluated before they are written.
+    pub fn in_memory(manifest: Manifest) -> Plan {
+        Plan { path: PathBuf::from(format!("<{} in memory>", manifest.model.id)), manifest, entries: BTreeMap::new() }
+    }
+
     /// The raw bytes of an entry.
     pub fn entry(&self, name: &str) -> Option<&[u8]> {
         self.entries.get(name).map(|v| v.as_slice())

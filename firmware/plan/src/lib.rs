@@ -7,7 +7,7 @@ mod engine;
 mod file;
 pub mod manifest;
 
-pub use engine::{decode_model, model_stats, nnef, set_threads, Engine, ModelStats, NodeTime};
+pub use engine::{decode_model, integer_layers, model_stats, nnef, set_threads, Engine, ModelStats, NodeTime};
 pub use file::{join_labels, sha256_hex, split_labels, write_plan, Plan, LABELS_ENTRY, MANIFEST_ENTRY, MODEL_ENTRY};
 pub use manifest::*;
 /// tract, as the plan was built against (so that users need not pin it separately).

@@ -6,6 +6,7 @@ pub mod det;
 pub mod detect;
 pub mod geometry;
 pub mod image;
+pub mod input;
 pub mod ocr;
 pub mod rec;
 pub mod tensor;

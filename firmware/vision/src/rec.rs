@@ -16,7 +16,7 @@ fn resized_width(img: &Rgb, height: usize, max_w: usize) -> usize {
 /// A `1×3×height×width` input: the crop resized to the height, left-aligned, zero-padded to the
 /// width of its batch. Plans take one line at a time; padding every line of a batch to the batch's
 /// width keeps PaddleOCR's results, which depend on that width.
-fn line_tensor(crop: &Rgb, spec: &InputSpec, height: usize, width: usize) -> Result<Tensor, VisionError> {
+pub(crate) fn line_tensor(crop: &Rgb, spec: &InputSpec, height: usize, width: usize) -> Result<Tensor, VisionError> {
     let mut data = vec![0f32; 3 * height * width];
     let resized = crop.resize(resized_width(crop, height, width), height);
     normalize_into(&resized, spec, &mut data, width)?;

@@ -78,9 +78,9 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         );
         if let Some(p) = profile {
             let total: f64 = p.iter().map(|(_, ms, _)| ms).sum();
-            println!("\n{:32} {:>9} {:>6} {:>6}", "op", "ms/run", "share", "nodes");
+            println!("\n{:56} {:>9} {:>6} {:>6}", "op", "ms/run", "share", "nodes");
             for (op, ms, n) in p.iter().take(20) {
-                println!("{op:32} {ms:>9.3} {:>5.1}% {n:>6}", ms / total * 100.0);
+                println!("{op:56} {ms:>9.3} {:>5.1}% {n:>6}", ms / total * 100.0);
             }
         }
     }
@@ -92,7 +92,12 @@ fn op_profile(engine: &Engine, input: oar_plan::tract::Tensor, runs: usize) -> R
     let nodes = engine.profile(input, runs)?;
     let mut by_op: std::collections::BTreeMap<String, (f64, usize)> = Default::default();
     for n in nodes {
-        let e = by_op.entry(n.op).or_default();
+        // Matmuls are told apart by kernel: integer (…_i32_…) or float (…_f32_…).
+        let key = match n.kernel {
+            Some(k) => format!("{} [{k}]", n.op),
+            None => n.op,
+        };
+        let e = by_op.entry(key).or_default();
         e.0 += n.total.as_secs_f64() * 1e3 / runs as f64;
         e.1 += 1;
     }

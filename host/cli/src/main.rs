@@ -1,8 +1,10 @@
 //! `oar`: the host tool — fetch models, compile them to plans, inspect plans, read text, benchmark.
 
 mod bench;
+mod cmd_prune;
 mod cmd_classify;
 mod cmd_detect;
+mod cmd_int8;
 mod cmd_track;
 mod images;
 mod models;
@@ -47,6 +49,15 @@ enum Command {
         /// Output plan file.
         #[arg(short, long)]
         out: PathBuf,
+        #[command(flatten)]
+        int8: cmd_int8::Int8Args,
+        /// Prune first (before --int8): remove this fraction of the filters of every prunable conv
+        /// group (see `oar prune`).
+        #[arg(long)]
+        prune: Option<f32>,
+        /// How --prune ranks filters: l1 or fpgm.
+        #[arg(long, default_value = "l1")]
+        prune_criterion: oar_compiler::prune::Criterion,
     },
     /// Print a plan's manifest, op histogram, parameter count and sizes.
     Inspect {
@@ -63,6 +74,10 @@ enum Command {
     Detect(cmd_detect::DetectArgs),
     /// Classify images (PP-LCNet orientation classifier by default).
     Classify(cmd_classify::ClassifyArgs),
+    /// Remove conv filters (structured pruning) by ratio, FLOPs target or accuracy budget.
+    Prune(cmd_prune::PruneArgs),
+    /// Score each prunable group of a model alone at several pruning ratios.
+    Sensitivity(cmd_prune::SensitivityArgs),
     /// Run a tracker alone on detections in MOTChallenge format; write tracks in that format.
     Track(cmd_track::TrackArgs),
 }
@@ -72,12 +87,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Fetch { models, all, list, compile } => fetch(models, all, list, compile),
-        Command::Compile { model, like, out } => compile(&model, like.as_deref(), &out),
+        Command::Compile { model, like, out, int8, prune, prune_criterion } => {
+            compile(&model, like.as_deref(), &out, &int8, prune.map(|r| (r, prune_criterion)))
+        }
         Command::Inspect { plan, json } => inspect(&plan, json),
         Command::Ocr(args) => ocr::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Detect(args) => cmd_detect::run(&args),
         Command::Classify(args) => cmd_classify::run(&args),
+        Command::Prune(args) => cmd_prune::prune(&args),
+        Command::Sensitivity(args) => cmd_prune::sensitivity(&args),
         Command::Track(args) => cmd_track::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
@@ -112,21 +131,27 @@ fn fetch(ids: Vec<String>, all: bool, list: bool, compile: bool) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-fn compile(model: &str, like: Option<&str>, out: &std::path::Path) -> Result<ExitCode> {
+fn compile(
+    model: &str,
+    like: Option<&str>,
+    out: &std::path::Path,
+    int8: &cmd_int8::Int8Args,
+    prune: Option<(f32, oar_compiler::prune::Criterion)>,
+) -> Result<ExitCode> {
     let zoo = Zoo::open()?;
-    let src = if model.ends_with(".onnx") {
-        let like = like.context("an ONNX file needs --like ID to say what kind of model it is")?;
-        let entry = zoo.registry.get(like)?;
-        let fetched = oar_registry::Fetched { model: PathBuf::from(model), files: vec![] };
-        let mut src = models::source_model(entry, &fetched)?;
-        src.id = PathBuf::from(model).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        src.origin = model.to_string();
-        src
-    } else {
-        let entry = zoo.registry.get(model)?;
-        let fetched = zoo.fetch(entry)?;
-        models::source_model(entry, &fetched)?
+    let src = models::source(&zoo, model, like)?;
+    // Pruning comes first; the pruned ONNX lives in a temporary file while it is compiled.
+    let (src, _pruned_file) = match prune {
+        Some((ratio, criterion)) => {
+            let (src, file) = cmd_prune::pruned_source(src, ratio, criterion)?;
+            (src, Some(file))
+        }
+        None => (src, None),
     };
+    if int8.int8 {
+        cmd_int8::compile(&src, out, int8).with_context(|| format!("cannot compile {model} to int8"))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let spinner = models::spinner(&format!("compiling {model}"));
     let compiled = oar_compiler::compile(&src, out);
     spinner.finish_and_clear();
@@ -157,6 +182,7 @@ fn inspect(path: &std::path::Path, json: bool) -> Result<ExitCode> {
             "params": stats.params,
             "param_bytes": stats.param_bytes,
             "nodes": model.nodes().len(),
+            "integer_layers": oar_plan::integer_layers(&model).into_iter().map(|(n, k)| serde_json::json!({"name": n, "kind": k})).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
@@ -170,6 +196,13 @@ fn inspect(path: &std::path::Path, json: bool) -> Result<ExitCode> {
     println!("\n# graph: {} nodes, {} parameters", model.nodes().len(), stats.params);
     for (dt, bytes) in &stats.param_bytes {
         println!("  {dt:8} {:>10.2} MB of constants", *bytes as f64 / 1e6);
+    }
+    let int_layers = oar_plan::integer_layers(&model);
+    if !int_layers.is_empty() {
+        println!("\n# int8 layers (integer convs and matmuls in the graph): {}", int_layers.len());
+        for (name, kind) in &int_layers {
+            println!("  {kind:7} {name}");
+        }
     }
     println!("\n# ops");
     let mut ops: Vec<_> = stats.ops.iter().collect();

@@ -123,6 +123,24 @@ pub fn spinner(msg: &str) -> ProgressBar {
     s
 }
 
+/// The compiler's view of what the user named: a registry id (fetched on first use), or an ONNX
+/// file with the registry model it is `like`.
+pub fn source(zoo: &Zoo, model: &str, like: Option<&str>) -> Result<SourceModel> {
+    if model.ends_with(".onnx") {
+        let like = like.context("an ONNX file needs --like ID to say what kind of model it is")?;
+        let entry = zoo.registry.get(like)?;
+        let fetched = Fetched { model: PathBuf::from(model), files: vec![] };
+        let mut src = source_model(entry, &fetched)?;
+        src.id = Path::new(model).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        src.origin = model.to_string();
+        Ok(src)
+    } else {
+        let entry = zoo.registry.get(model)?;
+        let fetched = zoo.fetch(entry)?;
+        source_model(entry, &fetched)
+    }
+}
+
 /// The compiler's view of a registry model whose files are at hand.
 pub fn source_model(entry: &ModelEntry, fetched: &Fetched) -> Result<SourceModel> {
     let input: InputSpec = entry

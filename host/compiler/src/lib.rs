@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use tract_onnx::prelude::{InferenceFact, InferenceModelExt};
 
 mod rewrite;
+pub mod prune;
 pub mod quant;
 
 /// The compiler's version string, written into every manifest.
@@ -63,43 +64,43 @@ pub struct Compiled {
     pub check_error: Vec<f32>,
 }
 
+/// A model loaded and decluttered, with the manifest its plan will carry: what passes
+/// (quantization, pruning) start from before [`emit`].
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub typed: TypedModel,
+    /// `quantization` and `accuracy` are for the passes to fill.
+    pub manifest: Manifest,
+    pub labels: Option<Vec<String>>,
+    /// The ONNX file (for messages).
+    pub path: PathBuf,
+}
+
 /// Compiles `src` to a float plan at `out` (written atomically).
 pub fn compile(src: &SourceModel, out: &Path) -> Result<Compiled, CompileError> {
-    let bytes = std::fs::read(&src.path).map_err(|source| CompileError::Io { path: src.path.clone(), source })?;
-    let model_err = |message: String| CompileError::Model { path: src.path.clone(), message };
+    let prepared = prepare(src)?;
+    emit(&prepared, &prepared.typed, out)
+}
 
+/// Loads `src`, pins its input shape and declutters it.
+pub fn prepare(src: &SourceModel) -> Result<Prepared, CompileError> {
+    let bytes = std::fs::read(&src.path).map_err(|source| CompileError::Io { path: src.path.clone(), source })?;
     let load_err = |e: TractError| CompileError::Load { path: src.path.clone(), message: format!("{e:#}") };
-    let onnx = tract_onnx::onnx()
-        // paddle2onnx tags shapes with a batch symbol that conflicts with a pinned input: trust the
-        // graph, not the annotations.
-        .with_ignore_output_shapes(true)
-        .with_ignore_value_info(true);
+    let onnx = onnx_loader();
     let mut proto = onnx.proto_model_for_read(&mut std::io::Cursor::new(&bytes)).map_err(load_err)?;
     let rewritten = rewrite::shape_casts_to_int64(&mut proto);
     if rewritten > 0 {
         log::info!("{}: {rewritten} int32 casts of shapes kept as int64", src.path.display());
     }
-    let mut inference = onnx.model_for_proto_model(&proto).map_err(load_err)?;
+    let inference = onnx.model_for_proto_model(&proto).map_err(load_err)?;
 
     let labels = resolve_labels(&src.labels, &inference, &src.path)?;
 
     let shape = input_shape(&src.input, &inference.symbols);
-    inference = inference
-        .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), shape))
-        .map_err(|e| model_err(format!("cannot set the input shape: {e:#}")))?;
-    let mut typed = inference
-        .into_typed()
-        .and_then(|m| m.into_decluttered())
-        .map_err(|e| model_err(format!("cannot analyse the graph: {e:#}")))?;
+    let mut typed = pin_and_declutter(inference, shape, &src.path)?;
     // The manifest carries what matters from the ONNX metadata (e.g. the dictionary); dropping the
     // properties keeps the plan small.
     typed.properties.retain(|k, _| !k.starts_with("onnx."));
-
-    let nnef = oar_plan::nnef()
-        .write_to_tar_with_config(&typed, Vec::new(), false, true)
-        .map_err(|e| model_err(format!("cannot serialise to NNEF: {e:#}")))?;
-
-    let check_error = check_against_onnx(&typed, &nnef, &src.input, &src.path)?;
 
     let manifest = Manifest {
         format: FORMAT_VERSION,
@@ -119,14 +120,87 @@ pub fn compile(src: &SourceModel, out: &Path) -> Result<Compiled, CompileError> 
         required_ops: vec![],
         entries: Default::default(),
     };
-    let labels_text = labels.as_deref().map(join_labels);
+    Ok(Prepared { typed, manifest, labels, path: src.path.clone() })
+}
+
+/// Writes `model` (the prepared graph, or one a pass made from it) as a plan at `out`, with
+/// `prepared`'s manifest and labels, after checking that the NNEF written reads back and
+/// computes what `model` computes.
+pub fn emit(prepared: &Prepared, model: &TypedModel, out: &Path) -> Result<Compiled, CompileError> {
+    let model_err = |message: String| CompileError::Model { path: prepared.path.clone(), message };
+    let nnef = oar_plan::nnef()
+        .write_to_tar_with_config(model, Vec::new(), false, true)
+        .map_err(|e| model_err(format!("cannot serialise to NNEF: {e:#}")))?;
+
+    let check_error = check_against_onnx(model, &nnef, &prepared.manifest.input, &prepared.path)?;
+
+    let labels_text = prepared.labels.as_deref().map(join_labels);
     let mut entries: Vec<(&str, &[u8])> = vec![(MODEL_ENTRY, &nnef)];
     if let Some(t) = &labels_text {
         entries.push((LABELS_ENTRY, t.as_bytes()));
     }
-    let manifest = write_plan(out, &manifest, &entries)?;
+    let manifest = write_plan(out, &prepared.manifest, &entries)?;
     log::info!("wrote {} ({} bytes of NNEF)", out.display(), nnef.len());
     Ok(Compiled { manifest, check_error })
+}
+
+fn onnx_loader() -> tract_onnx::Onnx {
+    tract_onnx::onnx()
+        // paddle2onnx tags shapes with a batch symbol that conflicts with a pinned input: trust the
+        // graph, not the annotations.
+        .with_ignore_output_shapes(true)
+        .with_ignore_value_info(true)
+}
+
+/// Reads an ONNX file as a protobuf, with the compiler's rewrites applied (for graph surgery such
+/// as pruning before [`typed_model`]).
+pub fn read_onnx(path: &Path) -> Result<tract_onnx::pb::ModelProto, CompileError> {
+    let bytes = std::fs::read(path).map_err(|source| CompileError::Io { path: path.to_path_buf(), source })?;
+    let mut proto = onnx_loader()
+        .proto_model_for_read(&mut std::io::Cursor::new(&bytes))
+        .map_err(|e| CompileError::Load { path: path.to_path_buf(), message: format!("{e:#}") })?;
+    rewrite::shape_casts_to_int64(&mut proto);
+    Ok(proto)
+}
+
+/// Writes an ONNX protobuf atomically (temporary file, then rename).
+pub fn write_onnx(proto: &tract_onnx::pb::ModelProto, path: &Path) -> Result<(), CompileError> {
+    use prost::Message;
+    let io = |source| CompileError::Io { path: path.to_path_buf(), source };
+    let tmp = path.with_extension("onnx.tmp");
+    std::fs::write(&tmp, proto.encode_to_vec()).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(e)
+    })
+}
+
+/// The decluttered tract model of an ONNX protobuf, with the input pinned as `compile` pins it
+/// (symbolic where the image decides). `path` only names the model in errors.
+pub fn typed_model(proto: &tract_onnx::pb::ModelProto, input: &InputSpec, path: &Path) -> Result<TypedModel, CompileError> {
+    let inference = onnx_loader()
+        .model_for_proto_model(proto)
+        .map_err(|e| CompileError::Load { path: path.to_path_buf(), message: format!("{e:#}") })?;
+    let shape = input_shape(input, &inference.symbols);
+    pin_and_declutter(inference, shape, path)
+}
+
+/// Like [`typed_model`], at one concrete input shape (for FLOPs counts).
+pub fn typed_model_at(proto: &tract_onnx::pb::ModelProto, shape: &[usize], path: &Path) -> Result<TypedModel, CompileError> {
+    let inference = onnx_loader()
+        .model_for_proto_model(proto)
+        .map_err(|e| CompileError::Load { path: path.to_path_buf(), message: format!("{e:#}") })?;
+    pin_and_declutter(inference, shape.iter().map(|&d| TDim::from(d as i64)).collect(), path)
+}
+
+fn pin_and_declutter(inference: tract_onnx::prelude::InferenceModel, shape: Vec<TDim>, path: &Path) -> Result<TypedModel, CompileError> {
+    let model_err = |message: String| CompileError::Model { path: path.to_path_buf(), message };
+    inference
+        .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), shape))
+        .map_err(|e| model_err(format!("cannot set the input shape: {e:#}")))?
+        .into_typed()
+        .and_then(|m| m.into_decluttered())
+        .map_err(|e| model_err(format!("cannot analyse the graph: {e:#}")))
 }
 
 /// The input shape to pin, from the resize policy: symbols where the image decides.

@@ -2,24 +2,26 @@
 //!
 //! `calibrate` (histograms of every conv/matmul input activation over calibration inputs) →
 //! thresholds (`minmax`, `percentile`, `kl`, `pact`) → `lower`: every selected float `Conv` becomes
-//! tract's quantized conv (`Conv { q_params: Some(I32) }`, int8 weights with per-output-channel
-//! scales), preceded by a quantizing cast of its input and followed by a dequantization to f32.
+//! tract's quantized conv (`Conv { q_params: Some(I32) }`) and every matmul (an `EinSum` with
+//! constant weights: 1×1 convs after declutter) tract's quantized EinSum, int8 weights with
+//! per-output-channel scales, preceded by a quantizing cast of the input and followed by a
+//! dequantization to f32. `mixed` chooses layers by measured accuracy cost and speed.
 //! Depthwise and grouped convs stay float by default (tract's quantized depthwise path is ~60×
 //! slower than float). See docs/int8.md.
 
 pub mod hist;
 mod lower;
+pub mod mixed;
 
 use crate::CompileError;
 use hist::Histogram;
 use oar_plan::tract::tract_core::ops::cnn::{Conv, KernelFormat};
 use oar_plan::tract::tract_core::ops::einsum::EinSum;
 use oar_plan::tract::*;
-use oar_plan::tract::tract_core::internal::*;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub use lower::{lower_conv, ConvQuant};
+pub use lower::{lower_conv, lower_matmul, matmul_shape, ConvQuant, MatMulShape};
 
 /// How activation thresholds are chosen from the calibration histograms.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -87,10 +89,21 @@ impl Default for QuantOptions {
     }
 }
 
+/// The kind of a quantizable layer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LayerKind {
+    Conv,
+    /// A matmul: an EinSum with constant weights (1×1 convs and linear layers after declutter).
+    MatMul,
+}
+
 /// What one layer became.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerReport {
     pub name: String,
+    pub kind: LayerKind,
+    /// The node whose output is the layer's activation input.
+    pub input: Option<String>,
     /// `None` when quantized, else why the layer stayed float.
     pub float_reason: Option<String>,
     /// Activation threshold and absmax on the calibration data (when it was calibrated).
@@ -129,6 +142,7 @@ impl QuantReport {
         for l in &self.layers {
             let mut e = toml::Table::new();
             e.insert("name".into(), l.name.clone().into());
+            e.insert("kind".into(), if l.kind == LayerKind::Conv { "conv" } else { "matmul" }.into());
             e.insert("int8".into(), l.float_reason.is_none().into());
             if let Some(r) = &l.float_reason {
                 e.insert("reason".into(), r.clone().into());
@@ -189,26 +203,82 @@ pub fn calibration_outlets(model: &TypedModel) -> TractResult<Vec<OutletId>> {
     Ok(outlets)
 }
 
+/// Collects activation histograms one calibration input at a time (so that a caller can show
+/// progress and skip inputs it cannot make). Models with symbolic input dimensions are
+/// specialised per input shape by `oar_plan::Engine`.
+pub struct Calibrator {
+    outlets: Vec<OutletId>,
+    engine: Option<oar_plan::Engine>,
+    stats: Calibration,
+    inputs: usize,
+}
+
+impl Calibrator {
+    /// A calibrator for the float `model` (decluttered).
+    pub fn new(model: &TypedModel) -> Result<Calibrator, CompileError> {
+        let outlets = calibration_outlets(model).map_err(|e| qerr(format!("{e:#}")))?;
+        let stats: Calibration = outlets.iter().map(|o| (*o, Histogram::new())).collect();
+        let engine = if outlets.is_empty() {
+            None
+        } else {
+            let mut probe = model.clone();
+            probe.select_output_outlets(&outlets).map_err(|e| qerr(format!("{e:#}")))?;
+            Some(oar_plan::Engine::from_model(probe, calibration_manifest())?)
+        };
+        Ok(Calibrator { outlets, engine, stats, inputs: 0 })
+    }
+
+    /// Runs one input (a tensor for input 0, preprocessed as on the device).
+    pub fn add(&mut self, x: Tensor) -> Result<(), CompileError> {
+        self.inputs += 1;
+        let Some(engine) = &self.engine else { return Ok(()) };
+        let values = engine.run_one(x)?;
+        for (o, v) in self.outlets.iter().zip(values.iter()) {
+            let v = v.cast_to::<f32>().map_err(|e| qerr(format!("{e:#}")))?;
+            let data = v.try_as_plain_ram().and_then(|r| r.as_slice::<f32>().map(|s| s.to_vec())).map_err(|e| qerr(format!("{e:#}")))?;
+            self.stats.get_mut(o).expect("one histogram per outlet").add(&data);
+        }
+        Ok(())
+    }
+
+    /// The histograms and how many inputs made them.
+    pub fn finish(self) -> (Calibration, usize) {
+        (self.stats, self.inputs)
+    }
+}
+
+/// Engines need a manifest; calibration only uses the graph.
+fn calibration_manifest() -> oar_plan::Manifest {
+    oar_plan::Manifest {
+        format: oar_plan::FORMAT_VERSION,
+        compiler: crate::COMPILER.into(),
+        model: oar_plan::ModelInfo { id: "calibration".into(), task: String::new(), source: String::new(), sha256: String::new() },
+        input: oar_plan::InputSpec {
+            name: "input".into(),
+            layout: oar_plan::Layout::NCHW,
+            color: oar_plan::ColorOrder::RGB,
+            scale: 1.0,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+            resize: oar_plan::ResizePolicy::Stretch { width: 0, height: 0 },
+        },
+        outputs: vec![],
+        post: Default::default(),
+        labels: None,
+        quantization: None,
+        accuracy: None,
+        entries: Default::default(),
+    }
+}
+
 /// Runs the float model on every calibration input (one tensor for input 0 each) and histograms
 /// every activation of [`calibration_outlets`].
-pub fn calibrate(model: &TypedModel, calib: &[Tensor]) -> TractResult<Calibration> {
-    let outlets = calibration_outlets(model)?;
-    let mut stats: Calibration = outlets.iter().map(|o| (*o, Histogram::new())).collect();
-    if outlets.is_empty() {
-        return Ok(stats);
-    }
-    let mut probe = model.clone();
-    probe.select_output_outlets(&outlets)?;
-    let plan = probe.into_optimized()?.into_runnable()?;
+pub fn calibrate(model: &TypedModel, calib: &[Tensor]) -> Result<Calibration, CompileError> {
+    let mut c = Calibrator::new(model)?;
     for (i, x) in calib.iter().enumerate() {
-        let values = plan.run(tvec!(x.clone().into_tvalue())).with_context(|| format!("calibration input {i}"))?;
-        for (o, v) in outlets.iter().zip(values.iter()) {
-            let v = v.cast_to::<f32>()?;
-            stats.get_mut(o).unwrap().add(v.try_as_plain_ram()?.as_slice::<f32>()?);
-        }
-        log::info!("calibration: {}/{} inputs", i + 1, calib.len());
+        c.add(x.clone()).map_err(|e| qerr(format!("calibration input {i}: {e}")))?;
     }
-    Ok(stats)
+    Ok(c.finish().0)
 }
 
 /// The threshold for one histogram under `opts`.
@@ -228,7 +298,7 @@ pub fn quantize(model: TypedModel, calib: &[Tensor], opts: &QuantOptions) -> Res
     if calib.is_empty() {
         return Err(qerr("int8 needs at least one calibration input".into()));
     }
-    let stats = calibrate(&model, calib).map_err(|e| qerr(format!("calibration failed: {e:#}")))?;
+    let stats = calibrate(&model, calib)?;
     quantize_with(model, &stats, calib.len(), opts)
 }
 
@@ -246,60 +316,90 @@ pub fn quantize_with(
         calibration_inputs,
         layers: vec![],
     };
-    let convs: Vec<usize> =
-        model.nodes().iter().filter(|n| n.op_as::<Conv>().is_some_and(|c| c.q_params.is_none())).map(|n| n.id).collect();
+    let layers: Vec<usize> = model
+        .eval_order()
+        .map_err(|e| qerr(format!("{e:#}")))?
+        .into_iter()
+        .filter(|&id| {
+            let n = model.node(id);
+            n.op_as::<Conv>().is_some_and(|c| c.q_params.is_none()) || n.op_as::<EinSum>().is_some_and(|e| e.q_params.is_none())
+        })
+        .collect();
     let mut quantized_inputs: BTreeMap<OutletId, OutletId> = BTreeMap::new();
-    for id in convs {
+    for id in layers {
         let node = model.node(id).clone();
-        let conv = node.op_as::<Conv>().unwrap().clone();
-        let hist = stats.get(&node.inputs[0]);
+        let is_conv = node.op_as::<Conv>().is_some();
+        let reason = float_reason(&model, id, opts);
+        // The activation input: a conv's input 0, a matmul's non-constant operand.
+        let x = match (is_conv, &reason) {
+            (true, _) => Some(node.inputs[0]),
+            (false, None) => lower::matmul_shape(&model, id).ok().map(|s| node.inputs[1 - s.weight_slot]),
+            (false, Some(_)) => node.inputs.iter().copied().find(|o| model.outlet_fact(*o).is_ok_and(|f| f.konst.is_none())),
+        };
+        let hist = x.and_then(|x| stats.get(&x));
         let mut layer = LayerReport {
             name: node.name.clone(),
+            kind: if is_conv { LayerKind::Conv } else { LayerKind::MatMul },
+            input: x.map(|x| model.node(x.node).name.clone()),
             float_reason: None,
             threshold: None,
             absmax: hist.map(|h| h.absmax),
             quant: None,
         };
-        let selected = opts.layers.as_ref().map(|l| l.contains(&node.name)).unwrap_or(true) && !opts.exclude.contains(&node.name);
-        let facts: Vec<TypedFact> =
-            model.node_input_facts(id).map_err(|e| qerr(format!("{e:#}")))?.into_iter().cloned().collect();
-        let reason = if !selected {
-            Some("not selected".to_string())
-        } else if conv.group != 1 {
-            Some(if conv.group == conv.input_channels() {
-                "depthwise: tract's int8 depthwise path is ~60x slower than float".to_string()
-            } else {
-                format!("grouped conv ({} groups)", conv.group)
-            })
-        } else if conv.kernel_fmt != KernelFormat::OIHW {
-            Some(format!("kernel format {:?}", conv.kernel_fmt))
-        } else if facts[0].datum_type != f32::datum_type() {
-            Some(format!("input is {:?}", facts[0].datum_type))
-        } else if facts[1].konst.is_none() || facts[2].konst.is_none() {
-            Some("weights or bias not constant".to_string())
-        } else if hist.is_none_or(|h| h.count == 0) {
-            Some("no calibration statistics".to_string())
-        } else {
-            None
-        };
+        let reason = reason.or_else(|| hist.is_none_or(|h| h.count == 0).then(|| "no calibration statistics".to_string()));
         if let Some(r) = reason {
             layer.float_reason = Some(r);
             report.layers.push(layer);
             continue;
         }
-        let h = hist.unwrap();
+        let (x, h) = (x.unwrap(), hist.unwrap());
         let t = threshold(h, opts);
         layer.threshold = Some(t);
         let (x_zero_point, x_scale, act_dt) = activation_params(h, t, opts.activation);
-        let existing = quantized_inputs.get(&node.inputs[0]).copied();
-        let q = lower_conv(&mut model, id, x_scale, x_zero_point, act_dt, existing)
-            .map_err(|e| qerr(format!("{}: cannot lower to int8: {e:#}", node.name)))?;
-        quantized_inputs.insert(node.inputs[0], q.quantized_input);
+        let existing = quantized_inputs.get(&x).copied();
+        let lowered = if is_conv {
+            lower_conv(&mut model, id, x_scale, x_zero_point, act_dt, existing)
+        } else {
+            lower::lower_matmul(&mut model, id, x_scale, x_zero_point, act_dt, existing)
+        };
+        let q = lowered.map_err(|e| qerr(format!("{}: cannot lower to int8: {e:#}", node.name)))?;
+        quantized_inputs.insert(x, q.quantized_input);
         layer.quant = Some(q);
         report.layers.push(layer);
     }
     let model = model.into_compact().map_err(|e| qerr(format!("{e:#}")))?;
     Ok((model, report))
+}
+
+/// Why layer `id` (a float conv or EinSum) stays float, or None when it can be lowered.
+fn float_reason(model: &TypedModel, id: usize, opts: &QuantOptions) -> Option<String> {
+    let node = model.node(id);
+    let selected = opts.layers.as_ref().map(|l| l.contains(&node.name)).unwrap_or(true) && !opts.exclude.contains(&node.name);
+    if !selected {
+        return Some("not selected".to_string());
+    }
+    let Some(conv) = node.op_as::<Conv>() else {
+        return lower::matmul_shape(model, id).err();
+    };
+    let facts = match model.node_input_facts(id) {
+        Ok(f) => f,
+        Err(e) => return Some(format!("{e}")),
+    };
+    if conv.group != 1 {
+        Some(if conv.group == conv.input_channels() {
+            "depthwise: tract's int8 depthwise path is ~60x slower than float".to_string()
+        } else {
+            format!("grouped conv ({} groups)", conv.group)
+        })
+    } else if conv.kernel_fmt != KernelFormat::OIHW {
+        Some(format!("kernel format {:?}", conv.kernel_fmt))
+    } else if facts[0].datum_type != f32::datum_type() {
+        Some(format!("input is {:?}", facts[0].datum_type))
+    } else if facts[1].konst.is_none() || facts[2].konst.is_none() {
+        Some("weights or bias not constant".to_string())
+    } else {
+        None
+    }
 }
 
 /// (zero point, scale, storage type) of an activation with threshold `t`.

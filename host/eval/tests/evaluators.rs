@@ -1,0 +1,83 @@
+//! Evaluators on a model built here (no download): a tiny "classifier" whose class is the
+//! brightest colour channel, scored on the repository's classification images.
+
+use oar_eval::{evaluator, EvalError};
+use oar_plan::tract::tract_core::ops::math::mul;
+use oar_plan::tract::tract_core::ops::nn::{Reduce, Reducer};
+use oar_plan::tract::*;
+use oar_plan::{ColorOrder, InputSpec, Layout, Manifest, ModelInfo, ResizePolicy, FORMAT_VERSION};
+use std::path::{Path, PathBuf};
+
+fn data(sub: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(sub)
+}
+
+fn manifest(task: &str) -> Manifest {
+    Manifest {
+        format: FORMAT_VERSION,
+        compiler: "test".into(),
+        model: ModelInfo { id: "tiny".into(), task: task.into(), source: "test".into(), sha256: String::new() },
+        input: InputSpec {
+            name: "x".into(),
+            layout: Layout::NCHW,
+            color: ColorOrder::RGB,
+            scale: 1.0 / 255.0,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+            resize: ResizePolicy::Stretch { width: 16, height: 16 },
+        },
+        outputs: vec![],
+        post: toml::toml! { softmax = true },
+        labels: None,
+        quantization: None,
+        accuracy: None,
+        entries: Default::default(),
+    }
+}
+
+/// Mean of each channel, times `sign`: [1, 3, 1, 1] logits.
+fn channel_means(sign: f32) -> TypedModel {
+    let mut m = TypedModel::default();
+    let x = m.add_source("x", f32::fact([1, 3, 16, 16])).unwrap();
+    let s = m.wire_node("sum", Reduce::new(tvec![2, 3], Reducer::Sum), &[x]).unwrap()[0];
+    let k = m.add_const("k", tensor0(sign / 256.0).broadcast_into_rank(4).unwrap()).unwrap();
+    let y = m.wire_node("mean", mul(), &[s, k]).unwrap()[0];
+    m.select_output_outlets(&[y]).unwrap();
+    m
+}
+
+#[test]
+fn classification_agreement_is_measured_against_the_float_model() {
+    let float = channel_means(1.0);
+    let eval = evaluator(&manifest("image-classification"), &data("classify"), &float, None).unwrap();
+    assert_eq!(eval.metric(), "top-1 agreement vs float");
+    assert_eq!(eval.evaluate(&float).unwrap().primary, 100.0);
+    // Negated logits pick the darkest channel instead: on grey-ish text images with a colour cast
+    // that is never the brightest one.
+    let flipped = eval.evaluate(&channel_means(-1.0)).unwrap();
+    assert!(flipped.primary < 50.0, "{flipped}");
+    // limit caps the images.
+    let one = evaluator(&manifest("image-classification"), &data("classify"), &float, Some(1)).unwrap();
+    assert_eq!(one.evaluate(&float).unwrap().values[0].1, 100.0);
+}
+
+#[test]
+fn bad_sets_and_tasks_are_named() {
+    let float = channel_means(1.0);
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path();
+    let err = evaluator(&manifest("image-classification"), empty, &float, None).err().unwrap().to_string();
+    assert!(err.contains("no images") && err.contains(&empty.display().to_string()), "{err}");
+    // A text detector needs ground truth.
+    let err = evaluator(&manifest("text-detection"), &data("detect"), &float, None).err().unwrap();
+    assert!(matches!(err, EvalError::Set { .. }) && err.to_string().contains("labels.jsonl"), "{err}");
+    // A recogniser needs its dictionary.
+    let err = evaluator(&manifest("text-recognition"), &data("ocr-golden"), &float, None).err().unwrap().to_string();
+    assert!(err.contains("dictionary"), "{err}");
+    let err = evaluator(&manifest("speech"), &data("classify"), &float, None).err().unwrap().to_string();
+    assert!(err.contains("speech"), "{err}");
+    // An image that does not decode is named.
+    std::fs::write(empty.join("broken.png"), b"not a png").unwrap();
+    let err = evaluator(&manifest("image-classification"), empty, &float, None).err().unwrap().to_string();
+    assert!(err.contains("broken.png"), "{err}");
+}
