@@ -2,10 +2,13 @@
 
 mod bench;
 mod cmd_classify;
+mod cmd_conform;
 mod cmd_detect;
 mod cmd_track;
+mod cmd_zoo;
 mod images;
 mod models;
+mod npy;
 mod ocr;
 
 use anyhow::{Context, Result};
@@ -65,6 +68,10 @@ enum Command {
     Classify(cmd_classify::ClassifyArgs),
     /// Run a tracker alone on detections in MOTChallenge format; write tracks in that format.
     Track(cmd_track::TrackArgs),
+    /// Compile an ONNX model, run it on a given input and compare with reference outputs.
+    Conform(cmd_conform::ConformArgs),
+    /// The PaddlePaddle seed list: each model's family, task and status in oar.
+    Zoo(cmd_zoo::ZooArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +86,8 @@ fn main() -> ExitCode {
         Command::Detect(args) => cmd_detect::run(&args),
         Command::Classify(args) => cmd_classify::run(&args),
         Command::Track(args) => cmd_track::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Conform(args) => cmd_conform::run(&args),
+        Command::Zoo(args) => cmd_zoo::run(&args),
     };
     match result {
         Ok(code) => code,
