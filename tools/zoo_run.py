@@ -73,8 +73,8 @@ def conform_one(d, oar, runs):
     meta = json.loads((d / "export.json").read_text())
     x = np.load(d / "input.npy")
     ort_ms, runs = ort_latency(d / "model.onnx", x, runs)
-    expects = [str(d / f"output_{i}.npy") for i in range(meta["outputs"])]
-    cmd = [oar, "conform", str(d / "model.onnx"), "--input", str(d / "input.npy"), "--expect", *expects,
+    expects = [a for i in range(meta["outputs"]) for a in ("--expect", str(d / f"output_{i}.npy"))]
+    cmd = [oar, "conform", str(d / "model.onnx"), "--input", str(d / "input.npy"), *expects,
            "--runs", str(runs), "--threads", "1", "--ort-ms", f"{ort_ms:.4f}", "--json"]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode in (0, 1) and p.stdout.strip():

@@ -212,7 +212,7 @@ def zoo_md(rows, families):
     lines += ["", "## Conformance (last run)", ""]
     if ratios:
         lines += [f"{len(tried)} conformant models; median oar/onnxruntime latency ratio **{statistics.median(ratios):.2f}** "
-                  "(one thread each, same input, median of 20 runs, timed in the same run on a shared 2-core machine:",
+                  "(one thread each, same input, median of 10 runs, timed in the same run on a shared 2-core machine:",
                   "compare ratios, not absolute times).", ""]
     lines += ["| family | model | status | max rel error | oar ms | ORT ms | oar/ORT | note |", "|---|---|---|---:|---:|---:|---:|---|"]
     for r in rows:
