@@ -30,11 +30,6 @@ pub struct BenchArgs {
     json: bool,
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1e3
-}
-
 pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     oar_plan::set_threads(args.threads);
     let zoo = Zoo::open()?;
@@ -42,20 +37,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     let engine = Engine::load(&path)?;
     let shape = args.shape.clone().unwrap_or_else(|| oar_compiler::typical_input_shape(&engine.plan.manifest.input));
     let input = oar_compiler::seeded_input(&shape, 1);
-    for _ in 0..args.warmup {
-        engine.run_one(input.clone()).with_context(|| format!("input shape {shape:?}"))?;
-    }
-    let bar = indicatif::ProgressBar::new(args.runs as u64);
-    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
-    let mut times = Vec::with_capacity(args.runs);
-    for _ in 0..args.runs.max(1) {
-        let start = Instant::now();
-        engine.run_one(input.clone())?;
-        times.push(start.elapsed());
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    times.sort();
+    let times = time_runs(&engine, &input, args.warmup, args.runs).with_context(|| format!("input shape {shape:?}"))?;
     let median = percentile(&times, 0.5);
     let p90 = percentile(&times, 0.9);
     let mean = times.iter().map(|t| t.as_secs_f64()).sum::<f64>() / times.len() as f64 * 1e3;
@@ -85,6 +67,31 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Latencies of `runs` timed runs (at least one) after `warmup` untimed ones, sorted.
+pub fn time_runs(engine: &Engine, input: &oar_plan::tract::Tensor, warmup: usize, runs: usize) -> Result<Vec<Duration>> {
+    for _ in 0..warmup {
+        engine.run_one(input.clone())?;
+    }
+    let bar = indicatif::ProgressBar::new(runs as u64);
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs.max(1) {
+        let start = Instant::now();
+        engine.run_one(input.clone())?;
+        times.push(start.elapsed());
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    times.sort();
+    Ok(times)
+}
+
+/// The p-th quantile of sorted latencies, in ms.
+pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1e3
 }
 
 /// Time per op kind (ms per run, node count), most expensive first.

@@ -3,11 +3,14 @@
 mod bench;
 mod cmd_prune;
 mod cmd_classify;
+mod cmd_conform;
 mod cmd_detect;
 mod cmd_int8;
 mod cmd_track;
+mod cmd_zoo;
 mod images;
 mod models;
+mod npy;
 mod ocr;
 
 use anyhow::{Context, Result};
@@ -80,6 +83,10 @@ enum Command {
     Sensitivity(cmd_prune::SensitivityArgs),
     /// Run a tracker alone on detections in MOTChallenge format; write tracks in that format.
     Track(cmd_track::TrackArgs),
+    /// Compile an ONNX model, run it on a given input and compare with reference outputs.
+    Conform(cmd_conform::ConformArgs),
+    /// The PaddlePaddle seed list: each model's family, task and status in oar.
+    Zoo(cmd_zoo::ZooArgs),
 }
 
 fn main() -> ExitCode {
@@ -98,6 +105,8 @@ fn main() -> ExitCode {
         Command::Prune(args) => cmd_prune::prune(&args),
         Command::Sensitivity(args) => cmd_prune::sensitivity(&args),
         Command::Track(args) => cmd_track::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Conform(args) => cmd_conform::run(&args),
+        Command::Zoo(args) => cmd_zoo::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -13,6 +13,7 @@ use tract_onnx::prelude::{InferenceFact, InferenceModelExt};
 
 mod rewrite;
 pub mod prune;
+mod zoo_fixes;
 pub mod quant;
 
 /// The compiler's version string, written into every manifest.
@@ -91,6 +92,10 @@ pub fn prepare(src: &SourceModel) -> Result<Prepared, CompileError> {
     let rewritten = rewrite::shape_casts_to_int64(&mut proto);
     if rewritten > 0 {
         log::info!("{}: {rewritten} int32 casts of shapes kept as int64", src.path.display());
+    }
+    let fixed = zoo_fixes::apply(&mut proto);
+    if fixed.total() > 0 {
+        log::info!("{}: paddle2onnx patterns rewritten: {fixed:?}", src.path.display());
     }
     let inference = onnx.model_for_proto_model(&proto).map_err(load_err)?;
 

@@ -1,0 +1,302 @@
+//! Rewrites of paddle2onnx export patterns that tract 0.23 mis-handles, found by the zoo
+//! conformance runs (`tools/zoo_run.py`, docs/zoo.md). Each works on the ONNX protobuf before
+//! tract sees it and keeps the graph's meaning exactly.
+
+use std::collections::HashMap;
+use tract_onnx::pb::{AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto};
+
+const FLOAT: i32 = 1;
+const INT64: i32 = 7;
+/// `AttributeProto.type` of an integer attribute.
+const INT_ATTR: i32 = 2;
+
+/// Counts of what [`apply`] changed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Fixed {
+    pub conv_bias_adds: usize,
+    pub strided_slices: usize,
+}
+
+impl Fixed {
+    pub fn total(&self) -> usize {
+        self.conv_bias_adds + self.strided_slices
+    }
+}
+
+/// Applies every rewrite of this module to the model's main graph.
+pub fn apply(model: &mut ModelProto) -> Fixed {
+    let Some(graph) = model.graph.as_mut() else { return Fixed::default() };
+    Fixed { conv_bias_adds: conv_bias_adds(graph), strided_slices: strided_slices_after_reshape(graph) }
+}
+
+/// A strided `Slice` (steps ≠ 1) of a `Reshape` output — LeViT's `x[:, ::2, ::2]` of its token
+/// grid — becomes a `Downsample` in tract, which its optimiser then tries to move above the
+/// Reshape and fails on ("Invalid axis") when the sliced axis was made by the Reshape. A `Gather`
+/// of the same indices per axis computes the same values and is not moved.
+fn strided_slices_after_reshape(graph: &mut GraphProto) -> usize {
+    let consts = int_constants(graph);
+    let producer: HashMap<String, usize> =
+        graph.node.iter().enumerate().flat_map(|(i, n)| n.output.iter().map(move |o| (o.clone(), i))).collect();
+    let mut rewrites: Vec<(usize, Vec<(i64, Vec<i64>)>)> = vec![];
+    for (ix, node) in graph.node.iter().enumerate() {
+        if node.op_type != "Slice" || node.input.len() != 5 {
+            continue;
+        }
+        let Some(reshape) = producer.get(&node.input[0]).map(|&p| &graph.node[p]) else { continue };
+        if reshape.op_type != "Reshape" {
+            continue;
+        }
+        let arg = |i: usize| consts.get(&node.input[i]);
+        let (Some(shape), Some(starts), Some(ends), Some(axes), Some(steps)) =
+            (consts.get(&reshape.input[1]), arg(1), arg(2), arg(3), arg(4))
+        else {
+            continue;
+        };
+        if steps.iter().all(|&s| s == 1) || shape.iter().any(|&d| d <= 0) {
+            continue;
+        }
+        let rank = shape.len() as i64;
+        let gathers: Option<Vec<(i64, Vec<i64>)>> = (0..axes.len())
+            .map(|k| {
+                let axis = if axes[k] < 0 { axes[k] + rank } else { axes[k] };
+                let dim = *shape.get(usize::try_from(axis).ok()?)?;
+                let step = *steps.get(k)?;
+                (step > 0).then_some(())?;
+                let clamp = |v: i64| (if v < 0 { v + dim } else { v }).clamp(0, dim);
+                let indices: Vec<i64> = (clamp(*starts.get(k)?)..clamp(*ends.get(k)?)).step_by(step as usize).collect();
+                (!indices.is_empty()).then_some((axis, indices))
+            })
+            .collect();
+        if let Some(g) = gathers {
+            rewrites.push((ix, g));
+        }
+    }
+    let count = rewrites.len();
+    // Replace from the back so that earlier indices stay valid.
+    for (ix, gathers) in rewrites.into_iter().rev() {
+        let slice = graph.node.remove(ix);
+        let mut wire = slice.input[0].clone();
+        let mut nodes = vec![];
+        for (k, (axis, indices)) in gathers.iter().enumerate() {
+            let name = format!("{}.oar_gather{k}", slice.output[0]);
+            graph.initializer.push(TensorProto {
+                name: format!("{name}.indices"),
+                dims: vec![indices.len() as i64],
+                data_type: INT64,
+                int64_data: indices.clone(),
+                ..Default::default()
+            });
+            let out = if k + 1 == gathers.len() { slice.output[0].clone() } else { name.clone() };
+            nodes.push(NodeProto {
+                name: name.clone(),
+                op_type: "Gather".into(),
+                input: vec![wire, format!("{name}.indices")],
+                output: vec![out.clone()],
+                attribute: vec![AttributeProto { name: "axis".into(), r#type: INT_ATTR, i: *axis, ..Default::default() }],
+                ..Default::default()
+            });
+            wire = out;
+        }
+        graph.node.splice(ix..ix, nodes);
+    }
+    count
+}
+
+/// Int64 tensors known before running: initializers and `Constant` nodes.
+fn int_constants(graph: &GraphProto) -> HashMap<String, Vec<i64>> {
+    let mut out = HashMap::new();
+    let as_ints = |t: &TensorProto| -> Option<Vec<i64>> {
+        if t.data_type != INT64 {
+            return None;
+        }
+        if !t.raw_data.is_empty() {
+            return Some(t.raw_data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect());
+        }
+        Some(t.int64_data.clone())
+    };
+    for t in &graph.initializer {
+        if let Some(v) = as_ints(t) {
+            out.insert(t.name.clone(), v);
+        }
+    }
+    for n in graph.node.iter().filter(|n| n.op_type == "Constant") {
+        if let Some(v) = n.attribute.iter().find(|a| a.name == "value").and_then(|a| a.t.as_ref()).and_then(as_ints) {
+            out.insert(n.output[0].clone(), v);
+        }
+    }
+    out
+}
+
+/// Paddle's `conv2d` with a bias exports as `Conv(x, W)` followed by `Add(·, B)` with `B` a
+/// `[1, C, 1, 1]` initializer (SqueezeNet, VGG, GoogLeNet, the SE blocks of many nets). tract
+/// folds such an Add into the convolution but leaves the bias in that 4-D shape, which its Conv
+/// then rejects ("Bias should be scalar or a vector…"). Giving the Conv its bias as the `[C]`
+/// vector ONNX defines removes the Add before tract sees it.
+fn conv_bias_adds(graph: &mut GraphProto) -> usize {
+    let consumers = consumer_counts(graph);
+    let outputs: std::collections::HashSet<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
+    let inits: HashMap<String, usize> = graph.initializer.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
+    let producer: HashMap<String, usize> =
+        graph.node.iter().enumerate().flat_map(|(i, n)| n.output.iter().map(move |o| (o.clone(), i))).collect();
+
+    // (conv node, add node, bias values)
+    let mut folds: Vec<(usize, usize, Vec<f32>)> = vec![];
+    for (add_ix, add) in graph.node.iter().enumerate() {
+        if add.op_type != "Add" || add.input.len() != 2 {
+            continue;
+        }
+        for (slot, other) in [(0, 1), (1, 0)] {
+            let Some(&conv_ix) = producer.get(&add.input[slot]) else { continue };
+            let conv = &graph.node[conv_ix];
+            let Some(&b_ix) = inits.get(&add.input[other]) else { continue };
+            if conv.op_type != "Conv"
+                || conv.input.len() != 2
+                || consumers.get(&add.input[slot]).copied() != Some(1)
+                || outputs.contains(add.input[slot].as_str())
+            {
+                continue;
+            }
+            let Some(&w_ix) = inits.get(&conv.input[1]) else { continue };
+            let out_channels = graph.initializer[w_ix].dims.first().copied().unwrap_or(-1);
+            let b = &graph.initializer[b_ix];
+            let per_channel = b.dims.len() >= 2
+                && b.dims[1] == out_channels
+                && b.dims.iter().enumerate().all(|(i, &d)| i == 1 || d == 1);
+            if !per_channel || b.data_type != FLOAT {
+                continue;
+            }
+            if let Some(values) = f32_values(b) {
+                folds.push((conv_ix, add_ix, values));
+                break;
+            }
+        }
+    }
+    let mut removed = vec![];
+    for (conv_ix, add_ix, values) in &folds {
+        let bias_name = format!("{}.oar_bias", graph.node[*conv_ix].output[0]);
+        graph.initializer.push(TensorProto {
+            name: bias_name.clone(),
+            dims: vec![values.len() as i64],
+            data_type: FLOAT,
+            float_data: values.clone(),
+            ..Default::default()
+        });
+        let add_out = graph.node[*add_ix].output[0].clone();
+        let conv = &mut graph.node[*conv_ix];
+        conv.input.push(bias_name);
+        conv.output[0] = add_out;
+        removed.push(*add_ix);
+    }
+    removed.sort_unstable();
+    for ix in removed.into_iter().rev() {
+        graph.node.remove(ix);
+    }
+    folds.len()
+}
+
+/// How many node inputs read each value.
+fn consumer_counts(graph: &GraphProto) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for n in &graph.node {
+        for i in &n.input {
+            *counts.entry(i.clone()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// The values of an f32 initializer (raw little-endian bytes or `float_data`).
+fn f32_values(t: &TensorProto) -> Option<Vec<f32>> {
+    if !t.raw_data.is_empty() {
+        if t.raw_data.len() % 4 != 0 {
+            return None;
+        }
+        return Some(t.raw_data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect());
+    }
+    (!t.float_data.is_empty()).then(|| t.float_data.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oar_plan::tract::*;
+    use tract_onnx::prelude::{Framework, InferenceFact, InferenceModelExt};
+
+    fn fixture(name: &str) -> ModelProto {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/zoo").join(name);
+        tract_onnx::onnx().proto_model_for_path(&path).unwrap()
+    }
+
+    /// Loads a proto as `compile` does, runs it on `x`, returns the first output.
+    fn run(proto: &ModelProto, x: Tensor) -> TractResult<Vec<f32>> {
+        let onnx = tract_onnx::onnx().with_ignore_output_shapes(true).with_ignore_value_info(true);
+        let model = onnx
+            .model_for_proto_model(proto)?
+            .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), x.shape().to_vec()))?
+            .into_typed()?
+            .into_decluttered()?
+            .into_optimized()?
+            .into_runnable()?;
+        let y = model.run(tvec!(x.into_tvalue()))?.remove(0).into_tensor();
+        Ok(y.to_plain_array_view::<f32>()?.iter().copied().collect())
+    }
+
+    fn assert_close(got: &[f32], want: &[f32]) {
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() <= 1e-5, "element {i}: {g} vs onnxruntime's {w}");
+        }
+    }
+
+    #[test]
+    fn conv_bias_adds_become_conv_biases_and_match_onnxruntime() {
+        let mut proto = fixture("conv_bias_add.onnx");
+        assert_eq!(apply(&mut proto), Fixed { conv_bias_adds: 1, ..Default::default() });
+        let g = proto.graph.as_ref().unwrap();
+        assert_eq!(g.node.iter().map(|n| n.op_type.as_str()).collect::<Vec<_>>(), ["Conv"]);
+        assert_eq!(g.node[0].output, ["y"]);
+        let x: Vec<f32> = (0..18).map(|i| i as f32 / 10.0 - 0.8).collect();
+        let x = Tensor::from_shape(&[1, 2, 3, 3], &x).unwrap();
+        // onnxruntime 1.32 on the same graph and input (tools/zoo_fixtures.py).
+        let mut want = vec![0.87, 0.79, 0.71, 0.63, 0.55, 0.47, 0.39, 0.31, 0.23];
+        want.extend([-0.91; 9]);
+        want.extend([1.81, 1.89, 1.97, 2.05, 2.13, 2.21, 2.29, 2.37, 2.45]);
+        assert_close(&run(&proto, x).unwrap(), &want);
+    }
+
+    #[test]
+    fn strided_slices_after_reshapes_become_gathers_and_match_onnxruntime() {
+        let x: Vec<f32> = (0..48).map(|i| i as f32 / 8.0 - 3.0).collect();
+        let x = Tensor::from_shape(&[1, 16, 3], &x).unwrap();
+        let mut proto = fixture("strided_slice_after_reshape.onnx");
+        assert_eq!(apply(&mut proto), Fixed { strided_slices: 1, ..Default::default() });
+        let ops: Vec<_> = proto.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.clone()).collect();
+        assert_eq!(ops, ["Reshape", "Constant", "Gather", "Gather", "Reshape"]);
+        // onnxruntime 1.32 on the same graph and input (tools/zoo_fixtures.py).
+        let want = [-3.0, -2.875, -2.75, -2.25, -2.125, -2.0, 0.0, 0.125, 0.25, 0.75, 0.875, 1.0];
+        assert_close(&run(&proto, x).unwrap(), &want);
+    }
+
+    #[test]
+    fn adds_that_are_not_a_conv_bias_stay() {
+        let mut proto = fixture("conv_bias_add.onnx");
+        let g = proto.graph.as_mut().unwrap();
+        // The conv output read twice: folding would change the other reader's value.
+        g.node.push(identity("c", "c2"));
+        assert_eq!(apply(&mut proto).total(), 0);
+        let mut proto = fixture("conv_bias_add.onnx");
+        // A per-element (not per-channel) addend.
+        let b = proto.graph.as_mut().unwrap().initializer.iter_mut().find(|t| t.name == "B").unwrap();
+        b.dims = vec![1, 1, 1, 3];
+        assert_eq!(apply(&mut proto).total(), 0);
+    }
+
+    fn identity(input: &str, output: &str) -> tract_onnx::pb::NodeProto {
+        tract_onnx::pb::NodeProto {
+            op_type: "Identity".into(),
+            input: vec![input.into()],
+            output: vec![output.into()],
+            ..Default::default()
+        }
+    }
+}
