@@ -2,23 +2,28 @@
 # Cross-build the firmware test suites and run them under qemu-user with the CPU models of the board
 # profiles (boards/*.toml, `qemu_cpu`). See docs/boards.md and /work/shared/CROSS.md.
 #
-#   tests/qemu.sh [--install] [--with-tract | --no-tract] [--only aarch64|armv7|riscv64] [--keep-going]
+#   tests/qemu.sh [--install] [--tract LIST | --no-tract | --with-tract] [--ocr] [--only T] [--keep-going]
 #
 #   --install      install what a fresh Debian 12 machine lacks (apt + rustup targets), then run;
 #                  a no-op (about a second) when everything is present. Needs root for apt.
-#   --with-tract   also cross-build and run oar-plan, oar-ops and oar-vision (they pull tract; aarch64 only).
-#                  Off by default: the cold tract build alone took >25 min on 2 contended cores
-#                  (docs/boards.md has the measurements). --no-tract is accepted and is the default.
+#   --tract LIST   target families (comma-separated: aarch64,armv7,riscv64) whose suites also hold
+#                  oar-plan, oar-ops and oar-vision (they pull tract: the cold tract build is most of the
+#                  time; docs/boards.md has the measurements). Default: aarch64.
+#                  --no-tract = none, --with-tract = all three.
 #   --ocr          OCR golden check: the device binary (`oar-edge ocr --json`, aarch64, under qemu with
-#                  each aarch64 CPU) must read tests/data/ocr-golden like the x86 host `oar ocr --json`:
-#                  same texts, boxes within 1 px, scores within 1e-3. Needs the plans in
-#                  $OAR_HOME/plans (`oar fetch --compile ppocr-v4-det ppocr-v2-cls ppocr-v4-rec`).
-#                  Skipped (not failed) while oar-edge has no `ocr` subcommand.
-#   --only T       run one target family only.
+#                  each aarch64 CPU) must read tests/data/ocr-golden like the x86 host `oar ocr --json`
+#                  with the same plan files: same texts, boxes within 1 px, scores within 1e-3. Needs
+#                  the plans in $OAR_HOME/plans (`oar fetch --compile ppocr-v4-det ppocr-v2-cls ppocr-v4-rec`).
+#   --only T       run one target family only (aarch64, armv7 or riscv64).
 #   --keep-going   do not stop at the first failing step.
 #
+# Each target's suite is built once (`cargo test --no-run`, cargo profile `qemu`: dependencies at
+# opt-level 1) and then run under each CPU model; the aarch64 `oar-edge` for --ocr is built in the
+# same profile, so it reuses that tract build.
+#
 # Environment: CARGO_TARGET_DIR (default: cargo's), PROPTEST_CASES (default 64 under QEMU),
-# QEMU_CPUS_AARCH64 (default "cortex-a53 max"), QEMU_CPUS_ARM ("cortex-a15"), QEMU_CPUS_RISCV64 ("sifive-u54").
+# QEMU_CPUS_AARCH64 (default "cortex-a53 max"), QEMU_CPUS_ARM ("cortex-a15"), QEMU_CPUS_RISCV64 ("sifive-u54"),
+# QEMU_PROFILE (cargo profile, default "qemu").
 #
 # Exit code: 0 all passed, 1 a test step failed, 2 bad usage or missing tools.
 set -uo pipefail
@@ -26,16 +31,17 @@ set -uo pipefail
 
 cd "$(dirname "$0")/.."
 
-INSTALL=0 TRACT=0 ONLY="" KEEP=0 OCR=0
+INSTALL=0 TRACT="aarch64" ONLY="" KEEP=0 OCR=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --install) INSTALL=1 ;;
-        --with-tract) TRACT=1 ;;
-        --no-tract) TRACT=0 ;;
+        --tract) shift; TRACT="${1:-}" ;;
+        --with-tract) TRACT="aarch64,armv7,riscv64" ;;
+        --no-tract) TRACT="" ;;
         --ocr) OCR=1 ;;
         --only) shift; ONLY="${1:-}" ;;
         --keep-going) KEEP=1 ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
         *) echo "qemu.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -51,17 +57,20 @@ CPUS_A64=${QEMU_CPUS_AARCH64:-"cortex-a53 max"}
 CPUS_ARM=${QEMU_CPUS_ARM:-"cortex-a15"}
 CPUS_RV=${QEMU_CPUS_RISCV64:-"sifive-u54"}
 export PROPTEST_CASES=${PROPTEST_CASES:-64}
+PROFILE=${QEMU_PROFILE:-qemu}
+for t in ${TRACT//,/ } $ONLY; do
+    case "$t" in aarch64|armv7|riscv64) ;; *) echo "qemu.sh: unknown target family '$t' (aarch64, armv7, riscv64)" >&2; exit 2 ;; esac
+done
 
 SUMMARY=()
 FAILED=0
 T_START=$(date +%s)
 
-# Seconds of CPU (user+sys) used by finished children of this shell so far.
+# Seconds of CPU (user+sys) used by finished children of this shell so far: cutime + cstime of
+# /proc/$$/stat ($$ is this shell even inside the $(...) subshell, where `times` would say 0).
 cpu_s() {
-    times > "$TIMES_F"
-    tail -1 "$TIMES_F" | awk '{ s = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); s += a[1] * 60 + a[2] } printf "%d", s }'
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($16 + $17) / hz }' /proc/$$/stat
 }
-TIMES_F=$(mktemp)
 
 # step NAME CMD... : run, time (wall and CPU), record.
 step() {
@@ -101,7 +110,7 @@ install() {
         echo "apt: all present"
     fi
     local have; have=$(rustup target list --installed)
-    for t in $RUST_TARGETS; do
+    for t in $RUST_TARGETS aarch64-unknown-linux-musl; do   # musl: the static build (tests/build-board.sh --static)
         grep -qx "$t" <<<"$have" || rustup target add "$t" || return 1
     done
     echo "rustup targets: ok"
@@ -126,7 +135,7 @@ dispatch() {
     local target="$1"; shift
     local k
     for k in detected scalar; do
-        OAR_KERNELS=$([ $k = scalar ] && echo scalar) cargo test -q --target "$target" "$@" --test simd_vs_scalar \
+        OAR_KERNELS=$([ $k = scalar ] && echo scalar) cargo test -q --profile "$PROFILE" --target "$target" "$@" --test simd_vs_scalar \
             -- selected_lists_every_kernel --nocapture 2>&1 | grep -E "^selected:" | sed "s/^/    [QEMU_CPU=$QEMU_CPU, $k] /"
     done
 }
@@ -135,11 +144,11 @@ dispatch() {
 suite() {
     local target="$1" cpus="$2"; shift 2
     local pkgs=(); for c in "$@"; do pkgs+=(-p "$c"); done
-    step "build  $target [$*]" cargo test --target "$target" "${pkgs[@]}" --no-run || return
+    step "build  $target [$*]" cargo test --profile "$PROFILE" --target "$target" "${pkgs[@]}" --no-run || return
     for cpu in $cpus; do
         export QEMU_CPU="$cpu"
         echo "--- $target under QEMU_CPU=$cpu"
-        step "run    $target cpu=$cpu [$*]" cargo test --target "$target" "${pkgs[@]}"
+        step "run    $target cpu=$cpu [$*]" cargo test --profile "$PROFILE" --target "$target" "${pkgs[@]}"
         if [[ " $* " == *" oar-kernels "* ]]; then dispatch "$target" "${pkgs[@]}"; fi
         unset QEMU_CPU
     done
@@ -150,20 +159,18 @@ check_tools
 
 echo "qemu: $(qemu-aarch64 --version | head -1); rustc: $(rustc --version); target dir: ${CARGO_TARGET_DIR:-default}"
 
-if [ -z "$ONLY" ] || [ "$ONLY" = aarch64 ]; then
-    suite $A64 "$CPUS_A64" oar-kernels oar-track
-fi
-if [ -z "$ONLY" ] || [ "$ONLY" = armv7 ]; then
-    suite $ARM "$CPUS_ARM" oar-kernels oar-track
-fi
-if [ -z "$ONLY" ] || [ "$ONLY" = riscv64 ]; then
-    suite $RV "$CPUS_RV" oar-kernels oar-track
-fi
-if [ $TRACT -eq 1 ] && { [ -z "$ONLY" ] || [ "$ONLY" = aarch64 ]; }; then
-    suite $A64 "$CPUS_A64" oar-plan oar-ops oar-vision
-fi
+# crates FAMILY: the crates of a target family's suite.
+crates() {
+    echo oar-kernels oar-track
+    [[ ",$TRACT," == *",$1,"* ]] && echo oar-plan oar-ops oar-vision
+}
+wanted() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 
-# The device binary reads the golden images; compare with the x86 host binary.
+wanted aarch64 && suite $A64 "$CPUS_A64" $(crates aarch64)
+wanted armv7 && suite $ARM "$CPUS_ARM" $(crates armv7)
+wanted riscv64 && suite $RV "$CPUS_RV" $(crates riscv64)
+
+# The device binary reads the golden images; compare with the x86 host binary on the same plans.
 ocr_golden() {
     local golden=tests/data/ocr-golden plans="${OAR_HOME:-$HOME/.cache/oar}/plans" out
     out=$(mktemp -d)
@@ -172,43 +179,49 @@ ocr_golden() {
     for p in ppocr-v4-det ppocr-v2-cls ppocr-v4-rec; do
         [ -f "$plans/$p.oar" ] || { echo "missing $plans/$p.oar: run 'oar fetch --compile $p' on the host"; return 1; }
     done
+    local det=(--det "$plans/ppocr-v4-det.oar") cr=(--cls "$plans/ppocr-v2-cls.oar" --rec "$plans/ppocr-v4-rec.oar")
     local tdir; tdir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-    local edge="$tdir/$A64/debug/oar-edge" oar="$tdir/debug/oar"
+    local edge="$tdir/$A64/$PROFILE/oar-edge" oar="$tdir/debug/oar"
     local runner="qemu-aarch64 -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib"
-    if ! $runner "$edge" help 2>/dev/null | grep -qw ocr; then
-        echo "SKIP: oar-edge has no 'ocr' subcommand yet (see docs/boards.md, 'OCR golden under QEMU')"
-        return 0
-    fi
-    (cd $golden && "$oar" ocr --json "${scenes[@]}" > "$out/x86-det.jsonl" && "$oar" ocr --json --no-det "${lines[@]}" > "$out/x86-nodet.jsonl") || return 1
-    local cpu rc=0
+    (cd $golden && "$oar" ocr --json "${det[@]}" "${cr[@]}" "${scenes[@]}" > "$out/x86-det.jsonl" &&
+        "$oar" ocr --json --no-det "${cr[@]}" "${lines[@]}" > "$out/x86-nodet.jsonl") || return 1
+    local cpu rc=0 t0
     for cpu in $CPUS_A64; do
         echo "--- oar-edge ocr under QEMU_CPU=$cpu"
+        t0=$(date +%s)
         (cd $golden && export QEMU_CPU=$cpu &&
-            $runner "$edge" ocr --json --det "$plans/ppocr-v4-det.oar" --cls "$plans/ppocr-v2-cls.oar" --rec "$plans/ppocr-v4-rec.oar" "${scenes[@]}" > "$out/$cpu-det.jsonl" &&
-            $runner "$edge" ocr --json --no-det --cls "$plans/ppocr-v2-cls.oar" --rec "$plans/ppocr-v4-rec.oar" "${lines[@]}" > "$out/$cpu-nodet.jsonl") || { rc=1; continue; }
+            $runner "$edge" ocr --json "${det[@]}" "${cr[@]}" "${scenes[@]}" > "$out/$cpu-det.jsonl" &&
+            $runner "$edge" ocr --json --no-det "${cr[@]}" "${lines[@]}" > "$out/$cpu-nodet.jsonl") || { rc=1; continue; }
+        echo "    ($(( $(date +%s) - t0 )) s under QEMU)"
         python3 - "$out/x86-det.jsonl" "$out/$cpu-det.jsonl" "$out/x86-nodet.jsonl" "$out/$cpu-nodet.jsonl" <<'PY' || rc=1
 import json, sys
-bad = 0
+bad = compared = 0
 for ref, got in [(sys.argv[1], sys.argv[2]), (sys.argv[3], sys.argv[4])]:
     R = [json.loads(l) for l in open(ref) if l.strip()]
     G = [json.loads(l) for l in open(got) if l.strip()]
     if len(R) != len(G): print(f"{got}: {len(G)} results, x86 has {len(R)}"); bad += 1; continue
     for r, g in zip(R, G):
+        if "lines" not in r or "lines" not in g: print(f"{r['path']}: error x86 {r.get('error')!r} device {g.get('error')!r}"); bad += 1; continue
         tr, tg = [l["text"] for l in r["lines"]], [l["text"] for l in g["lines"]]
         if tr != tg: print(f"{r['path']}: texts {tg} vs x86 {tr}"); bad += 1; continue
         for lr, lg in zip(r["lines"], g["lines"]):
+            compared += 1
             d = max(abs(a - b) for pr, pg in zip(lr["box"], lg["box"]) for a, b in zip(pr, pg))
             s = abs(lr["score"] - lg["score"])
             print(f"  {r['path']}: {lg['text']!r} box diff {d:.2f}px score diff {s:.2e}")
             if d > 1.0 or s > 1e-3: print("    ^ differs from x86"); bad += 1
+if compared == 0: print("no text line was read: nothing compared"); bad += 1
+print(f"{compared} lines compared, {bad} differences")
 sys.exit(1 if bad else 0)
 PY
     done
+    rm -rf "$out"
     return $rc
 }
-if [ $OCR -eq 1 ] && { [ -z "$ONLY" ] || [ "$ONLY" = aarch64 ]; }; then
-    step "build  host oar (x86, reference)" cargo build -p oar
-    step "build  $A64 oar-edge" cargo build --target $A64 -p oar-edge
+if [ $OCR -eq 1 ] && wanted aarch64; then
+    # The host reference is the binary `cargo test --workspace` builds (same features: no rebuild).
+    step "build  host oar (x86, reference)" cargo test --workspace --no-run
+    step "build  $A64 oar-edge" cargo build --profile "$PROFILE" --target $A64 -p oar-edge
     step "ocr golden  $A64 cpu=[$CPUS_A64] vs x86" ocr_golden
 fi
 

@@ -2,8 +2,9 @@
 //!
 //! `oar-edge run --pipeline P.toml [--frames N] [--serve ADDR]` runs a pipeline file until its
 //! source ends or Ctrl-C (which drains the stages and flushes every sink); `oar-edge probe
-//! [--json]` describes the device.
+//! [--json]` describes the device; `oar-edge ocr IMAGE… [--json]` reads text like `oar ocr`.
 
+mod ocr;
 mod probe;
 
 use anyhow::{Context, Result};
@@ -43,6 +44,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Read the text in images (the host's `oar ocr`, plans from files).
+    Ocr(ocr::OcrArgs),
     /// Describe this device: CPU, selected kernels, matching board profile.
     Probe {
         /// Machine-readable output.
@@ -73,6 +76,7 @@ fn run(cmd: Cmd) -> Result<i32> {
     match cmd {
         Cmd::Run { pipeline, frames, serve, linger, json } => run_pipeline(&pipeline, frames, serve.as_deref(), linger, json),
         Cmd::Probe { json } => probe::run(json).map(|()| 0),
+        Cmd::Ocr(args) => ocr::run(&args),
     }
 }
 

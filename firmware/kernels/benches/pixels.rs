@@ -1,6 +1,7 @@
 //! 640×480 frame: every kernel on every table this CPU can run (scalar first), and the fused
 //! camera-frame -> tensor pass against the naive chain (convert, resize, normalise as separate
-//! passes over full images). `cargo bench -p oar-kernels --bench pixels`.
+//! passes over full images) and a NumPy-style chain (float conversion, mean/std and transpose as
+//! three more passes). `cargo bench -p oar-kernels --bench pixels`.
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use oar_kernels::{ColorOrder, Kernels, Norm, PixelFormat, TensorSpec};
 use std::time::Duration;
@@ -65,6 +66,25 @@ fn fused(c: &mut Criterion) {
                 k.yuyv_to_rgb(black_box(&yuyv), W, H, &mut rgb).unwrap();
                 k.resize_bilinear_u8(&rgb, W, H, 3, &mut small, DW, DH).unwrap();
                 k.normalize_hwc_to_chw(&small, DW, DH, &norm, &mut tensor).unwrap();
+            })
+        });
+        // The chain as NumPy code writes it: after convert and resize, to-float, mean/std and
+        // the HWC -> CHW transpose are three more passes, each with its own buffer.
+        let mut f = vec![0f32; DW * DH * 3];
+        let mut g2 = vec![0f32; DW * DH * 3];
+        g.bench_function(BenchmarkId::new("numpy_style_chain", l), |b| {
+            b.iter(|| {
+                k.yuyv_to_rgb(black_box(&yuyv), W, H, &mut rgb).unwrap();
+                k.resize_bilinear_u8(&rgb, W, H, 3, &mut small, DW, DH).unwrap();
+                for (o, &p) in f.iter_mut().zip(&small) {
+                    *o = p as f32 * s.scale;
+                }
+                for (i, (o, &v)) in g2.iter_mut().zip(&f).enumerate() {
+                    *o = (v - s.mean[i % 3]) / s.std[i % 3];
+                }
+                for (i, &v) in g2.iter().enumerate() {
+                    tensor[(i % 3) * DW * DH + i / 3] = v;
+                }
             })
         });
     }

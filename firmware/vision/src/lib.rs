@@ -2,6 +2,8 @@
 //! text recognition (CTC) and direction classification, and the OCR pipeline built from them.
 
 pub mod classify;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod det;
 pub mod detect;
 pub mod geometry;
