@@ -3,6 +3,7 @@
 mod bench;
 mod cmd_classify;
 mod cmd_detect;
+mod cmd_run;
 mod cmd_track;
 mod images;
 mod models;
@@ -65,6 +66,9 @@ enum Command {
     Classify(cmd_classify::ClassifyArgs),
     /// Run a tracker alone on detections in MOTChallenge format; write tracks in that format.
     Track(cmd_track::TrackArgs),
+    /// Run a pipeline file (source → detect → track → OCR → sinks), as `oar-edge run` does;
+    /// fetches and compiles the models it names first.
+    Run(oar_edge::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         Command::Detect(args) => cmd_detect::run(&args),
         Command::Classify(args) => cmd_classify::run(&args),
         Command::Track(args) => cmd_track::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Run(args) => cmd_run::run(&args),
     };
     match result {
         Ok(code) => code,
