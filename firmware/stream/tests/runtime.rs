@@ -102,9 +102,14 @@ fn stop_flag_drains_and_flushes() {
     p.reader = Some(Box::new(FixedReader("ABC", 0.95)));
     let collect = CollectSink::default();
     p.sinks.push(Box::new(collect.clone()));
-    let stop = p.stop.clone();
+    let (stop, metrics) = (p.stop.clone(), p.metrics.clone());
     let t = std::thread::spawn(move || p.run());
-    std::thread::sleep(Duration::from_millis(300));
+    // Stop once a dozen frames went through (waiting on the count, not a fixed time: CI machines
+    // can be loaded).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metrics.frames_out.load(Ordering::SeqCst) <= 10 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     stop.store(true, Ordering::SeqCst);
     let s = t.join().unwrap().unwrap();
     assert!(s.metrics.frames_out > 10);
@@ -315,7 +320,8 @@ fn http_serves_metrics_page_and_mjpeg() {
     let (head, body) = http_get(addr, "/metrics");
     assert!(head.starts_with("HTTP/1.1 200") && head.contains("application/json"), "{head}");
     let m: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert!(m["frames_out"].as_u64().unwrap() >= 2, "{m}");
+    // The second part was sent by the sinks of frame 2; frame 2 is counted once they return.
+    assert!(m["frames_out"].as_u64().unwrap() >= 1, "{m}");
     assert!(m["stages"]["detect"]["p99_ms"].is_number(), "{m}");
     assert!(m["fps"].is_number() && m["frames_dropped"].is_number() && m["faults"].is_number(), "{m}");
 
