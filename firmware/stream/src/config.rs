@@ -5,16 +5,20 @@
 //! `.oar`) or a registry id, resolved as `$OAR_HOME/plans/<id>.oar` (default `~/.cache/oar`);
 //! the device never downloads.
 
-use crate::detector::TextDetector;
+use crate::camera::{self, CameraConfig, CameraFormat};
+use crate::detector::{load_detector, DetectorOptions};
 use crate::http::HttpServer;
 use crate::pipeline::{Pipeline, PipelineOptions};
 use crate::reader::OcrReader;
-use crate::sink::{JsonLinesSink, SerialSink, Sink};
+use crate::sink::{FramesSink, JsonLinesSink, SerialSink, Sink};
 use crate::source::{FolderSource, MjpegSource, Source, Y4mSource};
 use crate::synth::{GroundTruth, SynthConfig, SyntheticSource};
+use crate::reopen::{Backoff, ReopeningSource};
 use crate::StreamError;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 /// A pipeline file.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -60,7 +64,20 @@ fn d_text_len() -> usize {
     5
 }
 
-/// `kind = "synthetic" | "folder" | "y4m" | "mjpeg"`.
+fn d_cam_width() -> u32 {
+    640
+}
+fn d_cam_height() -> u32 {
+    480
+}
+fn d_cam_fps() -> u32 {
+    30
+}
+fn d_cam_format() -> CameraFormat {
+    CameraFormat::Yuyv
+}
+
+/// `kind = "synthetic" | "folder" | "y4m" | "mjpeg" | "camera"`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum SourceConfig {
@@ -92,14 +109,44 @@ pub enum SourceConfig {
     Y4m { path: PathBuf },
     /// Concatenated JPEGs.
     Mjpeg { path: PathBuf },
+    /// A V4L2 camera (needs the `camera` feature). When it is missing or unplugged it is reopened
+    /// with backoff (0.25 s doubling to 8 s), each failure logged and counted as a fault.
+    Camera {
+        /// Default: the first `/dev/videoN` present.
+        #[serde(default)]
+        device: Option<PathBuf>,
+        #[serde(default = "d_cam_width")]
+        width: u32,
+        #[serde(default = "d_cam_height")]
+        height: u32,
+        #[serde(default = "d_cam_fps")]
+        fps: u32,
+        /// `yuyv` or `mjpeg`.
+        #[serde(default = "d_cam_format")]
+        format: CameraFormat,
+        /// Give up after this many failed attempts in a row (default: never).
+        #[serde(default)]
+        attempts: Option<u32>,
+    },
 }
 
-/// The detector: a `text-detection` plan, used as an object detector.
+/// The detector: a `text-detection` plan (text lines as objects) or an `object-detection` plan
+/// (PicoDet or SSD head).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DetectorConfig {
     /// Plan file or registry id.
     pub plan: String,
+    /// Keep only these class labels (object detectors; empty: all).
+    #[serde(default)]
+    pub classes: Vec<String>,
+    /// Override the plan's score threshold.
+    #[serde(default)]
+    pub score_thresh: Option<f32>,
+    /// Text detectors: the resize limit (the plan's is 736: smaller frames are scaled up to it;
+    /// set it to the frame's short side to detect at the frame's own size, much faster).
+    #[serde(default)]
+    pub limit_side: Option<u32>,
 }
 
 fn d_tracker() -> String {
@@ -200,7 +247,7 @@ fn d_addr() -> String {
     "127.0.0.1:8080".into()
 }
 
-/// `kind = "jsonl" | "serial" | "http"`.
+/// `kind = "jsonl" | "serial" | "http" | "frames"`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum SinkConfig {
@@ -226,9 +273,22 @@ pub enum SinkConfig {
         #[serde(default = "d_addr")]
         addr: String,
     },
+    /// Every frame as a PNG file in a folder (a recording; benchmarks replay it).
+    Frames {
+        path: PathBuf,
+        /// Draw boxes, ids and texts on them.
+        #[serde(default)]
+        overlay: bool,
+    },
 }
 
 impl PipelineFile {
+    /// The registry ids among the plans the file names (the host fetches and compiles them).
+    pub fn plan_ids(&self) -> Vec<&str> {
+        let ocr = self.ocr.iter().flat_map(|o| std::iter::once(o.rec.as_str()).chain(o.cls.as_deref()));
+        std::iter::once(self.detector.plan.as_str()).chain(ocr).filter(|s| !is_plan_path(s)).collect()
+    }
+
     pub fn parse(text: &str) -> Result<Self, StreamError> {
         toml::from_str(text).map_err(|e| StreamError::Config(e.to_string()))
     }
@@ -239,17 +299,25 @@ impl PipelineFile {
     }
 }
 
-/// `$OAR_HOME`, else `~/.cache/oar`.
+/// `$OAR_HOME`, else `$XDG_CACHE_HOME/oar`, else `~/.cache/oar` (where the host tool caches).
 pub fn oar_home() -> PathBuf {
-    match std::env::var_os("OAR_HOME").filter(|v| !v.is_empty()) {
-        Some(h) => PathBuf::from(h),
-        None => std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(".cache/oar"),
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    match (var("OAR_HOME"), var("XDG_CACHE_HOME"), var("HOME")) {
+        (Some(h), _, _) => h,
+        (None, Some(x), _) => x.join("oar"),
+        (None, None, Some(h)) => h.join(".cache/oar"),
+        (None, None, None) => PathBuf::from(".oar-cache"),
     }
+}
+
+/// A plan spec is a path when it contains `/` or ends in `.oar`, else a registry id.
+pub fn is_plan_path(spec: &str) -> bool {
+    spec.contains('/') || spec.ends_with(".oar")
 }
 
 /// A plan path or registry id → a plan file that must exist.
 pub fn resolve_plan(spec: &str, base: &Path) -> Result<PathBuf, StreamError> {
-    let path = if spec.contains('/') || spec.ends_with(".oar") {
+    let path = if is_plan_path(spec) {
         base.join(spec)
     } else {
         oar_home().join("plans").join(format!("{spec}.oar"))
@@ -275,6 +343,7 @@ impl PipelineFile {
     /// file; `serve` adds an HTTP server; `frames` overrides `[pipeline] frames`.
     pub fn build(&self, base: &Path, serve: Option<&str>, frames: Option<u64>) -> Result<Built, StreamError> {
         let mut ground_truth = None;
+        let stop = Arc::new(AtomicBool::new(false));
         let source: Box<dyn Source> = match &self.source {
             SourceConfig::Synthetic { width, height, frames, seed, plates, scale, text_len, ground_truth: gt_dir } => {
                 let cfg = SynthConfig {
@@ -297,12 +366,22 @@ impl PipelineFile {
             SourceConfig::Folder { path } => Box::new(FolderSource::open(&base.join(path))?),
             SourceConfig::Y4m { path } => Box::new(Y4mSource::open(&base.join(path))?),
             SourceConfig::Mjpeg { path } => Box::new(MjpegSource::open(&base.join(path))?),
+            SourceConfig::Camera { device, width, height, fps, format, attempts } => {
+                let device = device.clone().or_else(camera::first_device).unwrap_or_else(|| "/dev/video0".into());
+                let name = device.display().to_string();
+                let cfg = CameraConfig { device, width: *width, height: *height, fps: *fps, format: *format };
+                let backoff = Backoff { attempts: *attempts, ..Backoff::default() };
+                Box::new(ReopeningSource::new(&name, Box::new(move || camera::open(&cfg)), backoff, stop.clone()))
+            }
         };
-        let detector = TextDetector::load(&resolve_plan(&self.detector.plan, base)?)?;
+        let d = &self.detector;
+        let opts = DetectorOptions { classes: d.classes.clone(), score_thresh: d.score_thresh, limit_side: d.limit_side };
+        let detector = load_detector(&resolve_plan(&d.plan, base)?, &opts)?;
         let tracker = oar_track::TrackerConfig::by_name(&self.tracker.name)
             .map_err(|e| StreamError::Config(e.to_string()))?
             .build();
-        let mut pipeline = Pipeline::new(source, Box::new(detector), tracker);
+        let mut pipeline = Pipeline::new(source, detector, tracker);
+        pipeline.stop = stop;
         let r = &self.pipeline;
         pipeline.options = PipelineOptions {
             newest_wins: r.newest_wins,
@@ -335,6 +414,7 @@ impl PipelineFile {
                     sinks.push(Box::new(sink.with_status(pipeline.metrics.clone(), *status_every)));
                 }
                 SinkConfig::Http { addr } => servers.push(HttpServer::start(addr, pipeline.metrics.clone())?),
+                SinkConfig::Frames { path, overlay } => sinks.push(Box::new(FramesSink::create(path, *overlay)?)),
             }
         }
         if let Some(addr) = serve {
@@ -369,6 +449,7 @@ mod tests {
         let p = PipelineFile::parse(ok).unwrap();
         assert_eq!(p.sinks.len(), 2);
         assert_eq!(p.tracker.name, "bytetrack");
+        assert_eq!(p.plan_ids(), ["ppocr-v4-det", "ppocr-v4-rec"]);
         assert!(matches!(p.source, SourceConfig::Synthetic { frames: 10, width: 384, .. }));
         for (bad, field) in [
             (ok.replace("frames = 10", "frame = 10"), "frame"),
@@ -379,6 +460,20 @@ mod tests {
             let e = PipelineFile::parse(&bad).unwrap_err().to_string();
             assert!(e.contains(field), "{e}");
         }
+    }
+
+    #[test]
+    fn example_pipelines_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/pipelines");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let path = e.unwrap().path();
+            if path.extension().is_some_and(|x| x == "toml") {
+                PipelineFile::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 3, "{n} pipelines in {}", dir.display());
     }
 
     #[test]

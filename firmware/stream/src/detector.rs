@@ -1,13 +1,109 @@
-//! Object detectors for the detect stage.
+//! Object detectors for the detect stage, all behind the [`Detector`] seam: the DB text detector
+//! (text lines as objects), and PicoDet / SSD heads (`object-detection` plans).
 
 use crate::StreamError;
 use oar_track::Detection;
 use oar_vision::det::{detect, DbParams};
+use oar_vision::detect::DetectParams;
+use oar_plan::ResizePolicy;
 use oar_vision::{Rgb, Task};
+use std::path::Path;
 
 /// Finds objects in one RGB frame.
 pub trait Detector: Send {
     fn detect(&mut self, frame_rgb: &Rgb) -> Result<Vec<Detection>, StreamError>;
+}
+
+/// What a pipeline may change about a plan's detector.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DetectorOptions {
+    /// Keep only these class labels (empty: all). Object detectors only.
+    pub classes: Vec<String>,
+    /// Override the plan's score threshold.
+    pub score_thresh: Option<f32>,
+    /// Text detectors: override the plan's resize limit (PP-OCR scales frames whose short side
+    /// is below 736 up to it; small frames with large text detect as well and much faster at
+    /// their own size).
+    pub limit_side: Option<u32>,
+}
+
+/// Loads the plan at `path` and picks the detector its task calls for.
+pub fn load_detector(path: &Path, opts: &DetectorOptions) -> Result<Box<dyn Detector>, StreamError> {
+    let task = Task::from_engine(oar_plan::Engine::load(path)?)?;
+    match task.task.as_str() {
+        "text-detection" => {
+            if !opts.classes.is_empty() {
+                return Err(StreamError::Config("`classes` needs an object detector; a text detector has one class".into()));
+            }
+            let mut d = TextDetector::from_task(task)?;
+            if let Some(t) = opts.score_thresh {
+                d.params.box_thresh = t;
+            }
+            if let (Some(l), ResizePolicy::LimitSide { limit, .. }) = (opts.limit_side, &mut d.task.spec.resize) {
+                *limit = l;
+            }
+            Ok(Box::new(d))
+        }
+        "object-detection" if opts.limit_side.is_some() => {
+            Err(StreamError::Config("`limit_side` is for text detectors; object detectors have a fixed input size".into()))
+        }
+        "object-detection" => Ok(Box::new(ObjectDetector::from_task(task, opts)?)),
+        other => Err(StreamError::Config(format!(
+            "{}: a `{other}` plan cannot detect objects (expected `text-detection` or `object-detection`)",
+            path.display()
+        ))),
+    }
+}
+
+/// A PicoDet or SSD plan (the head is named in its `[post]` table), optionally keeping only some
+/// classes. Detection classes are indices into the plan's labels.
+pub struct ObjectDetector {
+    task: Task,
+    params: DetectParams,
+    /// Sorted label indices to keep (empty: all).
+    keep: Vec<usize>,
+}
+
+impl ObjectDetector {
+    pub fn from_task(task: Task, opts: &DetectorOptions) -> Result<Self, StreamError> {
+        let mut params = DetectParams::from_table(&task.post)?;
+        if let Some(t) = opts.score_thresh {
+            match &mut params {
+                DetectParams::PicoDet(p) => p.score_thresh = t,
+                DetectParams::Ssd(p) => p.score_thresh = t,
+            }
+        }
+        let mut keep = Vec::new();
+        for c in &opts.classes {
+            match task.labels.iter().position(|l| l == c) {
+                Some(i) => keep.push(i),
+                None => {
+                    return Err(StreamError::Config(format!(
+                        "class `{c}` is not a label of this detector (labels: {})",
+                        task.labels.join(", ")
+                    )))
+                }
+            }
+        }
+        keep.sort_unstable();
+        Ok(ObjectDetector { task, params, keep })
+    }
+
+    /// The plan's class labels.
+    pub fn labels(&self) -> &[String] {
+        &self.task.labels
+    }
+}
+
+impl Detector for ObjectDetector {
+    fn detect(&mut self, img: &Rgb) -> Result<Vec<Detection>, StreamError> {
+        let dets = oar_vision::detect::detect(&*self.task.model, &self.task.spec, &self.params, img)?;
+        Ok(dets
+            .into_iter()
+            .filter(|d| self.keep.is_empty() || self.keep.binary_search(&d.class).is_ok())
+            .map(|d| Detection { bbox: d.bbox, score: d.score, class: d.class as u32 })
+            .collect())
+    }
 }
 
 /// The DB text detector used as an object detector: each text box becomes a detection whose box
@@ -20,7 +116,10 @@ pub struct TextDetector {
 impl TextDetector {
     /// `engine` must hold a `text-detection` plan; DB parameters come from its post-processing table.
     pub fn from_engine(engine: oar_plan::Engine) -> Result<Self, StreamError> {
-        let task = Task::from_engine(engine)?;
+        Self::from_task(Task::from_engine(engine)?)
+    }
+
+    pub fn from_task(task: Task) -> Result<Self, StreamError> {
         if task.task != "text-detection" {
             return Err(StreamError::Config(format!("the detector plan is a `{}` model, expected `text-detection`", task.task)));
         }

@@ -2,6 +2,7 @@
 //! detect → track → OCR-per-track; sinks (JSON lines, serial, HTTP/MJPEG with overlay) consume the
 //! results. See `docs/DESIGN.md` §2 and `docs/protocol.md`.
 
+pub mod camera;
 pub mod config;
 pub mod detector;
 pub mod frame;
@@ -11,6 +12,7 @@ pub mod overlay;
 pub mod pipeline;
 pub mod protocol;
 pub mod reader;
+pub mod reopen;
 pub mod sink;
 pub mod source;
 pub mod synth;

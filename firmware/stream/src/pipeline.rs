@@ -190,7 +190,7 @@ impl Pipeline {
             let src = s.spawn(move || {
                 let t_start = Instant::now();
                 let mut n = 0u64;
-                let mut skipped = 0u64;
+                let (mut skipped, mut faults) = (0u64, 0u64);
                 loop {
                     if stop.load(Ordering::Relaxed) || opts.max_frames.is_some_and(|max| n >= max) {
                         break;
@@ -200,6 +200,9 @@ impl Pipeline {
                     let now_skipped = source.skipped();
                     m.skipped.fetch_add(now_skipped.saturating_sub(skipped), Ordering::Relaxed);
                     skipped = now_skipped;
+                    let now_faults = source.faults();
+                    m.faults.fetch_add(now_faults.saturating_sub(faults), Ordering::Relaxed);
+                    faults = now_faults;
                     let frame = match next {
                         Ok(Some(f)) => f,
                         Ok(None) => break,

@@ -213,3 +213,41 @@ impl Sink for CollectSink {
         Ok(())
     }
 }
+
+/// Each frame as a PNG file `frame-NNNNNN.png` (the source's sequence number) in a folder: a
+/// recording to replay with a `folder` source, or to feed other tools (benchmarks). Written to a
+/// temporary name and renamed, so a file that exists is complete.
+pub struct FramesSink {
+    dir: std::path::PathBuf,
+    /// Draw the overlay (boxes, ids, texts) instead of saving the frame as captured.
+    pub overlay: bool,
+}
+
+impl FramesSink {
+    pub fn create(dir: &std::path::Path, overlay: bool) -> Result<Self, StreamError> {
+        std::fs::create_dir_all(dir).map_err(|e| StreamError::io(dir, e))?;
+        Ok(FramesSink { dir: dir.to_path_buf(), overlay })
+    }
+}
+
+impl Sink for FramesSink {
+    fn frame(&mut self, r: &FrameResult) -> Result<(), StreamError> {
+        let drawn;
+        let img = if self.overlay {
+            drawn = crate::overlay::draw(r);
+            &drawn
+        } else {
+            &*r.image
+        };
+        let path = self.dir.join(format!("frame-{:06}.png", r.seq));
+        let tmp = self.dir.join(format!(".frame-{:06}.png.tmp", r.seq));
+        let buf = image::RgbImage::from_raw(img.width as u32, img.height as u32, img.data.clone())
+            .ok_or_else(|| StreamError::Format(format!("frame {}: bad image size", r.seq)))?;
+        buf.save_with_format(&tmp, image::ImageFormat::Png).map_err(|e| StreamError::Format(format!("{}: {e}", tmp.display())))?;
+        std::fs::rename(&tmp, &path).map_err(|e| StreamError::io(&path, e))
+    }
+
+    fn track(&mut self, _t: &FinishedTrack) -> Result<(), StreamError> {
+        Ok(())
+    }
+}

@@ -16,6 +16,10 @@ pub trait Source: Send {
     fn skipped(&self) -> u64 {
         0
     }
+    /// Failures the source survived (e.g. a device that vanished and was reopened).
+    fn faults(&self) -> u64 {
+        0
+    }
 }
 
 /// PNG / JPEG / BMP files of a folder, in file-name order.

@@ -4,6 +4,8 @@ use oar_stream::detector::FixedDetector;
 use oar_stream::http::HttpServer;
 use oar_stream::pipeline::{FrameResult, Pipeline, PipelineOptions};
 use oar_stream::protocol::{Decoder, Message};
+use oar_stream::camera::{self, CameraConfig, CameraFormat};
+use oar_stream::reopen::{Backoff, OpenSource, ReopeningSource};
 use oar_stream::sink::{CollectSink, JsonLinesSink, SerialSink, Sink};
 use oar_stream::source::{MjpegSource, Source};
 use oar_stream::synth::{SynthConfig, SyntheticSource};
@@ -100,9 +102,14 @@ fn stop_flag_drains_and_flushes() {
     p.reader = Some(Box::new(FixedReader("ABC", 0.95)));
     let collect = CollectSink::default();
     p.sinks.push(Box::new(collect.clone()));
-    let stop = p.stop.clone();
+    let (stop, metrics) = (p.stop.clone(), p.metrics.clone());
     let t = std::thread::spawn(move || p.run());
-    std::thread::sleep(Duration::from_millis(300));
+    // Stop once a dozen frames went through (waiting on the count, not a fixed time: CI machines
+    // can be loaded).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metrics.frames_out.load(Ordering::SeqCst) <= 10 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     stop.store(true, Ordering::SeqCst);
     let s = t.join().unwrap().unwrap();
     assert!(s.metrics.frames_out > 10);
@@ -113,37 +120,70 @@ fn stop_flag_drains_and_flushes() {
     assert_eq!(tracks[0].reads, 1 + (tracks[0].frames - 1) / 10, "read when new, then every 10 frames: {:?}", tracks[0]);
 }
 
-#[test]
-#[ignore = "flaky: about half the runs count one serial fault (write/flush on the pty) before the round trip; under investigation"]
-fn serial_round_trip_through_a_pty() {
-    let (mut master, slave) = serialport::TTYPort::pair().expect("pty pair");
-    let name = serialport::SerialPort::name(&slave).expect("pty name");
-    let sink = SerialSink::open(&name, 115_200).unwrap();
-    let reader = std::thread::spawn(move || {
+/// Reads protocol messages from the master end of a pty until `want` arrived or 10 s passed.
+/// Returns the master with them: closing it hangs up the slave (the kernel's `tty_vhangup`), so
+/// the caller decides when the port "disappears".
+fn read_messages(mut master: serialport::TTYPort, want: usize) -> std::thread::JoinHandle<(Vec<Message>, serialport::TTYPort)> {
+    std::thread::spawn(move || {
         let mut dec = Decoder::new();
         let mut msgs = Vec::new();
         let mut buf = [0u8; 256];
         let deadline = Instant::now() + Duration::from_secs(10);
-        while msgs.len() < 2 && Instant::now() < deadline {
+        while msgs.len() < want && Instant::now() < deadline {
             match master.read(&mut buf) {
-                Ok(n) => msgs.extend(dec.push(&buf[..n])),
+                Ok(n) => msgs.extend(dec.push(&buf[..n]).into_iter().map(|m| m.unwrap())),
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
                 Err(e) => panic!("{e}"),
             }
         }
-        msgs
-    });
-    let mut p = pipeline(Box::new(GenSource { n: 0, total: 12, w: 64, h: 48 }), 0);
+        (msgs, master)
+    })
+}
+
+fn serial_pipeline(frames: u64, status_every: u64, sink: SerialSink) -> Pipeline {
+    let mut p = pipeline(Box::new(GenSource { n: 0, total: frames, w: 64, h: 48 }), 0);
     p.options.newest_wins = false;
     p.reader = Some(Box::new(FixedReader("ÄB-12", 0.97)));
     let metrics = p.metrics.clone();
-    p.sinks.push(Box::new(sink.with_status(metrics, 10)));
-    let s = p.run().unwrap();
-    assert_eq!(s.metrics.faults, 0);
-    let msgs: Vec<Message> = reader.join().unwrap().into_iter().map(|m| m.unwrap()).collect();
+    p.sinks.push(Box::new(sink.with_status(metrics, status_every)));
+    p
+}
+
+// This test was flaky while its reader thread dropped the master as soon as it had both messages:
+// closing a pty master hangs up the slave, so the sink's flush (tcdrain) that follows the last
+// write failed with EIO whenever the reader won the race. The master now lives until the run ends.
+#[test]
+fn serial_round_trip_through_a_pty() {
+    let (master, slave) = serialport::TTYPort::pair().expect("pty pair");
+    let name = serialport::SerialPort::name(&slave).expect("pty name");
+    let reader = read_messages(master, 2);
+    let s = serial_pipeline(12, 10, SerialSink::open(&name, 115_200).unwrap()).run().unwrap();
+    assert_eq!(s.metrics.faults, 0, "{:?}", s.metrics);
+    let (msgs, master) = reader.join().unwrap();
     assert_eq!(msgs.len(), 2, "{msgs:?}");
     assert!(matches!(msgs[0], Message::Status { frames: 9..=10, dropped: 0, faults: 0 }), "{msgs:?}");
     assert_eq!(msgs[1], Message::Track { id: 1, text: "ÄB-12".into(), score: 0.97, bbox: [10, 10, 50, 30] });
+    drop((master, slave));
+}
+
+/// The real version of the unplug: the far end of the pty closes mid-stream.
+#[test]
+fn pty_hangup_mid_stream_is_counted_and_survived() {
+    let (master, slave) = serialport::TTYPort::pair().expect("pty pair");
+    let name = serialport::SerialPort::name(&slave).expect("pty name");
+    let sink = SerialSink::open(&name, 115_200).unwrap();
+    // The reader takes the first status message, then hangs up.
+    let reader = read_messages(master, 1);
+    let mut p = serial_pipeline(400, 5, sink);
+    p.options.fps = 400.0;
+    let collect = CollectSink::default();
+    p.sinks.push(Box::new(collect.clone()));
+    let hung_up = std::thread::spawn(move || drop(reader.join().unwrap()));
+    let s = p.run().unwrap();
+    hung_up.join().unwrap();
+    assert_eq!(s.metrics.frames_out, 400, "the pipeline keeps running");
+    assert!(s.metrics.faults >= 1, "the hang-up is counted: {:?}", s.metrics);
+    assert_eq!(collect.tracks.lock().unwrap().len(), 1, "other sinks still get the track");
     drop(slave);
 }
 
@@ -280,7 +320,8 @@ fn http_serves_metrics_page_and_mjpeg() {
     let (head, body) = http_get(addr, "/metrics");
     assert!(head.starts_with("HTTP/1.1 200") && head.contains("application/json"), "{head}");
     let m: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert!(m["frames_out"].as_u64().unwrap() >= 2, "{m}");
+    // The second part was sent by the sinks of frame 2; frame 2 is counted once they return.
+    assert!(m["frames_out"].as_u64().unwrap() >= 1, "{m}");
     assert!(m["stages"]["detect"]["p99_ms"].is_number(), "{m}");
     assert!(m["fps"].is_number() && m["frames_dropped"].is_number() && m["faults"].is_number(), "{m}");
 
@@ -359,4 +400,75 @@ fn soak_2000_frames_memory_is_bounded() {
     let growth = rss[1] as i64 - rss[0] as i64;
     eprintln!("soak: {total} frames in {:.2} s, VmRSS {} kB at frame 300, {} kB at the end", t0.elapsed().as_secs_f64(), rss[0], rss[1]);
     assert!(growth < 8 * 1024, "VmRSS grew by {growth} kB over {total} frames");
+}
+
+/// Frames, then the device goes away.
+struct Vanishing(GenSource);
+
+impl Source for Vanishing {
+    fn next_frame(&mut self) -> Result<Option<Frame>, StreamError> {
+        match self.0.next_frame()? {
+            Some(f) => Ok(Some(f)),
+            None => Err(StreamError::Format("device unplugged".into())),
+        }
+    }
+}
+
+#[test]
+fn a_source_that_is_missing_then_vanishes_is_reopened_with_backoff() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("camera.mjpg");
+    let mut jpegs = Vec::new();
+    for k in 0..4u8 {
+        let mut img = Rgb::new(32, 24);
+        img.data.iter_mut().for_each(|p| *p = k * 50);
+        jpegs.extend(oar_stream::overlay::encode_jpeg(&img, 80).unwrap());
+    }
+    std::fs::write(&path, jpegs).unwrap();
+    let missing = dir.path().join("not-plugged-in.mjpg");
+    let mut attempt = 0;
+    // 1: a device that is not there (a real open error); 2: 5 frames, then it vanishes;
+    // 3: it is back and plays to its end.
+    let open: OpenSource = Box::new(move || {
+        attempt += 1;
+        match attempt {
+            1 => Ok(Box::new(MjpegSource::open(&missing)?) as Box<dyn Source>),
+            2 => Ok(Box::new(Vanishing(GenSource { n: 0, total: 5, w: 32, h: 24 }))),
+            _ => Ok(Box::new(MjpegSource::open(&path)?)),
+        }
+    });
+    let backoff = Backoff { first: Duration::from_millis(30), max: Duration::from_millis(60), attempts: Some(5) };
+    let mut p = pipeline(Box::new(GenSource { n: 0, total: 0, w: 1, h: 1 }), 0);
+    p.source = Box::new(ReopeningSource::new("test camera", open, backoff, p.stop.clone()));
+    p.options.newest_wins = false;
+    let s = p.run().unwrap();
+    assert_eq!(s.metrics.frames_out, 5 + 4, "{:?}", s.metrics);
+    assert_eq!(s.metrics.faults, 2, "the missing device and the unplug are counted: {:?}", s.metrics);
+
+    // A source that never comes back ends the run with a clear error, after its attempts.
+    let open: OpenSource = Box::new(|| Ok(Box::new(MjpegSource::open(std::path::Path::new("/nonexistent/cam.mjpg"))?) as Box<dyn Source>));
+    let backoff = Backoff { first: Duration::from_millis(5), max: Duration::from_millis(10), attempts: Some(3) };
+    let mut src = ReopeningSource::new("gone", open, backoff, Arc::default());
+    let e = src.next_frame().unwrap_err().to_string();
+    assert!(e.contains("/nonexistent/cam.mjpg") && e.contains("gave up after 3"), "{e}");
+    assert_eq!(src.faults(), 2, "two retries; the final error is the caller's to count");
+}
+
+#[test]
+fn a_missing_camera_is_retried_until_stopped() {
+    let cfg = CameraConfig { device: "/dev/video-missing".into(), width: 640, height: 480, fps: 30, format: CameraFormat::Yuyv };
+    let open: OpenSource = Box::new(move || camera::open(&cfg));
+    let backoff = Backoff { first: Duration::from_millis(10), max: Duration::from_millis(40), attempts: None };
+    let mut p = pipeline(Box::new(GenSource { n: 0, total: 0, w: 1, h: 1 }), 0);
+    p.source = Box::new(ReopeningSource::new("/dev/video-missing", open, backoff, p.stop.clone()));
+    let stop = p.stop.clone();
+    let t0 = Instant::now();
+    let run = std::thread::spawn(move || p.run());
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::SeqCst);
+    let s = run.join().unwrap().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(5), "stopping ends the waiting");
+    assert_eq!(s.metrics.frames_out, 0);
+    // 10 + 20 + 40 + 40 ... ms: at least 4 attempts in 300 ms, each counted.
+    assert!(s.metrics.faults >= 4, "{:?}", s.metrics);
 }

@@ -1,16 +1,16 @@
 //! The whole pipeline with the real models on the synthetic scene: DB detector → ByteTrack →
 //! per-track OCR, checked against the scene's ground truth. Needs the plans in
 //! `$OAR_HOME/plans` (default `~/.cache/oar`); skipped with a message when they are missing.
+//! Kept cheap for CI: 12 small frames, detected at their own size (`limit_side`).
 
 use oar_stream::config::{oar_home, PipelineFile};
 use oar_stream::sink::CollectSink;
 use std::path::Path;
 
 #[test]
-#[ignore = "unfinished: took minutes per run on the loaded dev machine and its last run misread one plate (W as H); run with --ignored"]
 fn synthetic_plates_are_tracked_and_read() {
     let plans = oar_home().join("plans");
-    if !["ppocr-v4-det", "ppocr-v4-rec", "ppocr-v2-cls"].iter().all(|p| plans.join(format!("{p}.oar")).is_file()) {
+    if !["ppocr-v4-det", "ppocr-v4-rec"].iter().all(|p| plans.join(format!("{p}.oar")).is_file()) {
         eprintln!("SKIPPED: plans missing under {}", plans.display());
         return;
     }
@@ -21,17 +21,17 @@ fn synthetic_plates_are_tracked_and_read() {
         kind = "synthetic"
         width = 320
         height = 192
-        frames = 24
+        frames = 12
         seed = 1
         ground_truth = "{}"
         [detector]
         plan = "ppocr-v4-det"
+        limit_side = 192
         [tracker]
         name = "bytetrack"
         [ocr]
         rec = "ppocr-v4-rec"
-        cls = "ppocr-v2-cls"
-        read_interval = 8
+        read_interval = 4
         [pipeline]
         newest_wins = false
         "#,
@@ -55,11 +55,11 @@ fn synthetic_plates_are_tracked_and_read() {
     for t in &summary.tracks {
         eprintln!("  track {t:?}");
     }
-    assert_eq!(m.frames_out, 24);
+    assert_eq!(m.frames_out, 12);
     assert_eq!((m.frames_dropped, m.faults), (0, 0));
     // Ground truth files are written.
     let gt_txt = std::fs::read_to_string(gt_dir.path().join("gt.txt")).unwrap();
-    assert_eq!(gt_txt.lines().count(), 24 * 3);
+    assert_eq!(gt_txt.lines().count(), 12 * 3);
     let texts_txt = std::fs::read_to_string(gt_dir.path().join("texts.txt")).unwrap();
     assert_eq!(texts_txt.lines().count(), 3);
 

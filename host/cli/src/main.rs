@@ -6,6 +6,7 @@ mod cmd_classify;
 mod cmd_conform;
 mod cmd_detect;
 mod cmd_int8;
+mod cmd_run;
 mod cmd_track;
 mod cmd_zoo;
 mod images;
@@ -87,6 +88,9 @@ enum Command {
     Conform(cmd_conform::ConformArgs),
     /// The PaddlePaddle seed list: each model's family, task and status in oar.
     Zoo(cmd_zoo::ZooArgs),
+    /// Run a pipeline file (source → detect → track → OCR → sinks), as `oar-edge run` does;
+    /// fetches and compiles the models it names first.
+    Run(oar_edge::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -107,6 +111,7 @@ fn main() -> ExitCode {
         Command::Track(args) => cmd_track::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Conform(args) => cmd_conform::run(&args),
         Command::Zoo(args) => cmd_zoo::run(&args),
+        Command::Run(args) => cmd_run::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -32,6 +32,7 @@ fn manifest(task: &str) -> Manifest {
         quantization: None,
         accuracy: None,
         entries: Default::default(),
+        required_ops: vec![],
     }
 }
 

