@@ -81,11 +81,15 @@ pub struct QuantOptions {
     /// Conv node names kept float whatever `layers` says.
     pub exclude: Vec<String>,
     pub activation: ActDType,
+    /// Lower matmuls (EinSums with constant weights, e.g. 1×1 convs) too, not only convs.
+    /// Experimental, off by default: on PP-OCRv4 rec the lowered EinSums give wrong results
+    /// (the compile-time NNEF check refuses the plan); see docs/int8.md.
+    pub matmuls: bool,
 }
 
 impl Default for QuantOptions {
     fn default() -> Self {
-        QuantOptions { method: Method::Kl, percentile: 99.99, layers: None, exclude: vec![], activation: ActDType::I8 }
+        QuantOptions { method: Method::Kl, percentile: 99.99, layers: None, exclude: vec![], activation: ActDType::I8, matmuls: false }
     }
 }
 
@@ -379,6 +383,9 @@ fn float_reason(model: &TypedModel, id: usize, opts: &QuantOptions) -> Option<St
         return Some("not selected".to_string());
     }
     let Some(conv) = node.op_as::<Conv>() else {
+        if !opts.matmuls {
+            return Some("matmul kept float (int8 matmuls are experimental: --int8-matmul)".to_string());
+        }
         return lower::matmul_shape(model, id).err();
     };
     let facts = match model.node_input_facts(id) {
