@@ -26,6 +26,10 @@ pub struct Int8Args {
     /// The percentile of |x| for --method percentile.
     #[arg(long, default_value_t = 99.99, requires = "int8")]
     pub percentile: f64,
+    /// Also lower matmuls (EinSums: 1×1 convs, linear layers) to integer EinSums. Experimental:
+    /// wrong results on PP-OCRv4 rec today (the plan check refuses them), see docs/int8.md.
+    #[arg(long, requires = "int8")]
+    pub int8_matmul: bool,
     /// At most this many calibration images (sorted by name).
     #[arg(long, default_value_t = 32, requires = "int8")]
     pub calib_limit: usize,
@@ -84,7 +88,6 @@ fn calibrate(prepared: &Prepared, files: &[PathBuf]) -> Result<(quant::Calibrati
     }
     bar.finish_and_clear();
     let (stats, used) = calibrator.finish();
-    let used = used;
     if used == 0 {
         let list: Vec<String> = skipped.iter().map(|(p, e)| format!("  {}: {e}", p.display())).collect();
         bail!("no calibration image could be used:\n{}", list.join("\n"));
@@ -120,7 +123,7 @@ pub fn compile(src: &SourceModel, out: &Path, args: &Int8Args) -> Result<()> {
     for (p, e) in &skipped {
         eprintln!("warning: skipped calibration image {}: {e}", p.display());
     }
-    let opts = QuantOptions { method: args.method, percentile: args.percentile, ..Default::default() };
+    let opts = QuantOptions { method: args.method, percentile: args.percentile, matmuls: args.int8_matmul, ..Default::default() };
     let (mut model, mut report) = quant::quantize_with(prepared.typed.clone(), &stats, used, &opts)?;
 
     let evaluator = match &args.eval {

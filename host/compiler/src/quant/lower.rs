@@ -18,7 +18,8 @@ pub struct ConvQuant {
     pub x_zero_point: i32,
     /// Weights: symmetric int8, one scale per output channel (max|w_c| / 127).
     pub k_scale: Vec<f32>,
-    /// Scale of the op's i32 output (dequantized by one multiplication).
+    /// Scale of the op's i32 output (dequantized by one multiplication; for matmuls, whose
+    /// output keeps one scale per channel, the smallest).
     pub y_scale: f32,
     /// The quantized activation outlet (shared by the layers reading the same tensor); ids are
     /// those of the model before `quantize` compacts it.
@@ -96,12 +97,12 @@ fn konst(model: &mut TypedModel, layer: &str, suffix: &str, t: Tensor) -> TractR
 
 /// Wires `acc · y_scale` in f32 after the integer op's i32 output and makes it replace float
 /// node `id`; the dequantized output takes the layer's name (outputs and reports refer to it).
-fn dequantize_in_place(model: &mut TypedModel, id: usize, acc: OutletId, y_scale: f32) -> TractResult<OutletId> {
+fn dequantize_in_place(model: &mut TypedModel, id: usize, acc: OutletId, y_scale: Tensor) -> TractResult<OutletId> {
     let name = model.node(id).name.clone();
     let f_name = model.unique_name(format!("{name}.to_f32")).into_owned();
     let f = model.wire_node(f_name, cast(f32::datum_type()), &[acc])?[0];
     let rank = model.outlet_fact(f)?.rank();
-    let s = konst(model, &name, "y_scale_f32", tensor0(y_scale).broadcast_into_rank(rank)?)?;
+    let s = konst(model, &name, "y_scale_f32", y_scale.broadcast_into_rank(rank)?)?;
     let out_name = model.unique_name(format!("{name}.dequant")).into_owned();
     let output = model.wire_node(out_name, mul(), &[f, s])?[0];
     let mut patch = TypedModelPatch::default();
@@ -175,7 +176,7 @@ pub fn lower_conv(
     let qconv = Conv { pool_spec: conv.pool_spec.clone(), kernel_fmt: conv.kernel_fmt, group: 1, q_params: Some(i32::datum_type()) };
     let acc_name = model.unique_name(format!("{name}.i8conv")).into_owned();
     let acc = model.wire_node(acc_name, qconv, &[xq, k, b, x0, xs, k0, ks, y0, ys])?[0];
-    let output = dequantize_in_place(model, id, acc, y_scale)?;
+    let output = dequantize_in_place(model, id, acc, tensor0(y_scale))?;
     Ok(ConvQuant { x_scale, x_zero_point, k_scale, y_scale, quantized_input: xq, output, weights })
 }
 
@@ -230,8 +231,10 @@ pub fn matmul_shape(model: &TypedModel, id: usize) -> Result<MatMulShape, String
 }
 
 /// Replaces float matmul `id` (an EinSum with one constant operand, see [`matmul_shape`]) by
-/// `cast(f32 → q8) → EinSum{q_params: Some(I32)} → cast(f32) · y_scale`, weights int8 per
-/// output channel.
+/// `cast(f32 → q8) → EinSum{q_params: Some(I32)} → cast(f32) · (x_scale · k_scale_c)`, weights
+/// int8 per output channel. The integer EinSum is given unit scales, so it returns the raw i32
+/// accumulators (exact) and the per-channel scales are applied once, in f32, by the
+/// dequantizing multiplication: tract's quantized EinSum is not relied on for vector scales.
 pub fn lower_matmul(
     model: &mut TypedModel,
     id: usize,
@@ -248,31 +251,35 @@ pub fn lower_matmul(
     let (ws, xs_slot) = (shape.weight_slot, 1 - shape.weight_slot);
     let w = model.outlet_fact(node.inputs[ws])?.konst.clone().context("weights not constant")?;
     let (q, k_scale) = quantize_weights_along(&w, shape.channel_axis)?;
-    let y_scale = output_scale(x_scale, &k_scale, &abs_sums(&q, w.shape(), shape.channel_axis), &[]);
     let xq = quantized_input(model, node.inputs[xs_slot], act, existing)?;
     let wq = konst(model, &name, "weights_i8", Tensor::from_shape(w.shape(), &q)?)?;
 
-    // Quantized EinSum inputs: a, b, bias, a0, a_scale, b0, b_scale, c0, c_scale; the weight
-    // scale is a vector along the output channel, everything else a scalar.
+    // Quantized EinSum inputs: a, b, bias, a0, a_scale, b0, b_scale, c0, c_scale (all scalars
+    // here). The activation's scale must match its QI8/QU8 type (tract reads either), so it is
+    // x_scale, and c_scale = x_scale makes the requantization a multiplication by 1.
     let (ins, outs) = op.axes.to_strs();
-    let c = shape.channel.to_string();
-    let (a_scale_axes, b_scale_axes) = if ws == 0 { (c.as_str(), "") } else { ("", c.as_str()) };
-    let expr = format!("{},{},,,{a_scale_axes},,{b_scale_axes},,->{}", ins[0], ins[1], outs[0]);
-    let axes: AxesMapping = expr.parse()?;
-    let scalar_i32 = |model: &mut TypedModel, s: &str, v: i32| konst(model, &name, s, tensor0(v));
-    let scalar_f32 = |model: &mut TypedModel, s: &str, v: f32| konst(model, &name, s, tensor0(v));
-    let bias = scalar_i32(model, "bias_i32", 0)?;
-    let x0 = scalar_i32(model, "x0", x_zero_point)?;
-    let x_scale_o = scalar_f32(model, "x_scale", x_scale)?;
-    let w0 = scalar_i32(model, "w0", 0)?;
-    let w_scale = konst(model, &name, "w_scale", tensor1(&k_scale))?;
-    let y0 = scalar_i32(model, "y0", 0)?;
-    let ys = scalar_f32(model, "y_scale", y_scale)?;
-    let (a, a0, a_scale, b, b0, b_scale) =
-        if ws == 0 { (wq, w0, w_scale, xq, x0, x_scale_o) } else { (xq, x0, x_scale_o, wq, w0, w_scale) };
+    let axes: AxesMapping = format!("{},{},,,,,,,->{}", ins[0], ins[1], outs[0]).parse()?;
+    let i32_konst = |model: &mut TypedModel, s: &str, v: i32| konst(model, &name, s, tensor0(v));
+    let f32_konst = |model: &mut TypedModel, s: &str, v: f32| konst(model, &name, s, tensor0(v));
+    let bias = i32_konst(model, "bias_i32", 0)?;
+    let x0 = i32_konst(model, "x0", x_zero_point)?;
+    let w0 = i32_konst(model, "w0", 0)?;
+    let y0 = i32_konst(model, "y0", 0)?;
+    let xs = f32_konst(model, "x_scale", x_scale)?;
+    let ws_one = f32_konst(model, "w_scale", 1.0)?;
+    let cs = f32_konst(model, "c_scale", x_scale)?;
+    let (a, a0, a_s, b, b0, b_s) = if ws == 0 { (wq, w0, ws_one, xq, x0, xs) } else { (xq, x0, xs, wq, w0, ws_one) };
     let qop = EinSum { axes, operating_dt: i32::datum_type(), q_params: Some(i32::datum_type()) };
     let acc_name = model.unique_name(format!("{name}.i8matmul")).into_owned();
-    let acc = model.wire_node(acc_name, qop, &[a, b, bias, a0, a_scale, b0, b_scale, y0, ys])?[0];
-    let output = dequantize_in_place(model, id, acc, y_scale)?;
+    let acc = model.wire_node(acc_name, qop, &[a, b, bias, a0, a_s, b0, b_s, y0, cs])?[0];
+
+    // Per-channel dequantization along the output's channel axis.
+    let out_rank = model.outlet_fact(acc)?.rank();
+    let out_axis = op.axes.axis(shape.channel)?.outputs[0][0];
+    let mut dims = vec![1usize; out_rank];
+    dims[out_axis] = k_scale.len();
+    let per_channel: Vec<f32> = k_scale.iter().map(|k| x_scale * k).collect();
+    let output = dequantize_in_place(model, id, acc, Tensor::from_shape(&dims, &per_channel)?)?;
+    let y_scale = per_channel.iter().fold(f32::INFINITY, |a, &b| a.min(b));
     Ok(ConvQuant { x_scale, x_zero_point, k_scale, y_scale, quantized_input: xq, output, weights: q.len() })
 }

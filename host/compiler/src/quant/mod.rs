@@ -81,11 +81,15 @@ pub struct QuantOptions {
     /// Conv node names kept float whatever `layers` says.
     pub exclude: Vec<String>,
     pub activation: ActDType,
+    /// Lower matmuls (EinSums with constant weights, e.g. 1×1 convs) too, not only convs.
+    /// Experimental, off by default: on PP-OCRv4 rec the lowered EinSums give wrong results
+    /// (the compile-time NNEF check refuses the plan); see docs/int8.md.
+    pub matmuls: bool,
 }
 
 impl Default for QuantOptions {
     fn default() -> Self {
-        QuantOptions { method: Method::Kl, percentile: 99.99, layers: None, exclude: vec![], activation: ActDType::I8 }
+        QuantOptions { method: Method::Kl, percentile: 99.99, layers: None, exclude: vec![], activation: ActDType::I8, matmuls: false }
     }
 }
 
@@ -372,14 +376,22 @@ pub fn quantize_with(
     Ok((model, report))
 }
 
-/// Why layer `id` (a float conv or EinSum) stays float, or None when it can be lowered.
+/// Why layer `id` (a float conv or EinSum) stays float, or None when it is lowered. Structural
+/// reasons come first, so that a report made with a selection still says why the others could
+/// not be int8 at all.
 fn float_reason(model: &TypedModel, id: usize, opts: &QuantOptions) -> Option<String> {
     let node = model.node(id);
+    let structural = structural_reason(model, id, opts);
     let selected = opts.layers.as_ref().map(|l| l.contains(&node.name)).unwrap_or(true) && !opts.exclude.contains(&node.name);
-    if !selected {
-        return Some("not selected".to_string());
-    }
+    structural.or_else(|| (!selected).then(|| "not selected".to_string()))
+}
+
+fn structural_reason(model: &TypedModel, id: usize, opts: &QuantOptions) -> Option<String> {
+    let node = model.node(id);
     let Some(conv) = node.op_as::<Conv>() else {
+        if !opts.matmuls {
+            return Some("matmul kept float (int8 matmuls are experimental: --int8-matmul)".to_string());
+        }
         return lower::matmul_shape(model, id).err();
     };
     let facts = match model.node_input_facts(id) {
