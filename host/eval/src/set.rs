@@ -43,6 +43,15 @@ fn set_err(path: &Path, message: impl Into<String>) -> EvalError {
 
 const IMAGE_EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
 
+/// Whether `path` is the ground truth of a tools/gen_ocr_set.py set: other tools (e.g. the
+/// orientation set of tools/classify_ref.py) write a `labels.jsonl` of their own, without text lines;
+/// such folders are plain image folders here.
+fn is_ocr_labels(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else { return path.is_file() };
+    let first = text.lines().find(|l| !l.trim().is_empty());
+    first.is_none_or(|l| serde_json::from_str::<serde_json::Value>(l).map_or(true, |v| v.get("lines").is_some()))
+}
+
 impl EvalSet {
     /// Loads the images of `kind` (`line`, `scene`; `None`: all) from `dir`, at most `limit`.
     /// A folder with a `labels.jsonl` is read through it; any other folder is a plain image
@@ -51,7 +60,7 @@ impl EvalSet {
     pub fn load(dir: &Path, kind: Option<&str>, limit: Option<usize>) -> Result<EvalSet, EvalError> {
         let labels = dir.join("labels.jsonl");
         let mut entries: Vec<(PathBuf, String, Vec<(String, [Pt; 4])>)> = vec![];
-        if labels.is_file() {
+        if is_ocr_labels(&labels) {
             let text = std::fs::read_to_string(&labels).map_err(|e| set_err(&labels, e.to_string()))?;
             for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
                 let l: Label = serde_json::from_str(line)
