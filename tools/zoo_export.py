@@ -32,9 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import zoo_table  # noqa: E402
 
 # Small, quick models for CI: each ONNX file under 20 MB, together a minute or two of export.
+# GhostNet_x0_5 is left out while its plan differs from tract's own graph (an open oar/tract bug,
+# listed `unsupported` in models/zoo/paddleclas.toml): CI checks what is claimed conformant.
 CI_SET = [
     "PPLCNet_x0_25", "PPLCNet_x0_5", "MobileNetV3_small_x0_35", "MobileNetV1_x0_25", "MobileNetV2_x0_25",
-    "ShuffleNetV2_x0_25", "SqueezeNet1_1", "GhostNet_x0_5", "ESNet_x0_25", "PP-LiteSeg(STDC-1)",
+    "ShuffleNetV2_x0_25", "SqueezeNet1_1", "ESNet_x0_25", "PP-LiteSeg(STDC-1)",
 ]
 
 SEED = 0
