@@ -32,6 +32,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ocr_score import edit_distance, iou_xyxy, rect  # noqa: E402  (the scoring rules of eval_ocr.sh)
+
 HOME = Path(os.environ.get("OAR_HOME", Path.home() / ".cache" / "oar"))
 
 MODELS = {
@@ -139,30 +142,6 @@ def quantize_ort(src, dst, calib_files, spec, method):
 
 # --------------------------------------------------------------------------
 # ORT accuracy with the reference pipelines
-
-def edit_distance(a, b):
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
-def rect(box):
-    xs, ys = [p[0] for p in box], [p[1] for p in box]
-    return min(xs), min(ys), max(xs), max(ys)
-
-
-def iou_xyxy(a, b):
-    iw, ih = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / u if u > 0 else 0.0
-
 
 def labels(set_dir, kind, limit):
     ls = [json.loads(l) for l in open(Path(set_dir) / "labels.jsonl", encoding="utf-8") if l.strip()]

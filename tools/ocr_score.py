@@ -65,7 +65,11 @@ def rect(box):
 
 
 def iou(a, b):
-    a, b = rect(a), rect(b)
+    """IoU of the bounding rectangles of two quads."""
+    return iou_xyxy(rect(a), rect(b))
+
+
+def iou_xyxy(a, b):
     iw = min(a[2], b[2]) - max(a[0], b[0])
     ih = min(a[3], b[3]) - max(a[1], b[1])
     if iw <= 0 or ih <= 0:
