@@ -87,6 +87,10 @@ def task_of(family, name):
 
 
 def read_seed(path):
+    """The seed list's rows. Without the seed file (a clone elsewhere, CI), the repository's own
+    table (models/zoo/*.toml, generated from it) lists the same models."""
+    if not Path(path).is_file():
+        return read_repo_table()
     rows = []
     with open(path, encoding="utf-8") as f:
         next(f)
@@ -94,6 +98,16 @@ def read_seed(path):
             c = line.rstrip("\n").split("\t")
             rows.append({"family": c[0], "index": int(c[1]), "name": c[2]})
     return rows
+
+
+def read_repo_table():
+    import tomllib
+
+    rows = []
+    for p in sorted((REPO / "models" / "zoo").glob("*.toml")):
+        t = tomllib.loads(p.read_text(encoding="utf-8"))
+        rows += [{"family": t["family"], "index": m["index"], "name": m["name"]} for m in t.get("model", [])]
+    return sorted(rows, key=lambda r: (r["family"], r["index"]))
 
 
 def safe_dir(name):
