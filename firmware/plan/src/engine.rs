@@ -33,9 +33,15 @@ pub fn set_threads(n: usize) {
 /// model with symbolic shapes through generic kernels, an order of magnitude slower.
 pub struct Engine {
     pub plan: Plan,
-    runnable: Arc<TypedRunnableModel>,
-    decoded: Option<TypedModel>,
+    graph: Graph,
     by_shape: std::sync::Mutex<Vec<(Vec<usize>, Arc<TypedRunnableModel>)>>,
+}
+
+/// A concrete-shaped model is optimised once, at load; a symbolic one is kept decoded and only ever
+/// optimised per concrete shape (optimising its generic form would be wasted start-up work).
+enum Graph {
+    Concrete(Arc<TypedRunnableModel>),
+    Symbolic(TypedModel),
 }
 
 /// How many concrete shapes an engine keeps optimised plans for.
@@ -66,9 +72,13 @@ impl Engine {
             .map_err(model_err)?
             .iter()
             .any(|o| model.outlet_fact(*o).map(|f| f.shape.as_concrete().is_none()).unwrap_or(true));
-        let decoded = symbolic.then(|| model.clone());
-        let runnable = model.into_optimized().map_err(model_err)?.into_runnable().map_err(model_err)?;
-        Ok(Engine { plan, runnable, decoded, by_shape: Default::default() })
+        let graph = if symbolic {
+            // Decoding has already type-checked the graph: bad plans still fail at load.
+            Graph::Symbolic(model)
+        } else {
+            Graph::Concrete(model.into_optimized().map_err(model_err)?.into_runnable().map_err(model_err)?)
+        };
+        Ok(Engine { plan, graph, by_shape: Default::default() })
     }
 
     /// Runs the model on the given inputs.
@@ -81,7 +91,10 @@ impl Engine {
     /// The optimised plan for inputs of `shape`: the generic one for concrete-shaped models, else
     /// one specialised to the shape (cached).
     fn runnable_for(&self, shape: &[usize]) -> Result<Arc<TypedRunnableModel>, PlanError> {
-        let Some(decoded) = &self.decoded else { return Ok(self.runnable.clone()) };
+        let decoded = match &self.graph {
+            Graph::Concrete(runnable) => return Ok(runnable.clone()),
+            Graph::Symbolic(decoded) => decoded,
+        };
         let mut cache = self.by_shape.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(i) = cache.iter().position(|(s, _)| s == shape) {
             let hit = cache.remove(i);
@@ -127,9 +140,13 @@ impl Engine {
         Ok(self.run(tvec!(input.into_tvalue()))?.into_iter().map(|v| v.into_tensor()).collect())
     }
 
-    /// The optimised model (for profiling and inspection).
+    /// The model for inspection: optimised when its input shape is concrete, else as decoded
+    /// (symbolic plans are only optimised per input shape, see [`Engine::profile`]).
     pub fn model(&self) -> &TypedModel {
-        self.runnable.model()
+        match &self.graph {
+            Graph::Concrete(runnable) => runnable.model(),
+            Graph::Symbolic(decoded) => decoded,
+        }
     }
 }
 
