@@ -8,7 +8,7 @@
 #                  a no-op (about a second) when everything is present. Needs root for apt.
 #   --tract LIST   target families (comma-separated: aarch64,armv7,riscv64) whose suites also hold
 #                  oar-plan, oar-ops and oar-vision (they pull tract: the cold tract build is most of the
-#                  time; docs/boards.md has the measurements). Default: aarch64.
+#                  time; docs/boards.md has the measurements). Default: all three.
 #                  --no-tract = none, --with-tract = all three.
 #   --ocr          OCR golden check: the device binary (`oar-edge ocr --json`, aarch64, under qemu with
 #                  each aarch64 CPU) must read tests/data/ocr-golden like the x86 host `oar ocr --json`
@@ -31,7 +31,7 @@ set -uo pipefail
 
 cd "$(dirname "$0")/.."
 
-INSTALL=0 TRACT="aarch64" ONLY="" KEEP=0 OCR=0
+INSTALL=0 TRACT="aarch64,armv7,riscv64" ONLY="" KEEP=0 OCR=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --install) INSTALL=1 ;;
