@@ -3,20 +3,19 @@
 //! broken on purpose), evaluation on the golden lines (other images), the report in the manifest,
 //! the integer layers in `oar inspect`; and the bad calibration folders.
 
+mod common;
+
+use common::{data, plans};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
 fn oar(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_oar")).args(args).output().unwrap()
+    common::oar(args, Path::new("."))
 }
 
 fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn data(sub: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(sub)
 }
 
 #[test]
@@ -84,8 +83,7 @@ fn int8_recogniser_with_report() {
     assert!(i >= 50.0, "int8 should still read most golden lines: {acc}");
     assert!((acc["loss"].as_f64().unwrap() - (f - i)).abs() < 1e-9);
     // Weights are int8: the plan is much smaller than the float one.
-    let float_plan = oar(&["fetch", "--compile", "ppocr-v4-rec"]);
-    let float_path = String::from_utf8_lossy(&float_plan.stdout).split_whitespace().nth(1).unwrap().to_string();
+    let float_path = plans(&["ppocr-v4-rec"]).remove(0);
     let (fs, qs) = (std::fs::metadata(float_path).unwrap().len(), std::fs::metadata(&out).unwrap().len());
     // Only the k×k convs are int8 while matmuls stay float (experimental): a smaller plan, not 4×.
     assert!(qs < fs, "int8 plan {qs} bytes vs float {fs}");
