@@ -11,6 +11,7 @@ mod qconv;
 
 pub use lower::lower;
 pub use nnef::register;
+pub use oar_kernels::Activation;
 pub use qconv::{Family, OutQuant, QConv};
 
 /// An op as a plan refers to it: NNEF fragment name and version, and the first oar release

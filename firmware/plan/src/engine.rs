@@ -250,6 +250,8 @@ pub fn integer_layers(model: &TypedModel) -> Vec<(String, &'static str)> {
                 Some((n.name.clone(), "conv"))
             } else if n.op_as::<EinSum>().is_some_and(|e| e.q_params.is_some()) {
                 Some((n.name.clone(), "matmul"))
+            } else if let Some(q) = n.op_as::<oar_ops::QConv>() {
+                Some((n.name.clone(), q.op_id().name))
             } else {
                 None
             }

@@ -115,9 +115,10 @@ pub fn compile(src: &SourceModel, out: &Path, args: &Int8Args) -> Result<()> {
     }
     let files = calibration_images(calib_dir, args.calib_limit)?;
     let spinner = crate::models::spinner(&format!("loading {}", src.id));
-    let prepared = oar_compiler::prepare(src);
+    let prepared = oar_compiler::prepare_for_int8(src);
     spinner.finish_and_clear();
     let mut prepared = prepared.with_context(|| format!("cannot load {}", src.path.display()))?;
+    let float = quant::float_reference(prepared.typed.clone())?;
 
     let (stats, used, skipped) = calibrate(&prepared, &files)?;
     for (p, e) in &skipped {
@@ -129,7 +130,7 @@ pub fn compile(src: &SourceModel, out: &Path, args: &Int8Args) -> Result<()> {
     let evaluator = match &args.eval {
         Some(set) => {
             let s = crate::models::spinner("loading the evaluation set");
-            let e = oar_eval::evaluator_with_labels(&prepared.manifest, prepared.labels.as_deref(), set, &prepared.typed, Some(args.eval_limit));
+            let e = oar_eval::evaluator_with_labels(&prepared.manifest, prepared.labels.as_deref(), set, &float, Some(args.eval_limit));
             s.finish_and_clear();
             Some(e.with_context(|| format!("cannot evaluate on {}", set.display()))?)
         }
@@ -153,7 +154,7 @@ pub fn compile(src: &SourceModel, out: &Path, args: &Int8Args) -> Result<()> {
 
     if let Some(ev) = &evaluator {
         let s = crate::models::spinner("evaluating float and int8");
-        let float = ev.evaluate(&prepared.typed);
+        let float = ev.evaluate(&float);
         let int8 = float.and_then(|f| ev.evaluate(&model).map(|q| (f, q)));
         s.finish_and_clear();
         let (float, int8) = int8.context("evaluation failed")?;

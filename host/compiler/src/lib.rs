@@ -85,6 +85,17 @@ pub fn compile(src: &SourceModel, out: &Path) -> Result<Compiled, CompileError> 
 
 /// Loads `src`, pins its input shape and declutters it.
 pub fn prepare(src: &SourceModel) -> Result<Prepared, CompileError> {
+    prepare_with(src, false)
+}
+
+/// [`prepare`] for int8 quantization: 1×1 convs stay convs (tract's declutter would make them
+/// matmuls) so that `quant` can give them to oar's pointwise kernel. Compare and time against
+/// [`quant::float_reference`] of the result, which turns the float ones back into matmuls.
+pub fn prepare_for_int8(src: &SourceModel) -> Result<Prepared, CompileError> {
+    prepare_with(src, true)
+}
+
+fn prepare_with(src: &SourceModel, keep_pointwise: bool) -> Result<Prepared, CompileError> {
     let bytes = std::fs::read(&src.path).map_err(|source| CompileError::Io { path: src.path.clone(), source })?;
     let load_err = |e: TractError| CompileError::Load { path: src.path.clone(), message: format!("{e:#}") };
     let onnx = onnx_loader();
@@ -102,7 +113,7 @@ pub fn prepare(src: &SourceModel) -> Result<Prepared, CompileError> {
     let labels = resolve_labels(&src.labels, &inference, &src.path)?;
 
     let shape = input_shape(&src.input, &inference.symbols);
-    let mut typed = pin_and_declutter(inference, shape, &src.path)?;
+    let mut typed = pin_and_declutter(inference, shape, &src.path, keep_pointwise)?;
     // The manifest carries what matters from the ONNX metadata (e.g. the dictionary); dropping the
     // properties keeps the plan small.
     typed.properties.retain(|k, _| !k.starts_with("onnx."));
@@ -140,11 +151,17 @@ pub fn emit(prepared: &Prepared, model: &TypedModel, out: &Path) -> Result<Compi
     let check_error = check_against_onnx(model, &nnef, &prepared.manifest.input, &prepared.path)?;
 
     let labels_text = prepared.labels.as_deref().map(join_labels);
+    // An older runtime must refuse a plan that uses an oar op it lacks, by name.
+    let mut manifest = prepared.manifest.clone();
+    manifest.required_ops = oar_ops::required_ops(model)
+        .into_iter()
+        .map(|o| oar_plan::RequiredOp { name: o.name.into(), version: o.version, oar: o.since.into() })
+        .collect();
     let mut entries: Vec<(&str, &[u8])> = vec![(MODEL_ENTRY, &nnef)];
     if let Some(t) = &labels_text {
         entries.push((LABELS_ENTRY, t.as_bytes()));
     }
-    let manifest = write_plan(out, &prepared.manifest, &entries)?;
+    let manifest = write_plan(out, &manifest, &entries)?;
     log::info!("wrote {} ({} bytes of NNEF)", out.display(), nnef.len());
     Ok(Compiled { manifest, check_error })
 }
@@ -187,7 +204,7 @@ pub fn typed_model(proto: &tract_onnx::pb::ModelProto, input: &InputSpec, path: 
         .model_for_proto_model(proto)
         .map_err(|e| CompileError::Load { path: path.to_path_buf(), message: format!("{e:#}") })?;
     let shape = input_shape(input, &inference.symbols);
-    pin_and_declutter(inference, shape, path)
+    pin_and_declutter(inference, shape, path, false)
 }
 
 /// Like [`typed_model`], at one concrete input shape (for FLOPs counts).
@@ -195,16 +212,26 @@ pub fn typed_model_at(proto: &tract_onnx::pb::ModelProto, shape: &[usize], path:
     let inference = onnx_loader()
         .model_for_proto_model(proto)
         .map_err(|e| CompileError::Load { path: path.to_path_buf(), message: format!("{e:#}") })?;
-    pin_and_declutter(inference, shape.iter().map(|&d| TDim::from(d as i64)).collect(), path)
+    pin_and_declutter(inference, shape.iter().map(|&d| TDim::from(d as i64)).collect(), path, false)
 }
 
-fn pin_and_declutter(inference: tract_onnx::prelude::InferenceModel, shape: Vec<TDim>, path: &Path) -> Result<TypedModel, CompileError> {
+fn pin_and_declutter(
+    inference: tract_onnx::prelude::InferenceModel,
+    shape: Vec<TDim>,
+    path: &Path,
+    keep_pointwise: bool,
+) -> Result<TypedModel, CompileError> {
     let model_err = |message: String| CompileError::Model { path: path.to_path_buf(), message };
     inference
         .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), shape))
         .map_err(|e| model_err(format!("cannot set the input shape: {e:#}")))?
         .into_typed()
-        .and_then(|m| m.into_decluttered())
+        .and_then(|mut m| {
+            if keep_pointwise {
+                quant::qconv::hide_pointwise(&mut m);
+            }
+            m.into_decluttered()
+        })
         .map_err(|e| model_err(format!("cannot analyse the graph: {e:#}")))
 }
 

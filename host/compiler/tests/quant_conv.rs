@@ -1,7 +1,11 @@
-//! int8 lowering on a tiny model: 3×3 conv 8→16, depthwise 3×3, 1×1 conv 16→4.
+//! int8 lowering on tiny models: 3×3 conv 8→16 (tract's integer conv), depthwise 3×3 and 1×1
+//! conv 16→4 (oar's `QConv`); and a PP-LCNet-like block whose affine ops and activations must all
+//! fuse into the oar ops.
 
 use oar_compiler::quant::{self, ActDType, Method, QuantOptions};
 use oar_compiler::{max_abs_diff, seeded_input};
+use oar_ops::{Activation, OutQuant, QConv};
+use oar_plan::tract::tract_core::ops::math::{add, max, min, mul};
 use oar_plan::tract::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
 use oar_plan::tract::tract_core::ops::nn::DataFormat;
 use oar_plan::tract::*;
@@ -81,9 +85,8 @@ fn int8_conv_is_close_to_float_for_every_method() {
         for act in [ActDType::I8, ActDType::U8] {
             let opts = QuantOptions { method, activation: act, ..Default::default() };
             let (q, report) = quant::quantize(float.clone(), &calib(), &opts).unwrap();
-            assert_eq!(report.int8_layers(), 2, "{report:?}");
-            let dw = report.layers.iter().find(|l| l.name == "dw3x3").unwrap();
-            assert!(dw.float_reason.as_deref().unwrap().contains("depthwise"));
+            assert_eq!(report.int8_layers(), 3, "{report:?}");
+            assert_eq!(qconvs(&q).len(), 2, "depthwise and 1x1 convs run on oar kernels");
             let got = run(&q, &x);
             let err = max_abs_diff(&reference, &got).unwrap();
             eprintln!("{method:?} {act:?}: max abs err {err:.5} (output range {range:.4}, {:.2}%)", 100.0 * err / range);
@@ -104,7 +107,8 @@ fn int8_model_round_trips_through_nnef_with_per_channel_scales() {
     let mut buf = vec![];
     oar_plan::nnef().write_to_tar(&q, &mut buf).unwrap();
     let reloaded = oar_plan::nnef().model_for_read(&mut std::io::Cursor::new(&buf)).unwrap();
-    // The reloaded model still has two integer convs with 16 and 4 per-channel weight scales.
+    // The reloaded model still has the integer 3x3 conv with its 16 per-channel weight scales,
+    // and the two oar convs (the depthwise one writing int8 for the 1x1 one).
     let mut k_scales = vec![];
     for node in reloaded.nodes() {
         if let Some(c) = node.op_as::<Conv>() {
@@ -115,10 +119,12 @@ fn int8_model_round_trips_through_nnef_with_per_channel_scales() {
         }
     }
     let expected: Vec<Vec<f32>> = report.layers.iter().filter_map(|l| l.quant.as_ref().map(|q| q.k_scale.clone())).collect();
-    assert_eq!(k_scales.len(), 2);
-    for e in &expected {
-        assert!(k_scales.contains(e), "per-channel scales lost: {k_scales:?} vs {expected:?}");
-    }
+    assert_eq!(k_scales.len(), 1);
+    assert!(expected.contains(&k_scales[0]), "per-channel scales lost: {k_scales:?} vs {expected:?}");
+    let oar = qconvs(&reloaded);
+    assert_eq!(oar.len(), 2);
+    assert!(matches!(oar[0].output, OutQuant::I8 { .. }), "{oar:?}");
+    assert_eq!(oar[1].output, OutQuant::F32);
     let after = run(&reloaded, &x);
     let err = max_abs_diff(&before, &after).unwrap();
     assert!(err <= 1e-5 * absmax(&before).max(1.0), "NNEF round trip changed the output by {err}");
@@ -126,9 +132,7 @@ fn int8_model_round_trips_through_nnef_with_per_channel_scales() {
     // The manifest table.
     let t = report.to_toml();
     assert_eq!(t["method"].as_str(), Some("kl"));
-    assert_eq!(t["int8_layers"].as_integer(), Some(2));
-    let text = toml::to_string(&t).unwrap();
-    assert!(text.contains("depthwise"), "{text}");
+    assert_eq!(t["int8_layers"].as_integer(), Some(3));
 }
 
 #[test]
@@ -149,6 +153,86 @@ fn optimized_int8_model_uses_integer_matmul_kernels() {
             }
         }
     }
-    assert_eq!(int_kernels, 2, "expected the two int8 convs on integer kernels");
+    assert_eq!(int_kernels, 1, "expected the 3x3 int8 conv on tract's integer kernels");
+    assert_eq!(opt.nodes().iter().filter(|n| n.op_is::<QConv>()).count(), 2, "and two oar convs");
     let _ = f32_kernels;
 }
+
+fn qconvs(model: &TypedModel) -> Vec<QConv> {
+    model.eval_order().unwrap().into_iter().filter_map(|id| model.node(id).op_as::<QConv>().cloned()).collect()
+}
+
+fn scalar(m: &mut TypedModel, name: &str, v: f32) -> OutletId {
+    m.add_const(name, tensor0(v).broadcast_into_rank(4).unwrap()).unwrap()
+}
+
+/// `x · clip(x + 3, 0, 6) · c` as paddle2onnx writes hard-swish (`c` = 1/6 times a learnable scale).
+fn hard_swish(m: &mut TypedModel, name: &str, x: OutletId, c: f32) -> OutletId {
+    let three = scalar(m, &format!("{name}.3"), 3.0);
+    let zero = scalar(m, &format!("{name}.0"), 0.0);
+    let six = scalar(m, &format!("{name}.6"), 6.0);
+    let k = scalar(m, &format!("{name}.c"), c);
+    let a = m.wire_node(format!("{name}.add"), add(), &[x, three]).unwrap()[0];
+    let lo = m.wire_node(format!("{name}.max"), max(), &[a, zero]).unwrap()[0];
+    let hi = m.wire_node(format!("{name}.min"), min(), &[lo, six]).unwrap()[0];
+    let y = m.wire_node(format!("{name}.mul"), mul(), &[x, hi]).unwrap()[0];
+    m.wire_node(format!("{name}.scale"), mul(), &[y, k]).unwrap()[0]
+}
+
+/// 1x1 conv → per-channel affine (an unfolded BatchNorm) → hard-swish → depthwise 3x3 → hard-swish
+/// and a learnable affine (· 0.7 − 0.2) → 1x1 conv → ReLU: the shape of PP-LCNet(V3)'s blocks.
+fn lcnet_block() -> TypedModel {
+    let mut m = TypedModel::default();
+    let x = m.add_source("x", f32::fact([1, 8, 16, 16])).unwrap();
+    let a = conv(&mut m, "pw1", x, 8, 16, 1, 1, 21);
+    let g: Vec<f32> = (0..16).map(|c| 0.5 + 0.1 * c as f32).collect();
+    let g = m.add_const("bn.g", Tensor::from_shape(&[1, 16, 1, 1], &g).unwrap()).unwrap();
+    let b = m.add_const("bn.b", Tensor::from_shape(&[1, 16, 1, 1], &[0.1f32; 16]).unwrap()).unwrap();
+    let a = m.wire_node("bn.mul", mul(), &[a, g]).unwrap()[0];
+    let a = m.wire_node("bn.add", add(), &[a, b]).unwrap()[0];
+    let a = hard_swish(&mut m, "hs1", a, 1.0 / 6.0);
+    let d = conv(&mut m, "dw", a, 16, 16, 3, 16, 22);
+    let d = hard_swish(&mut m, "hs2", d, 0.7 / 6.0);
+    let shift = scalar(&mut m, "lab.d", -0.2);
+    let d = m.wire_node("lab.add", add(), &[d, shift]).unwrap()[0];
+    let y = conv(&mut m, "pw2", d, 16, 4, 1, 1, 23);
+    let zero = scalar(&mut m, "relu.0", 0.0);
+    let y = m.wire_node("relu", max(), &[y, zero]).unwrap()[0];
+    m.select_output_outlets(&[y]).unwrap();
+    m
+}
+
+#[test]
+fn affine_ops_and_activations_fuse_into_oar_convs() {
+    let float = lcnet_block();
+    let x = seeded_input(&[1, 8, 16, 16], 9);
+    let reference = run(&float, &x);
+    let range = absmax(&reference);
+    // minmax: KL clips this synthetic block's heavy tails hard, and this test is about the fusion.
+    let (q, report) = quant::quantize(float, &calib(), &QuantOptions { method: Method::MinMax, ..Default::default() }).unwrap();
+    let reasons: Vec<_> = report.layers.iter().map(|l| (l.name.as_str(), l.float_reason.as_deref())).collect();
+    assert_eq!(report.int8_layers(), 3, "{reasons:?}");
+    let ops = qconvs(&q);
+    assert_eq!(ops.len(), 3, "{q}");
+    // pw1: BatchNorm and hard-swish fused, writes int8 for dw; dw: hard-swish fused and the affine
+    // after it taken into its output quantization, writes int8 for pw2; pw2: ReLU fused, model output.
+    assert_eq!((ops[0].activation, ops[1].activation, ops[2].activation), (Activation::HardSwish, Activation::HardSwish, Activation::Relu));
+    assert!(matches!(ops[0].output, OutQuant::I8 { .. }), "{ops:?}");
+    assert!(matches!(ops[1].output, OutQuant::I8 { zero_point, .. } if zero_point != 0), "{ops:?}");
+    assert_eq!(ops[2].output, OutQuant::F32);
+    let left: Vec<String> = q.nodes().iter().filter(|n| !n.op_is::<QConv>() && !n.op_is::<oar_plan::tract::tract_core::ops::konst::Const>()).map(|n| format!("{} {}", n.name, n.op.name())).collect();
+    // The source and its quantizing cast.
+    assert_eq!(left.len(), 2, "{left:?}");
+    let got = run(&q, &x);
+    let err = max_abs_diff(&reference, &got).unwrap();
+    eprintln!("lcnet block: max abs err {err:.5} (output range {range:.4})");
+    assert!(err < 0.04 * range, "{err} vs range {range}");
+
+    // Plans with oar ops name them in the manifest and round-trip through NNEF.
+    let mut buf = vec![];
+    oar_plan::nnef().write_to_tar(&q, &mut buf).unwrap();
+    let reloaded = oar_plan::nnef().model_for_read(&mut std::io::Cursor::new(&buf)).unwrap();
+    assert_eq!(qconvs(&reloaded), ops);
+    assert_eq!(max_abs_diff(&got, &run(&reloaded, &x)).unwrap(), 0.0);
+}
+

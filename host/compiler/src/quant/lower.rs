@@ -80,7 +80,7 @@ fn output_scale(x_scale: f32, k_scale: &[f32], abs_sum: &[f64], bias_i32: &[i32]
 }
 
 /// The quantized version of an activation (a new cast, or the one already made for it).
-fn quantized_input(model: &mut TypedModel, x: OutletId, act: ActQuant, existing: Option<OutletId>) -> TractResult<OutletId> {
+pub(super) fn quantized_input(model: &mut TypedModel, x: OutletId, act: ActQuant, existing: Option<OutletId>) -> TractResult<OutletId> {
     if let Some(o) = existing {
         return Ok(o);
     }

@@ -80,7 +80,8 @@ pub fn layer_times(model: &TypedModel, report: &QuantReport, input: &Tensor, run
     Ok(times)
 }
 
-/// Measures every layer int8 in `full` (the report of quantizing all candidates): `score` is the
+/// Measures every layer int8 in `full` (the report of quantizing all candidates; `float` is the
+/// model it was made from, compared through [`super::float_reference`]): `score` is the
 /// evaluation metric of a model (points, higher is better), `progress` is told each layer done.
 #[allow(clippy::too_many_arguments)]
 pub fn measure(
@@ -94,8 +95,9 @@ pub fn measure(
     progress: &mut dyn FnMut(&str),
 ) -> Result<(f64, Vec<LayerCost>), CompileError> {
     let err = |m: String| CompileError::Model { path: "<mixed precision>".into(), message: m };
-    let float_score = score(float).map_err(|e| err(format!("evaluating the float model: {e}")))?;
-    let float_times = layer_times(float, full, input, 5)?;
+    let reference = super::float_reference(float.clone())?;
+    let float_score = score(&reference).map_err(|e| err(format!("evaluating the float model: {e}")))?;
+    let float_times = layer_times(&reference, full, input, 5)?;
     let int8_times = layer_times(int8, full, input, 5)?;
     let mut costs = vec![];
     for l in full.layers.iter().filter(|l| l.quant.is_some()) {

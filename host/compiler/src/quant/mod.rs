@@ -5,13 +5,15 @@
 //! tract's quantized conv (`Conv { q_params: Some(I32) }`) and every matmul (an `EinSum` with
 //! constant weights: 1×1 convs after declutter) tract's quantized EinSum, int8 weights with
 //! per-output-channel scales, preceded by a quantizing cast of the input and followed by a
-//! dequantization to f32. `mixed` chooses layers by measured accuracy cost and speed.
-//! Depthwise and grouped convs stay float by default (tract's quantized depthwise path is ~60×
-//! slower than float). See docs/int8.md.
+//! dequantization to f32 — except depthwise 3×3 / 5×5 and pointwise 1×1 convs, which become
+//! oar's own int8 op (`oar_ops::QConv`, module [`qconv`]) with the following affine ops and
+//! activation fused in, writing int8 straight into the next int8 layer where nothing float sits
+//! between them. `mixed` chooses layers by measured accuracy cost and speed. See docs/int8.md.
 
 pub mod hist;
 mod lower;
 pub mod mixed;
+pub mod qconv;
 
 use crate::CompileError;
 use hist::Histogram;
@@ -21,7 +23,7 @@ use oar_plan::tract::*;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub use lower::{lower_conv, lower_matmul, matmul_shape, ConvQuant, MatMulShape};
+pub use lower::{lower_conv, lower_matmul, matmul_shape, ActQuant, ConvQuant, MatMulShape};
 
 /// How activation thresholds are chosen from the calibration histograms.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -330,9 +332,13 @@ pub fn quantize_with(
             n.op_as::<Conv>().is_some_and(|c| c.q_params.is_none()) || n.op_as::<EinSum>().is_some_and(|e| e.q_params.is_none())
         })
         .collect();
+    // Statistics were collected on the model as it was: look each layer's input up there, as
+    // lowering earlier layers rewires the later ones' inputs.
+    let original: BTreeMap<usize, TypedNode> = layers.iter().map(|&id| (id, model.node(id).clone())).collect();
+    let names: Vec<String> = model.nodes().iter().map(|n| n.name.clone()).collect();
     let mut quantized_inputs: BTreeMap<OutletId, OutletId> = BTreeMap::new();
     for id in layers {
-        let node = model.node(id).clone();
+        let node = original[&id].clone();
         let is_conv = node.op_as::<Conv>().is_some();
         let reason = float_reason(&model, id, opts);
         // The activation input: a conv's input 0, a matmul's non-constant operand.
@@ -345,7 +351,7 @@ pub fn quantize_with(
         let mut layer = LayerReport {
             name: node.name.clone(),
             kind: if is_conv { LayerKind::Conv } else { LayerKind::MatMul },
-            input: x.map(|x| model.node(x.node).name.clone()),
+            input: x.map(|x| names[x.node].clone()),
             float_reason: None,
             threshold: None,
             absmax: hist.map(|h| h.absmax),
@@ -362,7 +368,11 @@ pub fn quantize_with(
         layer.threshold = Some(t);
         let (x_zero_point, x_scale, act_dt) = activation_params(h, t, opts.activation);
         let existing = quantized_inputs.get(&x).copied();
-        let lowered = if is_conv {
+        let oar_family = node.op_as::<Conv>().and_then(|c| qconv::family(c).ok());
+        let lowered = if let Some(family) = oar_family {
+            let act = ActQuant { scale: x_scale, zero_point: x_zero_point, dt: act_dt };
+            qconv::lower_qconv(&mut model, id, family, act, existing)
+        } else if is_conv {
             lower_conv(&mut model, id, x_scale, x_zero_point, act_dt, existing)
         } else {
             lower::lower_matmul(&mut model, id, x_scale, x_zero_point, act_dt, existing)
@@ -372,8 +382,18 @@ pub fn quantize_with(
         layer.quant = Some(q);
         report.layers.push(layer);
     }
-    let model = model.into_compact().map_err(|e| qerr(format!("{e:#}")))?;
+    let mut model = model.into_compact().map_err(|e| qerr(format!("{e:#}")))?;
+    let fused = qconv::fuse_epilogues(&mut model).map_err(|e| qerr(format!("fusing int8 epilogues: {e:#}")))?;
+    log::debug!("{fused} nodes fused into oar int8 convs");
+    let model = float_reference(model)?;
     Ok((model, report))
+}
+
+/// `model` with the float 1×1 convs that [`crate::prepare_for_int8`] kept as convs turned back
+/// into tract's matmuls: the float model to compare and time against (and what a float layer of
+/// an int8 plan becomes).
+pub fn float_reference(model: TypedModel) -> Result<TypedModel, CompileError> {
+    qconv::restore_pointwise(model).map_err(|e| qerr(format!("restoring float 1x1 convs: {e:#}")))
 }
 
 /// Why layer `id` (a float conv or EinSum) stays float, or None when it is lowered. Structural
@@ -398,9 +418,10 @@ fn structural_reason(model: &TypedModel, id: usize, opts: &QuantOptions) -> Opti
         Ok(f) => f,
         Err(e) => return Some(format!("{e}")),
     };
-    if conv.group != 1 {
+    let oar = qconv::family(conv);
+    if conv.group != 1 && oar.is_err() {
         Some(if conv.group == conv.input_channels() {
-            "depthwise: tract's int8 depthwise path is ~60x slower than float".to_string()
+            format!("depthwise conv without an oar kernel ({}); tract's int8 depthwise path is ~60x slower than float", oar.unwrap_err())
         } else {
             format!("grouped conv ({} groups)", conv.group)
         })
