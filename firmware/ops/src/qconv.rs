@@ -2,6 +2,8 @@
 
 use crate::OpId;
 use oar_kernels::{Activation, Depthwise, Epilogue, Output, Pointwise};
+use rayon::prelude::*;
+use tract_linalg::multithread::{current_tract_executor, Executor};
 use tract_nnef::internal::*;
 
 /// Which kernel family a [`QConv`] runs.
@@ -74,6 +76,27 @@ impl Op for QConv {
     op_as_typed_op!();
 }
 
+/// Multiply-accumulates below which a layer runs on the calling thread (a rayon hand-off costs
+/// a few µs; 256 k MACs take ~30 µs on one core).
+const PARALLEL_MACS: usize = 1 << 18;
+
+/// Threads of the executor tract runs this plan with (`oar_plan` sets it from `--threads`).
+fn pool_threads() -> usize {
+    match current_tract_executor() {
+        Executor::SingleThread => 1,
+        Executor::MultiThread(pool) => pool.current_num_threads(),
+        Executor::RayonGlobal => rayon::current_num_threads(),
+    }
+}
+
+/// Runs `f` inside tract's pool, so that rayon's parallel iterators use its threads.
+fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    match current_tract_executor() {
+        Executor::MultiThread(pool) => pool.install(f),
+        _ => f(),
+    }
+}
+
 /// The i8 values of `t`, u8 data shifted by 128 (so `zp` becomes `zp − 128`).
 fn as_i8(t: &Tensor) -> TractResult<std::borrow::Cow<'_, [i8]>> {
     let dt = t.datum_type().unquantized();
@@ -103,9 +126,20 @@ impl EvalOp for QConv {
         let scale = scale.try_as_plain_ram()?.as_slice::<f32>()?;
         let o = bias.len();
         let (oh, ow) = self.out_hw(&h, &wd);
-        let ep = Epilogue { bias, scale, activation: self.activation };
         let per_in = c * h * wd;
         let per_out = o * oh * ow;
+        let (kk, per_ch) = match self.family {
+            Family::Depthwise { kernel, .. } => {
+                ensure!(o == c, "oar qconv: depthwise conv with {c} input and {o} output channels");
+                (kernel * kernel, oh * ow)
+            }
+            Family::Pointwise => (c, oh * ow),
+        };
+        // Output channels are independent: split them over tract's thread pool when the layer is
+        // big enough to pay for the hand-off (each part is one kernel call on a channel range).
+        let threads = pool_threads();
+        let parts = if threads > 1 && o * per_ch * kk >= PARALLEL_MACS { threads.min(o) } else { 1 };
+        let chunk = o.div_ceil(parts);
         let mut out = unsafe { Tensor::uninitialized_dt(self.output_dt(), &[n, o, oh, ow])? };
         for b in 0..n {
             let xb = &xs[b * per_in..(b + 1) * per_in];
@@ -119,17 +153,23 @@ impl EvalOp for QConv {
                     Output::F32(&mut all[b * per_out..(b + 1) * per_out])
                 }
             };
-            let res = match self.family {
-                Family::Depthwise { kernel, stride, pad } => {
-                    ensure!(o == c, "oar qconv: depthwise conv with {c} input and {o} output channels");
-                    let shape = Depthwise { channels: c, height: h, width: wd, kernel, stride, pad };
-                    oar_kernels::depthwise_conv_i8(&shape, xb, xzp, &ws, &ep, dst)
-                }
-                Family::Pointwise => {
-                    let shape = Pointwise { inputs: c, outputs: o, pixels: h * wd };
-                    oar_kernels::pointwise_conv_i8(&shape, xb, xzp, &ws, &ep, dst)
+            let run = |(i, dst): (usize, Output)| {
+                let (o0, o1) = (i * chunk, ((i + 1) * chunk).min(o));
+                let ep = Epilogue { bias: &bias[o0..o1], scale: &scale[o0..o1], activation: self.activation };
+                let w = &ws[o0 * kk..o1 * kk];
+                match self.family {
+                    Family::Depthwise { kernel, stride, pad } => {
+                        let shape = Depthwise { channels: o1 - o0, height: h, width: wd, kernel, stride, pad };
+                        oar_kernels::depthwise_conv_i8(&shape, &xb[o0 * h * wd..o1 * h * wd], xzp, w, &ep, dst)
+                    }
+                    Family::Pointwise => {
+                        let shape = Pointwise { inputs: c, outputs: o1 - o0, pixels: h * wd };
+                        oar_kernels::pointwise_conv_i8(&shape, xb, xzp, w, &ep, dst)
+                    }
                 }
             };
+            let pieces: Vec<(usize, Output)> = dst.chunks(chunk * per_ch).into_iter().enumerate().collect();
+            let res = if pieces.len() > 1 { in_pool(|| pieces.into_par_iter().try_for_each(run)) } else { pieces.into_iter().try_for_each(run) };
             res.map_err(|e| format_err!("oar qconv {:?}: {e}", self.family))?;
         }
         Ok(tvec!(out.into_tvalue()))

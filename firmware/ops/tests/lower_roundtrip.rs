@@ -165,3 +165,29 @@ fn lowered_net_is_close_to_float() -> TractResult<()> {
     assert!(max < 0.05 * range, "int8 net differs from float by {max} (output range {range})");
     Ok(())
 }
+
+/// Layers big enough to be split over tract's thread pool give the same int8 values as on one
+/// thread (each thread runs the kernels on its own range of output channels).
+#[test]
+fn threaded_layers_match_single_thread() -> TractResult<()> {
+    use tract_linalg::multithread::{multithread_tract_scope, Executor};
+    let mut m = TypedModel::default();
+    let x = m.add_source("x", f32::fact([1, 32, 40, 40]))?;
+    let q = m.wire_node("x.q8", cast(qi8(3, 1.0 / 64.0)), &[x])?[0];
+    let dw = Layer { c_in: 32, c_out: 32, k: 3, stride: 1, pad: 1, group: 32 };
+    let a = qconv(&mut m, "dw3", q, &dw, (3, 1.0 / 64.0), qi8(-5, 1.0 / 32.0), (-5, 1.0 / 32.0))?;
+    let pw = Layer { c_in: 32, c_out: 48, k: 1, stride: 1, pad: 0, group: 1 };
+    let b = qconv(&mut m, "pw", a, &pw, (-5, 1.0 / 32.0), qi8(1, 1.0 / 8.0), (1, 1.0 / 8.0))?;
+    m.select_output_outlets(&[a, b])?;
+    assert_eq!(lower(&mut m)?, 2);
+    let plan = m.into_optimized()?.into_runnable()?;
+    let v: Vec<f32> = pseudo(32 * 40 * 40, 7).map(|v| (v % 400) as f32 / 100.0 - 2.0).collect();
+    let input = Tensor::from_shape(&[1, 32, 40, 40], &v)?;
+    let one = plan.run(tvec!(input.clone().into_tvalue()))?;
+    let two = multithread_tract_scope(Executor::multithread(2), || plan.run(tvec!(input.into_tvalue())))?;
+    for (o, t) in one.iter().zip(&two) {
+        assert_eq!(o.to_plain_array_view::<i8>()?, t.to_plain_array_view::<i8>()?);
+        assert!(o.to_plain_array_view::<i8>()?.iter().any(|&v| v != o.to_plain_array_view::<i8>().unwrap()[[0, 0, 0, 0]]));
+    }
+    Ok(())
+}

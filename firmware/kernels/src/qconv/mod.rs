@@ -51,6 +51,20 @@ pub enum Output<'a> {
     F32(&'a mut [f32]),
 }
 
+impl<'a> Output<'a> {
+    /// Consecutive pieces of `len` values (the last may be shorter), each with the same
+    /// quantization: lets callers hand disjoint channel ranges to different threads.
+    pub fn chunks(self, len: usize) -> Vec<Output<'a>> {
+        let len = len.max(1);
+        match self {
+            Output::I8 { data, scale, zero_point } => {
+                data.chunks_mut(len).map(|data| Output::I8 { data, scale, zero_point }).collect()
+            }
+            Output::F32(data) => data.chunks_mut(len).map(Output::F32).collect(),
+        }
+    }
+}
+
 /// Per-output-channel epilogue of a quantized convolution (see the module doc for the maths).
 #[derive(Debug, Clone, Copy)]
 pub struct Epilogue<'a> {
