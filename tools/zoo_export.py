@@ -80,7 +80,9 @@ def seg_builders():
         "TopFormer": (lambda: m.TopFormer(num_classes=19, backbone=b.TopTransformer_Base()), 256),
         "RTFormer": (lambda: m.RTFormer(num_classes=19), 256),
         "UHRNet": (lambda: m.FCN(num_classes=19, backbone=b.UHRNet_W18_Small()), 256),
-        "PP-HumanSegV2": (lambda: m.PPLiteSeg(num_classes=2, backbone=b.MobileNetV3_large_x1_0(), backbone_indices=[5, 8, 13]), 256),
+        # PP-HumanSegV2-Lite: PP-LiteSeg on MobileNetV3-large with narrow heads (its paddleseg config).
+        "PP-HumanSegV2": (lambda: m.PPLiteSeg(num_classes=2, backbone=b.MobileNetV3_large_x1_0(), backbone_indices=[1, 2, 3],
+                                              arm_out_chs=[32, 64, 128], seg_head_inter_chs=[32, 32, 32]), 256),
         "DeepLabv3p_resnet50_cityscapes": (lambda: m.DeepLabV3P(num_classes=19, backbone=b.ResNet50_vd(output_stride=8), backbone_indices=[0, 3]), 256),
         "PP-HumanSeg-Server (DeepLabv3p_resnet50)": (lambda: m.DeepLabV3P(num_classes=2, backbone=b.ResNet50_vd(output_stride=8), backbone_indices=[0, 3]), 256),
         "CCNet": (lambda: m.CCNet(num_classes=19, backbone=b.ResNet50_vd(output_stride=8), backbone_indices=[2, 3]), 256),
@@ -186,8 +188,12 @@ def run_child(name, kind, out, max_params, timeout):
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if p.returncode == 0:
             return "exported"
-        lines = [l for l in p.stderr.splitlines() if l.strip() and "Warning" not in l]
+        lines = [l for l in p.stderr.splitlines() if l.strip() and "warn" not in l.lower()]
         reason = lines[-1] if lines else f"exit code {p.returncode}"
+        # paddle2onnx names the Paddle ops it lacks on an earlier line than its final error.
+        ops = [l.strip() for l in lines if "not supported yet" in l or "unsupported" in l.lower()]
+        if ops and ops[0] != reason.strip():
+            reason = f"{reason.strip()} ({ops[0]})"
     except subprocess.TimeoutExpired:
         reason = f"export took over {timeout} s"
     if reason.startswith("SkipModel: "):
@@ -229,6 +235,9 @@ def main():
         ap.error("--out DIR is required")
     wanted = set(args.names) or (set(CI_SET) if args.set == "ci" else None)
     todo = [(f, n, k) for f, n, k in cat if wanted is None or n in wanted]
+    if args.names:
+        # In the order given (smallest first, say), not the seed list's.
+        todo.sort(key=lambda t: args.names.index(t[1]))
     missing = (wanted or set()) - {n for _, n, _ in todo}
     if missing:
         print(f"not in the catalogue, skipped: {', '.join(sorted(missing))} (see --list)", file=sys.stderr)

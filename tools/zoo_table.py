@@ -29,9 +29,9 @@ REAL = {
 # Why a family (or a model) was not attempted, when no definition of it was exported.
 NOT_ATTEMPTED = {
     "PaddleClas": "no definition in paddleclas 2.6.0's ppcls.arch.backbone under this name",
-    "PaddleDetection": "not attempted: paddledet 2.6.0 builds its detectors from config files its wheel does not ship",
+    "PaddleDetection": "not exported: paddledet 2.6.0's wheel has ppdet.modeling but not the YAML configs its detectors are assembled from, and importing ppdet needs pycocotools",
     "PaddleSeg": "not attempted: no definition in paddleseg 2.8.0 mapped to this seed name yet",
-    "PaddleOCR": "not attempted: the paddleocr wheels on PyPI carry no model definitions (ppocr/modeling)",
+    "PaddleOCR": "not exported: the paddleocr wheel (3.7.0) is a pipeline client over paddlex; the model definitions (ppocr/modeling) are not on PyPI",
     "PaddleGAN": "not attempted: no PaddleGAN definitions installed in this run",
     "PaddleVideo": "not attempted: no PaddleVideo definitions installed in this run",
     "PaddleNLP": "not attempted: text models (token ids in, no image pipeline); no export in this run",
@@ -211,7 +211,7 @@ def zoo_md(rows, families):
              "- `real`: the seed model's own pretrained weights are in the registry (`oar fetch ID`).",
              "- `architecture`: its definition, exported with seeded random weights by paddle2onnx, compiled by",
              "  oar to a plan whose outputs equal onnxruntime's (`oar conform`: max error relative to the",
-             "  output's largest magnitude ≤ 1e-3).",
+             "  output's largest magnitude ≤ 1e-3, however small that magnitude).",
              "- `unsupported`: tried and failed; the reason says where (exporter or oar).",
              "- `untested`: not tried in the last run; the reason says why.", "",
              "## Counts per family", "",
@@ -226,7 +226,7 @@ def zoo_md(rows, families):
     lines += ["", "## Conformance (last run)", ""]
     if ratios:
         lines += [f"{len(tried)} conformant models; median oar/onnxruntime latency ratio **{statistics.median(ratios):.2f}** "
-                  "(one thread each, same input, median of 10 runs, timed in the same run on a shared 2-core machine:",
+                  "(one thread each, same input, median of 20 runs (5 for runs over 200 ms), timed in the same run on a shared 2-core machine:",
                   "compare ratios, not absolute times).", ""]
     lines += ["| family | model | status | max rel error | oar ms | ORT ms | oar/ORT | note |", "|---|---|---|---:|---:|---:|---:|---|"]
     for r in rows:
