@@ -23,6 +23,7 @@ model is exported in its own subprocess (a crash or a hang of one export does no
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -31,13 +32,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import zoo_table  # noqa: E402
 
-# Small, quick models for CI: each ONNX file under 20 MB, together a minute or two of export.
-# GhostNet_x0_5 is left out while its plan differs from tract's own graph (an open oar/tract bug,
-# listed `unsupported` in models/zoo/paddleclas.toml): CI checks what is claimed conformant.
+# Small, quick models for CI: each ONNX file at most 20 MB (PP-LiteSeg(STDC-1), 33 MB, is replaced
+# by PP-HumanSegV2, the same PP-LiteSeg head on MobileNetV3, 15 MB), together a minute or two of
+# export. GhostNet_x0_5 guards the compile-time check's relative tolerance (its outputs reach 4e4).
 CI_SET = [
     "PPLCNet_x0_25", "PPLCNet_x0_5", "MobileNetV3_small_x0_35", "MobileNetV1_x0_25", "MobileNetV2_x0_25",
-    "ShuffleNetV2_x0_25", "SqueezeNet1_1", "ESNet_x0_25", "PP-LiteSeg(STDC-1)",
+    "ShuffleNetV2_x0_25", "SqueezeNet1_1", "ESNet_x0_25", "GhostNet_x0_5", "PP-HumanSegV2",
 ]
+CI_MAX_BYTES = 20 << 20
 
 SEED = 0
 
@@ -188,12 +190,23 @@ def run_child(name, kind, out, max_params, timeout):
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if p.returncode == 0:
             return "exported"
-        lines = [l for l in p.stderr.splitlines() if l.strip() and "warn" not in l.lower()]
-        reason = lines[-1] if lines else f"exit code {p.returncode}"
-        # paddle2onnx names the Paddle ops it lacks on an earlier line than its final error.
-        ops = [l.strip() for l in lines if "not supported yet" in l or "unsupported" in l.lower()]
-        if ops and ops[0] != reason.strip():
-            reason = f"{reason.strip()} ({ops[0]})"
+        # paddle's fatal-signal report goes to stdout, Python's errors to stderr.
+        lines = [l for l in (p.stdout + p.stderr).splitlines() if l.strip() and "warn" not in l.lower()]
+        fatal = [l.strip() for l in lines if l.startswith("FatalError")]
+        if fatal:
+            reason = fatal[-1]
+        elif lines:
+            reason = lines[-1]
+        elif p.returncode < 0:
+            reason = f"the exporter process died of {signal.Signals(-p.returncode).name}"
+        else:
+            reason = f"exit code {p.returncode}"
+        # paddle2onnx says what it could not convert in [ERROR] lines before the fatal one.
+        errors = list(dict.fromkeys(l.replace("[ERROR][Paddle2ONNX]", "").strip() for l in lines if "[ERROR]" in l))
+        if errors:
+            reason = " ".join(errors)
+        elif "Folding Constants" in p.stdout + p.stderr:
+            reason = f"in paddle2onnx's constant folding (Polygraphy), after the ONNX was written: {reason}"
     except subprocess.TimeoutExpired:
         reason = f"export took over {timeout} s"
     if reason.startswith("SkipModel: "):

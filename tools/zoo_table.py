@@ -41,6 +41,11 @@ NOT_ATTEMPTED = {
     "PGL": "not attempted: graph networks (edge lists in); no export in this run",
 }
 
+# What the exporter's own message leaves out, found by reading the failing model's definition.
+EXPORT_NOTES = {
+    "ENet": "ENet's decoder calls F.max_unpool2d (Paddle op `unpool`), which paddle2onnx 2.1 has no converter for",
+}
+
 FAMILY_TASK = {
     "PaddleClas": "image-classification", "PaddleDetection": "object-detection",
     "PaddleSeg": "semantic-segmentation", "PaddleOCR": "ocr", "PaddleGAN": "image-generation",
@@ -135,13 +140,18 @@ def status_of(row, results):
         e = json.loads((d / "error.json").read_text())
         if e.get("stage") == "skipped":
             return "untested", {"reason": short(e["reason"])}
-        return "unsupported", {"reason": short("export failed (paddle2onnx): " + e["reason"])}
+        note = f" ({EXPORT_NOTES[row['name']]})" if row["name"] in EXPORT_NOTES else ""
+        return "unsupported", {"reason": short("export failed (paddle2onnx): " + e["reason"] + note, 240)}
     if (d / "conform.json").exists():
         c = json.loads((d / "conform.json").read_text())
         if "error" in c:
             return "unsupported", {"reason": short("oar: " + c["error"])}
         rel = max(o["max_rel"] for o in c["outputs"])
         fields = {"max_rel": float(f"{rel:.3g}"), "oar_ms": round(c["oar_ms"], 2), "ort_ms": round(c["ort_ms"], 2)}
+        zeros = [i for i, m in enumerate(c.get("ref_max", [])) if m == 0]
+        if zeros:
+            return "untested", {"reason": f"with seeded weights onnxruntime's output {zeros[0]} is all zeros: "
+                                          "equal outputs would prove nothing (needs other weights)"}
         if c["conformant"]:
             return "architecture", fields
         return "unsupported", {"reason": f"oar's output differs from onnxruntime's (max rel error {rel:.2e})", **fields}
