@@ -91,7 +91,7 @@ def seg_builders():
         "GloRe": (lambda: m.GloRe(num_classes=19, backbone=b.ResNet50_vd(output_stride=8), backbone_indices=[2, 3]), 256),
         "ENCNet": (lambda: m.ENCNet(num_classes=19, backbone=b.ResNet50_vd(output_stride=8), backbone_indices=[1, 2, 3]), 256),
         "DMNet": (lambda: m.DMNet(num_classes=19, backbone=b.ResNet50_vd(output_stride=8)), 256),
-        "PFPNNet": (lambda: m.PFPNNet(num_classes=19, backbone=b.ResNet50_vd(), backbone_indices=[0, 1, 2, 3]), 256),
+        "PFPNNet": (lambda: m.PFPNNet(num_classes=19, backbone=b.ResNet50_vd(), backbone_indices=[0, 1, 2, 3], channels=256), 256),
         "UPERNet": (lambda: m.UPerNet(num_classes=150, backbone=b.ResNet50_vd(), backbone_indices=[0, 1, 2, 3]), 256),
         "HRNetW48Contrast": (lambda: m.HRNetW48Contrast(in_channels=720, num_classes=19, backbone=b.HRNet_W48(), drop_prob=0.1, proj_dim=720), 256),
     }

@@ -12,6 +12,7 @@ the exporter's or oar's failure, the error), `untested` (with why: not attempted
 
 import argparse
 import json
+import math
 import os
 import re
 import statistics
@@ -148,7 +149,12 @@ def status_of(row, results):
             return "unsupported", {"reason": short("oar: " + c["error"])}
         rel = max(o["max_rel"] for o in c["outputs"])
         fields = {"max_rel": float(f"{rel:.3g}"), "oar_ms": round(c["oar_ms"], 2), "ort_ms": round(c["ort_ms"], 2)}
-        zeros = [i for i, m in enumerate(c.get("ref_max", [])) if m == 0]
+        refs = c.get("ref_max", [])
+        bad = [i for i, m in enumerate(refs) if not math.isfinite(m)]
+        if bad:
+            return "untested", {"reason": f"with seeded weights onnxruntime's output {bad[0]} is not finite (NaN or inf): "
+                                          "nothing to compare (needs other weights)"}
+        zeros = [i for i, m in enumerate(refs) if m == 0]
         if zeros:
             return "untested", {"reason": f"with seeded weights onnxruntime's output {zeros[0]} is all zeros: "
                                           "equal outputs would prove nothing (needs other weights)"}

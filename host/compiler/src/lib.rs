@@ -374,7 +374,17 @@ pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> TractResult<f32> {
     let b = b.cast_to::<f32>()?;
     let a = a.to_plain_array_view::<f32>()?;
     let b = b.to_plain_array_view::<f32>()?;
-    Ok(a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max))
+    // A NaN on one side only is an infinite error (f32::max would drop it); NaN on both sides and
+    // equal infinities agree.
+    let diff = |x: f32, y: f32| {
+        if x == y || (x.is_nan() && y.is_nan()) {
+            0.0
+        } else {
+            let d = (x - y).abs();
+            if d.is_nan() { f32::INFINITY } else { d }
+        }
+    };
+    Ok(a.iter().zip(b.iter()).map(|(x, y)| diff(*x, *y)).fold(0.0, f32::max))
 }
 
 fn output_specs(model: &TypedModel) -> Vec<TensorSpec> {
@@ -429,6 +439,14 @@ mod tests {
         assert_eq!(a, seeded_input(&[2, 3], 1));
         assert_ne!(a, seeded_input(&[2, 3], 2));
         assert!(a.to_plain_array_view::<f32>().unwrap().iter().all(|v| (-1.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    fn max_abs_diff_does_not_hide_nans() {
+        let t = |v: &[f32]| Tensor::from_shape(&[v.len()], v).unwrap();
+        assert_eq!(max_abs_diff(&t(&[1.0, f32::NAN]), &t(&[1.5, 2.0])).unwrap(), f32::INFINITY);
+        assert_eq!(max_abs_diff(&t(&[1.0, f32::NAN]), &t(&[1.5, f32::NAN])).unwrap(), 0.5);
+        assert_eq!(max_abs_diff(&t(&[f32::INFINITY]), &t(&[f32::INFINITY])).unwrap(), 0.0);
     }
 
     #[test]

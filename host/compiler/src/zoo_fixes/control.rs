@@ -32,7 +32,7 @@ pub fn apply(model: &mut ModelProto) -> Unrolled {
     let mut done = Unrolled::default();
     let Some(mut graph) = model.graph.take() else { return done };
     for round in 0.. {
-        let maps = unroll_sequences(&mut graph, opset);
+        let maps = unroll_sequences(&mut graph, opset, round);
         let inlined = inline_constant_ifs(&mut graph, model, round);
         done.sequence_maps += maps;
         done.ifs_inlined += inlined;
@@ -214,7 +214,7 @@ fn rename_free_names(graph: &mut GraphProto, map: &HashMap<String, String>) {
 
 /// Unrolls `SplitToSequence` (into constant split sizes) → `SequenceMap` → `ConcatFromSequence`.
 /// All or nothing: if a sequence made here is read by anything else, the graph is left as it was.
-fn unroll_sequences(graph: &mut GraphProto, opset: i64) -> usize {
+fn unroll_sequences(graph: &mut GraphProto, opset: i64, round: usize) -> usize {
     if !graph.node.iter().any(|n| n.op_type == "SequenceMap") {
         return 0;
     }
@@ -276,7 +276,7 @@ fn unroll_sequences(graph: &mut GraphProto, opset: i64) -> usize {
                         };
                         subst.insert(formal.name.clone(), value);
                     }
-                    let (body_nodes, body_inits, body_outs) = instantiate(body, &subst, &format!(".oar_map{ix}_{k}"));
+                    let (body_nodes, body_inits, body_outs) = instantiate(body, &subst, &format!(".oar_map{round}_{ix}_{k}"));
                     nodes.extend(body_nodes);
                     inits.extend(body_inits);
                     for (j, o) in body_outs.into_iter().enumerate() {
