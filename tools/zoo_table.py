@@ -164,7 +164,7 @@ def status_of(row, results):
     if (d / "export.json").exists():
         return "untested", {"reason": "exported, not yet conformance-checked"}
     if row["name"] in catalogue(results):
-        return "untested", {"reason": "exportable (tools/zoo_export.py knows it), not run yet"}
+        return "untested", {"reason": "exportable (tools/zoo_export.py knows it); not attempted in the last run, which took the seed models smallest first within its time"}
     base = variant_base(row["name"])
     if base:
         return "untested", {"reason": f"a PaddleSlim variant of {base} (same graph, its trained weights are not reachable)"}
@@ -255,6 +255,17 @@ def zoo_md(rows, families):
         ratio = f"{f['oar_ms'] / f['ort_ms']:.2f}" if "oar_ms" in f and f["ort_ms"] > 0 else ""
         note = f.get("reason", "").replace("|", "\\|")
         lines.append(f"| {r['family']} | {r['name']} | {r['status']} | {rel} | {oar} | {ort} | {ratio} | {note} |")
+    untested = {}
+    for r in rows:
+        if r["status"] == "untested":
+            why = re.sub(r"variant of \S+", "variant of its base model", r["fields"]["reason"])
+            why = re.sub(r"\d+\.\d M parameters", "N M parameters", why)
+            untested.setdefault((r["family"], why), []).append(r["name"])
+    lines += ["", "## Untested, by reason", "", "(each model's own reason is in `models/zoo/*.toml` and `oar zoo`)", "",
+              "| family | models | reason | e.g. |", "|---|---:|---|---|"]
+    for (fam, why), names in untested.items():
+        eg = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+        lines.append(f"| {fam} | {len(names)} | {why.replace('|', chr(92) + '|')} | {eg} |")
     real = [r for r in rows if r["status"] == "real"]
     lines += ["", "## Real models", "", "| family | model | registry id |", "|---|---|---|"]
     lines += [f"| {r['family']} | {r['name']} | `{r['fields']['registry']}` |" for r in real]
