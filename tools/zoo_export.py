@@ -23,6 +23,7 @@ model is exported in its own subprocess (a crash or a hang of one export does no
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -31,13 +32,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import zoo_table  # noqa: E402
 
-# Small, quick models for CI: each ONNX file under 20 MB, together a minute or two of export.
-# GhostNet_x0_5 is left out while its plan differs from tract's own graph (an open oar/tract bug,
-# listed `unsupported` in models/zoo/paddleclas.toml): CI checks what is claimed conformant.
+# Small, quick models for CI: each ONNX file at most 20 MB (PP-LiteSeg(STDC-1), 33 MB, is replaced
+# by PP-HumanSegV2, the same PP-LiteSeg head on MobileNetV3, 15 MB), together a minute or two of
+# export. GhostNet_x0_5 guards the compile-time check's relative tolerance (its outputs reach 4e4).
 CI_SET = [
     "PPLCNet_x0_25", "PPLCNet_x0_5", "MobileNetV3_small_x0_35", "MobileNetV1_x0_25", "MobileNetV2_x0_25",
-    "ShuffleNetV2_x0_25", "SqueezeNet1_1", "ESNet_x0_25", "PP-LiteSeg(STDC-1)",
+    "ShuffleNetV2_x0_25", "SqueezeNet1_1", "ESNet_x0_25", "GhostNet_x0_5", "PP-HumanSegV2",
 ]
+CI_MAX_BYTES = 20 << 20
 
 SEED = 0
 
@@ -80,14 +82,16 @@ def seg_builders():
         "TopFormer": (lambda: m.TopFormer(num_classes=19, backbone=b.TopTransformer_Base()), 256),
         "RTFormer": (lambda: m.RTFormer(num_classes=19), 256),
         "UHRNet": (lambda: m.FCN(num_classes=19, backbone=b.UHRNet_W18_Small()), 256),
-        "PP-HumanSegV2": (lambda: m.PPLiteSeg(num_classes=2, backbone=b.MobileNetV3_large_x1_0(), backbone_indices=[5, 8, 13]), 256),
+        # PP-HumanSegV2-Lite: PP-LiteSeg on MobileNetV3-large with narrow heads (its paddleseg config).
+        "PP-HumanSegV2": (lambda: m.PPLiteSeg(num_classes=2, backbone=b.MobileNetV3_large_x1_0(), backbone_indices=[1, 2, 3],
+                                              arm_out_chs=[32, 64, 128], seg_head_inter_chs=[32, 32, 32]), 256),
         "DeepLabv3p_resnet50_cityscapes": (lambda: m.DeepLabV3P(num_classes=19, backbone=b.ResNet50_vd(output_stride=8), backbone_indices=[0, 3]), 256),
         "PP-HumanSeg-Server (DeepLabv3p_resnet50)": (lambda: m.DeepLabV3P(num_classes=2, backbone=b.ResNet50_vd(output_stride=8), backbone_indices=[0, 3]), 256),
         "CCNet": (lambda: m.CCNet(num_classes=19, backbone=b.ResNet50_vd(output_stride=8), backbone_indices=[2, 3]), 256),
         "GloRe": (lambda: m.GloRe(num_classes=19, backbone=b.ResNet50_vd(output_stride=8), backbone_indices=[2, 3]), 256),
         "ENCNet": (lambda: m.ENCNet(num_classes=19, backbone=b.ResNet50_vd(output_stride=8), backbone_indices=[1, 2, 3]), 256),
         "DMNet": (lambda: m.DMNet(num_classes=19, backbone=b.ResNet50_vd(output_stride=8)), 256),
-        "PFPNNet": (lambda: m.PFPNNet(num_classes=19, backbone=b.ResNet50_vd(), backbone_indices=[0, 1, 2, 3]), 256),
+        "PFPNNet": (lambda: m.PFPNNet(num_classes=19, backbone=b.ResNet50_vd(), backbone_indices=[0, 1, 2, 3], channels=256), 256),
         "UPERNet": (lambda: m.UPerNet(num_classes=150, backbone=b.ResNet50_vd(), backbone_indices=[0, 1, 2, 3]), 256),
         "HRNetW48Contrast": (lambda: m.HRNetW48Contrast(in_channels=720, num_classes=19, backbone=b.HRNet_W48(), drop_prob=0.1, proj_dim=720), 256),
     }
@@ -186,8 +190,23 @@ def run_child(name, kind, out, max_params, timeout):
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if p.returncode == 0:
             return "exported"
-        lines = [l for l in p.stderr.splitlines() if l.strip() and "Warning" not in l]
-        reason = lines[-1] if lines else f"exit code {p.returncode}"
+        # paddle's fatal-signal report goes to stdout, Python's errors to stderr.
+        lines = [l for l in (p.stdout + p.stderr).splitlines() if l.strip() and "warn" not in l.lower()]
+        fatal = [l.strip() for l in lines if l.startswith("FatalError")]
+        if fatal:
+            reason = fatal[-1]
+        elif lines:
+            reason = lines[-1]
+        elif p.returncode < 0:
+            reason = f"the exporter process died of {signal.Signals(-p.returncode).name}"
+        else:
+            reason = f"exit code {p.returncode}"
+        # paddle2onnx says what it could not convert in [ERROR] lines before the fatal one.
+        errors = list(dict.fromkeys(l.replace("[ERROR][Paddle2ONNX]", "").strip() for l in lines if "[ERROR]" in l))
+        if errors:
+            reason = " ".join(errors)
+        elif "Folding Constants" in p.stdout + p.stderr:
+            reason = f"in paddle2onnx's constant folding (Polygraphy), after the ONNX was written: {reason}"
     except subprocess.TimeoutExpired:
         reason = f"export took over {timeout} s"
     if reason.startswith("SkipModel: "):
@@ -229,6 +248,9 @@ def main():
         ap.error("--out DIR is required")
     wanted = set(args.names) or (set(CI_SET) if args.set == "ci" else None)
     todo = [(f, n, k) for f, n, k in cat if wanted is None or n in wanted]
+    if args.names:
+        # In the order given (smallest first, say), not the seed list's.
+        todo.sort(key=lambda t: args.names.index(t[1]))
     missing = (wanted or set()) - {n for _, n, _ in todo}
     if missing:
         print(f"not in the catalogue, skipped: {', '.join(sorted(missing))} (see --list)", file=sys.stderr)

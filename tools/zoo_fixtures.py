@@ -19,9 +19,9 @@ OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "zoo"
 BATCH = "DynamicDimension.0"  # paddle2onnx's batch symbol, on every shape
 
 
-def save(name, nodes, inputs, outputs, inits, feed):
+def save(name, nodes, inputs, outputs, inits, feed, opset=13):
     g = h.make_graph(nodes, name, inputs, outputs, [nh.from_array(v, k) for k, v in inits.items()])
-    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", opset)])
     m.ir_version = 8
     onnx.checker.check_model(m)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -57,6 +57,67 @@ def strided_slice_after_reshape():
          [h.make_tensor_value_info("y", T.FLOAT, [BATCH, 4, 3])], inits, {"x": x})
 
 
+def if_sequence_map():
+    """Paddle's set_value as paddle2onnx 2.1 writes it (Swin's attention mask, F.pad): an `If` on a
+    condition computed from constant shapes, whose else branch splits a constant into a sequence,
+    maps a body (Squeeze, Range, Size) over it and concatenates the results (both `new_axis`)."""
+    i64 = lambda v: nh.from_array(np.array(v, dtype=np.int64))
+    seq_in = lambda n, t: h.make_tensor_value_info(n, t, None)
+    body = h.make_graph(
+        [h.make_node("Squeeze", ["piece"], ["n"]),
+         h.make_node("Constant", [], ["zero"], value=i64(0)),
+         h.make_node("Constant", [], ["one"], value=i64(1)),
+         h.make_node("Range", ["zero", "n", "one"], ["r"]),
+         h.make_node("Size", ["r"], ["size"]),
+         h.make_node("Cast", ["size"], ["f"], to=T.FLOAT),
+         h.make_node("Mul", ["xin", "f"], ["scaled"]),
+         h.make_node("Constant", [], ["axis0"], value=i64([0])),
+         h.make_node("Unsqueeze", ["size", "axis0"], ["len"])],
+        "map_body", [seq_in("piece", T.INT64), seq_in("xin", T.FLOAT)],
+        [seq_in("scaled", T.FLOAT), seq_in("len", T.INT64)])
+    else_branch = h.make_graph(
+        [h.make_node("SplitToSequence", ["sizes", "ones"], ["seq"]),
+         h.make_node("SequenceMap", ["seq", "x"], ["scaled_seq", "len_seq"], body=body),
+         h.make_node("ConcatFromSequence", ["scaled_seq"], ["stacked"], axis=1, new_axis=1),
+         h.make_node("Constant", [], ["axis1"], value=i64([1])),
+         h.make_node("ReduceSum", ["stacked", "axis1"], ["summed"], keepdims=0),
+         h.make_node("ConcatFromSequence", ["len_seq"], ["lens"], axis=0),
+         h.make_node("ReduceSum", ["lens"], ["total"], keepdims=0),
+         h.make_node("Cast", ["total"], ["total_f"], to=T.FLOAT),
+         h.make_node("Add", ["summed", "total_f"], ["set"])],
+        "else", [], [seq_in("set", T.FLOAT)])
+    then_branch = h.make_graph([h.make_node("Identity", ["x"], ["same"])], "then", [], [seq_in("same", T.FLOAT)])
+    nodes = [
+        h.make_node("Shape", ["sizes"], ["shape"]),
+        h.make_node("ReduceSum", ["shape"], ["rank_sum"], keepdims=0),
+        h.make_node("Constant", [], ["limit"], value=i64(0)),
+        h.make_node("Less", ["rank_sum", "limit"], ["cond"]),
+        h.make_node("If", ["cond"], ["y"], then_branch=then_branch, else_branch=else_branch),
+    ]
+    x = (np.arange(4, dtype=np.float32) / 4 - 0.5).reshape(1, 4)
+    inits = {"sizes": np.array([2, 3], dtype=np.int64), "ones": np.array([1, 1], dtype=np.int64)}
+    save("if_sequence_map", nodes, [h.make_tensor_value_info("x", T.FLOAT, [BATCH, 4])],
+         [h.make_tensor_value_info("y", T.FLOAT, [BATCH, 4])], inits, {"x": x}, opset=17)
+
+
+def gelu():
+    """paddle2onnx's exact GELU: x · 0.5 · (1 + erf(x / √2)), with a Div as it writes it."""
+    x = (np.arange(8, dtype=np.float32) / 2 - 2).reshape(1, 8)
+    nodes = [
+        h.make_node("Div", ["x", "sqrt2"], ["d"]),
+        h.make_node("Erf", ["d"], ["e"]),
+        h.make_node("Add", ["e", "one"], ["a"]),
+        h.make_node("Mul", ["x", "a"], ["m"]),
+        h.make_node("Mul", ["m", "half"], ["y"]),
+    ]
+    inits = {"sqrt2": np.array(np.sqrt(2), dtype=np.float32), "one": np.array(1, dtype=np.float32),
+             "half": np.array(0.5, dtype=np.float32)}
+    save("gelu", nodes, [h.make_tensor_value_info("x", T.FLOAT, [BATCH, 8])],
+         [h.make_tensor_value_info("y", T.FLOAT, [BATCH, 8])], inits, {"x": x})
+
+
 if __name__ == "__main__":
     conv_bias_add()
     strided_slice_after_reshape()
+    if_sequence_map()
+    gelu()

@@ -12,6 +12,7 @@ the exporter's or oar's failure, the error), `untested` (with why: not attempted
 
 import argparse
 import json
+import math
 import os
 import re
 import statistics
@@ -29,9 +30,9 @@ REAL = {
 # Why a family (or a model) was not attempted, when no definition of it was exported.
 NOT_ATTEMPTED = {
     "PaddleClas": "no definition in paddleclas 2.6.0's ppcls.arch.backbone under this name",
-    "PaddleDetection": "not attempted: paddledet 2.6.0 builds its detectors from config files its wheel does not ship",
+    "PaddleDetection": "not exported: paddledet 2.6.0's wheel has ppdet.modeling but not the YAML configs its detectors are assembled from, and importing ppdet needs pycocotools",
     "PaddleSeg": "not attempted: no definition in paddleseg 2.8.0 mapped to this seed name yet",
-    "PaddleOCR": "not attempted: the paddleocr wheels on PyPI carry no model definitions (ppocr/modeling)",
+    "PaddleOCR": "not exported: the paddleocr wheel (3.7.0) is a pipeline client over paddlex; the model definitions (ppocr/modeling) are not on PyPI",
     "PaddleGAN": "not attempted: no PaddleGAN definitions installed in this run",
     "PaddleVideo": "not attempted: no PaddleVideo definitions installed in this run",
     "PaddleNLP": "not attempted: text models (token ids in, no image pipeline); no export in this run",
@@ -39,6 +40,11 @@ NOT_ATTEMPTED = {
     "PaddleRec": "not attempted: recommender models (sparse id features); no export in this run",
     "PARL": "not attempted: a reinforcement-learning algorithm (its policy net is a small MLP); no export in this run",
     "PGL": "not attempted: graph networks (edge lists in); no export in this run",
+}
+
+# What the exporter's own message leaves out, found by reading the failing model's definition.
+EXPORT_NOTES = {
+    "ENet": "ENet's decoder calls F.max_unpool2d (Paddle op `unpool`), which paddle2onnx 2.1 has no converter for",
 }
 
 FAMILY_TASK = {
@@ -135,20 +141,30 @@ def status_of(row, results):
         e = json.loads((d / "error.json").read_text())
         if e.get("stage") == "skipped":
             return "untested", {"reason": short(e["reason"])}
-        return "unsupported", {"reason": short("export failed (paddle2onnx): " + e["reason"])}
+        note = f" ({EXPORT_NOTES[row['name']]})" if row["name"] in EXPORT_NOTES else ""
+        return "unsupported", {"reason": short("export failed (paddle2onnx): " + e["reason"] + note, 240)}
     if (d / "conform.json").exists():
         c = json.loads((d / "conform.json").read_text())
         if "error" in c:
             return "unsupported", {"reason": short("oar: " + c["error"])}
         rel = max(o["max_rel"] for o in c["outputs"])
         fields = {"max_rel": float(f"{rel:.3g}"), "oar_ms": round(c["oar_ms"], 2), "ort_ms": round(c["ort_ms"], 2)}
+        refs = c.get("ref_max", [])
+        bad = [i for i, m in enumerate(refs) if not math.isfinite(m)]
+        if bad:
+            return "untested", {"reason": f"with seeded weights onnxruntime's output {bad[0]} is not finite (NaN or inf): "
+                                          "nothing to compare (needs other weights)"}
+        zeros = [i for i, m in enumerate(refs) if m == 0]
+        if zeros:
+            return "untested", {"reason": f"with seeded weights onnxruntime's output {zeros[0]} is all zeros: "
+                                          "equal outputs would prove nothing (needs other weights)"}
         if c["conformant"]:
             return "architecture", fields
         return "unsupported", {"reason": f"oar's output differs from onnxruntime's (max rel error {rel:.2e})", **fields}
     if (d / "export.json").exists():
         return "untested", {"reason": "exported, not yet conformance-checked"}
     if row["name"] in catalogue(results):
-        return "untested", {"reason": "exportable (tools/zoo_export.py knows it), not run yet"}
+        return "untested", {"reason": "exportable (tools/zoo_export.py knows it); not attempted in the last run, which took the seed models smallest first within its time"}
     base = variant_base(row["name"])
     if base:
         return "untested", {"reason": f"a PaddleSlim variant of {base} (same graph, its trained weights are not reachable)"}
@@ -211,7 +227,7 @@ def zoo_md(rows, families):
              "- `real`: the seed model's own pretrained weights are in the registry (`oar fetch ID`).",
              "- `architecture`: its definition, exported with seeded random weights by paddle2onnx, compiled by",
              "  oar to a plan whose outputs equal onnxruntime's (`oar conform`: max error relative to the",
-             "  output's largest magnitude ≤ 1e-3).",
+             "  output's largest magnitude ≤ 1e-3, however small that magnitude).",
              "- `unsupported`: tried and failed; the reason says where (exporter or oar).",
              "- `untested`: not tried in the last run; the reason says why.", "",
              "## Counts per family", "",
@@ -226,7 +242,7 @@ def zoo_md(rows, families):
     lines += ["", "## Conformance (last run)", ""]
     if ratios:
         lines += [f"{len(tried)} conformant models; median oar/onnxruntime latency ratio **{statistics.median(ratios):.2f}** "
-                  "(one thread each, same input, median of 10 runs, timed in the same run on a shared 2-core machine:",
+                  "(one thread each, same input, median of 20 runs (5 for runs over 200 ms), timed in the same run on a shared 2-core machine:",
                   "compare ratios, not absolute times).", ""]
     lines += ["| family | model | status | max rel error | oar ms | ORT ms | oar/ORT | note |", "|---|---|---|---:|---:|---:|---:|---|"]
     for r in rows:
@@ -239,6 +255,17 @@ def zoo_md(rows, families):
         ratio = f"{f['oar_ms'] / f['ort_ms']:.2f}" if "oar_ms" in f and f["ort_ms"] > 0 else ""
         note = f.get("reason", "").replace("|", "\\|")
         lines.append(f"| {r['family']} | {r['name']} | {r['status']} | {rel} | {oar} | {ort} | {ratio} | {note} |")
+    untested = {}
+    for r in rows:
+        if r["status"] == "untested":
+            why = re.sub(r"variant of \S+", "variant of its base model", r["fields"]["reason"])
+            why = re.sub(r"\d+\.\d M parameters", "N M parameters", why)
+            untested.setdefault((r["family"], why), []).append(r["name"])
+    lines += ["", "## Untested, by reason", "", "(each model's own reason is in `models/zoo/*.toml` and `oar zoo`)", "",
+              "| family | models | reason | e.g. |", "|---|---:|---|---|"]
+    for (fam, why), names in untested.items():
+        eg = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+        lines.append(f"| {fam} | {len(names)} | {why.replace('|', chr(92) + '|')} | {eg} |")
     real = [r for r in rows if r["status"] == "real"]
     lines += ["", "## Real models", "", "| family | model | registry id |", "|---|---|---|"]
     lines += [f"| {r['family']} | {r['name']} | `{r['fields']['registry']}` |" for r in real]

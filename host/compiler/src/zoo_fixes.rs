@@ -2,7 +2,10 @@
 //! conformance runs (`tools/zoo_run.py`, docs/zoo.md). Each works on the ONNX protobuf before
 //! tract sees it and keeps the graph's meaning exactly.
 
+use oar_plan::tract::*;
 use std::collections::HashMap;
+
+mod control;
 use tract_onnx::pb::{AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto};
 
 const FLOAT: i32 = 1;
@@ -13,20 +16,28 @@ const INT_ATTR: i32 = 2;
 /// Counts of what [`apply`] changed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Fixed {
+    pub ifs_inlined: usize,
+    pub sequence_maps: usize,
     pub conv_bias_adds: usize,
     pub strided_slices: usize,
 }
 
 impl Fixed {
     pub fn total(&self) -> usize {
-        self.conv_bias_adds + self.strided_slices
+        self.ifs_inlined + self.sequence_maps + self.conv_bias_adds + self.strided_slices
     }
 }
 
 /// Applies every rewrite of this module to the model's main graph.
 pub fn apply(model: &mut ModelProto) -> Fixed {
+    let unrolled = control::apply(model);
     let Some(graph) = model.graph.as_mut() else { return Fixed::default() };
-    Fixed { conv_bias_adds: conv_bias_adds(graph), strided_slices: strided_slices_after_reshape(graph) }
+    Fixed {
+        ifs_inlined: unrolled.ifs_inlined,
+        sequence_maps: unrolled.sequence_maps,
+        conv_bias_adds: conv_bias_adds(graph),
+        strided_slices: strided_slices_after_reshape(graph),
+    }
 }
 
 /// A strided `Slice` (steps ≠ 1) of a `Reshape` output — LeViT's `x[:, ::2, ::2]` of its token
@@ -216,10 +227,49 @@ fn f32_values(t: &TensorProto) -> Option<Vec<f32>> {
     (!t.float_data.is_empty()).then(|| t.float_data.clone())
 }
 
+/// tract's declutter fuses `0.5·x·(1 + erf(x/√2))` (paddle2onnx's GELU, in Swin, ViT, DeiT...)
+/// into a `GeluExact` op that tract-nnef 0.23 cannot serialise. Writes the chain back out of
+/// tract's own ops (each has an NNEF form) before the plan is written; tract fuses it again when
+/// the device optimises the plan. Returns how many were expanded.
+pub fn expand_gelu_exact(model: &mut TypedModel) -> TractResult<usize> {
+    use tract_core::ops::element_wise::ElementWiseOp;
+    use tract_core::ops::math::{add, erf, mul};
+    use tract_core::ops::nn::GeluExact;
+
+    let gelus: Vec<usize> = model
+        .nodes()
+        .iter()
+        .filter(|n| n.op_as::<ElementWiseOp>().is_some_and(|op| op.0.is::<GeluExact>()))
+        .map(|n| n.id)
+        .collect();
+    for &id in &gelus {
+        let node = model.node(id);
+        let name = node.name.clone();
+        let fact = model.outlet_fact(node.inputs[0])?.clone();
+        let mut patch = TypedModelPatch::default();
+        let x = patch.tap_model(model, node.inputs[0])?;
+        let mut konst = |suffix: &str, v: f32| -> TractResult<OutletId> {
+            let t = tensor0(v).cast_to_dt(fact.datum_type)?.into_owned().broadcast_into_rank(fact.rank())?;
+            patch.add_const(format!("{name}.{suffix}"), t)
+        };
+        let (c, one, half) = (konst("inv_sqrt2", std::f32::consts::FRAC_1_SQRT_2)?, konst("one", 1.0)?, konst("half", 0.5)?);
+        let scaled = patch.wire_node(format!("{name}.scale"), mul(), &[x, c])?[0];
+        let e = patch.wire_node(format!("{name}.erf"), erf(), &[scaled])?[0];
+        let one_plus = patch.wire_node(format!("{name}.add_one"), add(), &[e, one])?[0];
+        let half_x = patch.wire_node(format!("{name}.half_x"), mul(), &[x, half])?[0];
+        let out = patch.wire_node(format!("{name}.gelu"), mul(), &[half_x, one_plus])?[0];
+        patch.shunt_outside(model, id.into(), out)?;
+        patch.apply(model)?;
+    }
+    if !gelus.is_empty() {
+        model.compact()?;
+    }
+    Ok(gelus.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oar_plan::tract::*;
     use tract_onnx::prelude::{Framework, InferenceFact, InferenceModelExt};
 
     fn fixture(name: &str) -> ModelProto {
@@ -275,6 +325,71 @@ mod tests {
         // onnxruntime 1.32 on the same graph and input (tools/zoo_fixtures.py).
         let want = [-3.0, -2.875, -2.75, -2.25, -2.125, -2.0, 0.0, 0.125, 0.25, 0.75, 0.875, 1.0];
         assert_close(&run(&proto, x).unwrap(), &want);
+    }
+
+    fn op_types(proto: &ModelProto) -> Vec<String> {
+        proto.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.clone()).collect()
+    }
+
+    #[test]
+    fn constant_ifs_over_sequence_maps_are_inlined_and_unrolled_and_match_onnxruntime() {
+        let x = || Tensor::from_shape(&[1, 4], &[-0.5f32, -0.25, 0.0, 0.25]).unwrap();
+        let mut proto = fixture("if_sequence_map.onnx");
+        // As exported, tract cannot load the else branch (no SequenceMap).
+        assert!(run(&proto, x()).is_err());
+        let fixed = apply(&mut proto);
+        assert_eq!((fixed.ifs_inlined, fixed.sequence_maps), (1, 1));
+        let ops = op_types(&proto);
+        for gone in ["If", "SplitToSequence", "SequenceMap", "ConcatFromSequence"] {
+            assert!(!ops.iter().any(|o| o == gone), "{gone} left in {ops:?}");
+        }
+        // The body once per piece of the split (two), each with its own Range.
+        assert_eq!(ops.iter().filter(|o| *o == "Range").count(), 2);
+        // onnxruntime 1.32 on the same graph and input (tools/zoo_fixtures.py).
+        assert_close(&run(&proto, x()).unwrap(), &[2.5, 3.75, 5.0, 6.25]);
+    }
+
+    #[test]
+    fn ifs_on_the_input_stay() {
+        let mut proto = fixture("if_sequence_map.onnx");
+        let g = proto.graph.as_mut().unwrap();
+        g.node.iter_mut().find(|n| n.op_type == "Shape").unwrap().input[0] = "x".into();
+        assert_eq!(apply(&mut proto).total(), 0);
+        assert!(op_types(&proto).iter().any(|o| o == "If"));
+    }
+
+    #[test]
+    fn exact_gelu_is_expanded_for_nnef_and_matches_onnxruntime() {
+        use tract_core::ops::element_wise::ElementWiseOp;
+        use tract_core::ops::nn::GeluExact;
+        let is_gelu = |n: &TypedNode| n.op_as::<ElementWiseOp>().is_some_and(|op| op.0.is::<GeluExact>());
+        let proto = fixture("gelu.onnx");
+        let onnx = tract_onnx::onnx().with_ignore_output_shapes(true).with_ignore_value_info(true);
+        let mut model = onnx
+            .model_for_proto_model(&proto)
+            .unwrap()
+            .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), [1, 8]))
+            .unwrap()
+            .into_typed()
+            .unwrap()
+            .into_decluttered()
+            .unwrap();
+        // tract fuses the chain, and cannot write the fused op as NNEF.
+        assert!(model.nodes().iter().any(is_gelu));
+        assert!(oar_plan::nnef().write_to_tar_with_config(&model, Vec::new(), false, true).is_err());
+        assert_eq!(expand_gelu_exact(&mut model).unwrap(), 1);
+        assert!(!model.nodes().iter().any(is_gelu));
+        let nnef = oar_plan::nnef().write_to_tar_with_config(&model, Vec::new(), false, true).unwrap();
+        let plan = oar_plan::nnef().model_for_read(&mut std::io::Cursor::new(nnef)).unwrap();
+        let x: Vec<f32> = (0..8).map(|i| i as f32 / 2.0 - 2.0).collect();
+        let x = Tensor::from_shape(&[1, 8], &x).unwrap();
+        let y = plan.into_optimized().unwrap().into_runnable().unwrap().run(tvec!(x.into_tvalue())).unwrap();
+        let got: Vec<f32> = y[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect();
+        // onnxruntime 1.32 on the same graph and input (tools/zoo_fixtures.py).
+        let want = [-0.0455, -0.100211, -0.158655, -0.154269, 0.0, 0.345731, 0.841345, 1.399789];
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() <= 1e-5, "{g} vs onnxruntime's {w}");
+        }
     }
 
     #[test]
