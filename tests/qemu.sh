@@ -21,8 +21,9 @@
 # Each target's suite is built once (`cargo test --no-run`, cargo profile `qemu`: dependencies at
 # opt-level 1) and then run under each CPU model. With --ocr, oar-edge joins the aarch64 suite: built
 # in the same cargo invocation, its binary shares that suite's tract build (built on its own, cargo's
-# feature unification would differ and rebuild tract). The suite runs with an empty OAR_HOME, so
-# oar-edge's tests that need the real plans skip (the golden check below runs them once, on a53).
+# feature unification would differ and rebuild tract). The suites run with an empty OAR_HOME and
+# OAR_TEST_NO_EXEC=1 (a test under qemu-user cannot start another foreign binary), so oar-edge's
+# tests that run the binary or need the real plans skip; the golden check below runs it on the plans.
 #
 # Environment: CARGO_TARGET_DIR (default: cargo's), PROPTEST_CASES (default 64 under QEMU),
 # QEMU_CPUS_AARCH64 (default "cortex-a53 max"), QEMU_CPUS_ARM ("cortex-a15"), QEMU_CPUS_RISCV64 ("sifive-u54"),
@@ -154,7 +155,7 @@ suite() {
     for cpu in $cpus; do
         export QEMU_CPU="$cpu"
         echo "--- $target under QEMU_CPU=$cpu"
-        step "run    $target cpu=$cpu [$*]" env OAR_HOME="$NO_PLANS" cargo test --profile "$PROFILE" --target "$target" "${pkgs[@]}"
+        step "run    $target cpu=$cpu [$*]" env OAR_HOME="$NO_PLANS" OAR_TEST_NO_EXEC=1 cargo test --profile "$PROFILE" --target "$target" "${pkgs[@]}"
         if [[ " $* " == *" oar-kernels "* ]]; then dispatch "$target" "${pkgs[@]}"; fi
         unset QEMU_CPU
     done
