@@ -11,19 +11,25 @@
 #                  time; docs/boards.md has the measurements). Default: all three.
 #                  --no-tract = none, --with-tract = all three.
 #   --ocr          OCR golden check: the device binary (`oar-edge ocr --json`, aarch64, under qemu with
-#                  each aarch64 CPU) must read tests/data/ocr-golden like the x86 host `oar ocr --json`
-#                  with the same plan files: same texts, boxes within 1 px, scores within 1e-3. Needs
-#                  the plans in $OAR_HOME/plans (`oar fetch --compile ppocr-v4-det ppocr-v2-cls ppocr-v4-rec`).
+#                  each CPU of QEMU_CPUS_OCR) must read tests/data/ocr-golden like the x86 host
+#                  `oar ocr --json` with the same plan files: same texts, boxes within 1 px, scores
+#                  within 1e-3. Plans come from $OAR_HOME/plans; missing ones are fetched and compiled
+#                  with the host binary (`oar fetch --compile ppocr-v4-det ppocr-v2-cls ppocr-v4-rec`).
 #   --only T       run one target family only (aarch64, armv7 or riscv64).
 #   --keep-going   do not stop at the first failing step.
 #
 # Each target's suite is built once (`cargo test --no-run`, cargo profile `qemu`: dependencies at
-# opt-level 1) and then run under each CPU model; the aarch64 `oar-edge` for --ocr is built in the
-# same profile, so it reuses that tract build.
+# opt-level 1) and then run under each CPU model. With --ocr, oar-edge joins the aarch64 suite: built
+# in the same cargo invocation, its binary shares that suite's tract build (built on its own, cargo's
+# feature unification would differ and rebuild tract). The suites run with an empty OAR_HOME and
+# OAR_TEST_NO_EXEC=1 (a test under qemu-user cannot start another foreign binary), so oar-edge's
+# tests that run the binary or need the real plans skip; the golden check below runs it on the plans.
 #
 # Environment: CARGO_TARGET_DIR (default: cargo's), PROPTEST_CASES (default 64 under QEMU),
 # QEMU_CPUS_AARCH64 (default "cortex-a53 max"), QEMU_CPUS_ARM ("cortex-a15"), QEMU_CPUS_RISCV64 ("sifive-u54"),
-# QEMU_PROFILE (cargo profile, default "qemu").
+# QEMU_CPUS_OCR (default "cortex-a53": the OCR pipeline under `-cpu max` emulation is far slower),
+# QEMU_PROFILE (cargo profile, default "qemu"), OAR_EDGE_BIN (aarch64 device binary for --ocr instead
+# of the one built here, e.g. the static release-small build of tests/build-board.sh).
 #
 # Exit code: 0 all passed, 1 a test step failed, 2 bad usage or missing tools.
 set -uo pipefail
@@ -41,7 +47,7 @@ while [ $# -gt 0 ]; do
         --ocr) OCR=1 ;;
         --only) shift; ONLY="${1:-}" ;;
         --keep-going) KEEP=1 ;;
-        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
         *) echo "qemu.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -56,6 +62,7 @@ RUST_TARGETS="$A64 $ARM $RV"
 CPUS_A64=${QEMU_CPUS_AARCH64:-"cortex-a53 max"}
 CPUS_ARM=${QEMU_CPUS_ARM:-"cortex-a15"}
 CPUS_RV=${QEMU_CPUS_RISCV64:-"sifive-u54"}
+CPUS_OCR=${QEMU_CPUS_OCR:-"cortex-a53"}
 export PROPTEST_CASES=${PROPTEST_CASES:-64}
 PROFILE=${QEMU_PROFILE:-qemu}
 for t in ${TRACT//,/ } $ONLY; do
@@ -148,7 +155,7 @@ suite() {
     for cpu in $cpus; do
         export QEMU_CPU="$cpu"
         echo "--- $target under QEMU_CPU=$cpu"
-        step "run    $target cpu=$cpu [$*]" cargo test --profile "$PROFILE" --target "$target" "${pkgs[@]}"
+        step "run    $target cpu=$cpu [$*]" env OAR_HOME="$NO_PLANS" OAR_TEST_NO_EXEC=1 cargo test --profile "$PROFILE" --target "$target" "${pkgs[@]}"
         if [[ " $* " == *" oar-kernels "* ]]; then dispatch "$target" "${pkgs[@]}"; fi
         unset QEMU_CPU
     done
@@ -157,12 +164,18 @@ suite() {
 [ $INSTALL -eq 1 ] && { step "install (apt + rustup)" install || exit 2; }
 check_tools
 
+# Empty OAR_HOME for the suites: no test reads the real plans under QEMU (see the top).
+NO_PLANS=$(mktemp -d)
+trap 'rm -rf "$NO_PLANS"' EXIT
+
 echo "qemu: $(qemu-aarch64 --version | head -1); rustc: $(rustc --version); target dir: ${CARGO_TARGET_DIR:-default}"
 
 # crates FAMILY: the crates of a target family's suite.
 crates() {
     echo oar-kernels oar-track
     [[ ",$TRACT," == *",$1,"* ]] && echo oar-plan oar-ops oar-vision
+    [ "$1" = aarch64 ] && [ $OCR -eq 1 ] && echo oar-edge
+    true
 }
 wanted() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 
@@ -172,21 +185,26 @@ wanted riscv64 && suite $RV "$CPUS_RV" $(crates riscv64)
 
 # The device binary reads the golden images; compare with the x86 host binary on the same plans.
 ocr_golden() {
-    local golden=tests/data/ocr-golden plans="${OAR_HOME:-$HOME/.cache/oar}/plans" out
+    local golden=tests/data/ocr-golden plans="${OAR_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/oar}/plans" out
     out=$(mktemp -d)
     local scenes=(scenes/000001.png scenes/000002.jpg)
     local lines=(lines/000001.png lines/000002.png lines/000003.png lines/000004.png)
-    for p in ppocr-v4-det ppocr-v2-cls ppocr-v4-rec; do
-        [ -f "$plans/$p.oar" ] || { echo "missing $plans/$p.oar: run 'oar fetch --compile $p' on the host"; return 1; }
-    done
-    local det=(--det "$plans/ppocr-v4-det.oar") cr=(--cls "$plans/ppocr-v2-cls.oar" --rec "$plans/ppocr-v4-rec.oar")
     local tdir; tdir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-    local edge="$tdir/$A64/$PROFILE/oar-edge" oar="$tdir/debug/oar"
+    local edge="${OAR_EDGE_BIN:-$tdir/$A64/$PROFILE/oar-edge}" oar="$tdir/debug/oar"
+    local p missing=()
+    for p in ppocr-v4-det ppocr-v2-cls ppocr-v4-rec; do [ -f "$plans/$p.oar" ] || missing+=("$p"); done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "fetching and compiling ${missing[*]} into $plans with the host oar"
+        "$oar" fetch --compile "${missing[@]}" || return 1
+    fi
+    [ -f "$edge" ] || { echo "no device binary $edge"; return 1; }
+    echo "device binary: $edge ($(stat -c %s "$edge") bytes)"
+    local det=(--det "$plans/ppocr-v4-det.oar") cr=(--cls "$plans/ppocr-v2-cls.oar" --rec "$plans/ppocr-v4-rec.oar")
     local runner="qemu-aarch64 -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib"
     (cd $golden && "$oar" ocr --json "${det[@]}" "${cr[@]}" "${scenes[@]}" > "$out/x86-det.jsonl" &&
         "$oar" ocr --json --no-det "${cr[@]}" "${lines[@]}" > "$out/x86-nodet.jsonl") || return 1
     local cpu rc=0 t0
-    for cpu in $CPUS_A64; do
+    for cpu in $CPUS_OCR; do
         echo "--- oar-edge ocr under QEMU_CPU=$cpu"
         t0=$(date +%s)
         (cd $golden && export QEMU_CPU=$cpu &&
@@ -219,10 +237,10 @@ PY
     return $rc
 }
 if [ $OCR -eq 1 ] && wanted aarch64; then
-    # The host reference is the binary `cargo test --workspace` builds (same features: no rebuild).
+    # The host reference is the binary `cargo test --workspace` builds (same features: no rebuild);
+    # the device binary was built with the aarch64 suite (oar-edge is part of it with --ocr).
     step "build  host oar (x86, reference)" cargo test --workspace --no-run
-    step "build  $A64 oar-edge" cargo build --profile "$PROFILE" --target $A64 -p oar-edge
-    step "ocr golden  $A64 cpu=[$CPUS_A64] vs x86" ocr_golden
+    step "ocr golden  $A64 cpu=[$CPUS_OCR] vs x86" ocr_golden
 fi
 
 summary
