@@ -277,9 +277,13 @@ def main():
                 res["oar"]["float"] = {"bytes": float_plan.stat().st_size}
             plan = args.out / f"{mid}-int8-{m}.oar"
             print(f"[{mid}] oar compile --int8 --method {m}", file=sys.stderr)
-            log = run([args.oar, "compile", mid, "--int8", "--calib", cfg["calib"], "--method", m, "--eval", cfg["eval"],
-                       "--eval-limit", cfg["limit"], "-o", plan])
-            (args.out / f"{mid}-int8-{m}.log").write_text(log)
+            r = subprocess.run([str(c) for c in [args.oar, "compile", mid, "--int8", "--calib", cfg["calib"], "--method", m,
+                                "--eval", cfg["eval"], "--eval-limit", cfg["limit"], "-o", plan]], capture_output=True, text=True)
+            (args.out / f"{mid}-int8-{m}.log").write_text(r.stdout + r.stderr)
+            if r.returncode != 0:
+                # A method whose plan oar refuses is a result too (the reason is in the log).
+                res["oar"][m] = {"error": r.stderr.strip().splitlines()[-1][-300:]}
+                continue
             acc = manifest(args.oar, plan)["manifest"]["accuracy"]
             res["oar"][m] = {"bytes": plan.stat().st_size, "float": acc["float"], "int8": acc["int8"], "loss": acc["loss"]}
         for t in ([] if args.skip_oar else threads):

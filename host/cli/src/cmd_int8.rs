@@ -30,6 +30,10 @@ pub struct Int8Args {
     /// wrong results on PP-OCRv4 rec today (the plan check refuses them), see docs/int8.md.
     #[arg(long, requires = "int8")]
     pub int8_matmul: bool,
+    /// Keep k×k convs float: tract's int8 conv makes the plan smaller but is much slower than its
+    /// float conv today (depthwise and 1×1 convs stay on oar's int8 kernels).
+    #[arg(long, requires = "int8")]
+    pub float_kxk: bool,
     /// At most this many calibration images (sorted by name).
     #[arg(long, default_value_t = 32, requires = "int8")]
     pub calib_limit: usize,
@@ -124,7 +128,7 @@ pub fn compile(src: &SourceModel, out: &Path, args: &Int8Args) -> Result<()> {
     for (p, e) in &skipped {
         eprintln!("warning: skipped calibration image {}: {e}", p.display());
     }
-    let opts = QuantOptions { method: args.method, percentile: args.percentile, matmuls: args.int8_matmul, ..Default::default() };
+    let opts = QuantOptions { method: args.method, percentile: args.percentile, matmuls: args.int8_matmul, kxk: !args.float_kxk, ..Default::default() };
     let (mut model, mut report) = quant::quantize_with(prepared.typed.clone(), &stats, used, &opts)?;
 
     let evaluator = match &args.eval {

@@ -236,3 +236,12 @@ fn affine_ops_and_activations_fuse_into_oar_convs() {
     assert_eq!(max_abs_diff(&got, &run(&reloaded, &x)).unwrap(), 0.0);
 }
 
+
+#[test]
+fn kxk_convs_can_stay_float() {
+    let (q, report) = quant::quantize(tiny(), &calib(), &QuantOptions { kxk: false, ..Default::default() }).unwrap();
+    assert_eq!(report.int8_layers(), 2, "only the two oar convs: {report:?}");
+    let kept = report.layers.iter().find(|l| l.float_reason.is_some()).expect("the 3x3 conv is listed");
+    assert!(kept.float_reason.as_deref().is_some_and(|r| r.contains("k×k")), "{kept:?}");
+    assert_eq!(q.nodes().iter().filter(|n| n.op_is::<QConv>()).count(), 2);
+}

@@ -102,17 +102,41 @@ unsafe fn pw_block(
         let mut i = 0;
         while i < pn {
             let mut a = [[_mm256_setzero_si256(); 2]; 4];
-            for j in 0..on {
-                a[j] = [_mm256_set1_epi32(bias[oc + j]); 2];
-            }
-            for k in 0..cp {
-                let x0 = _mm256_loadu_si256(xp.add(k * pv + i) as *const __m256i);
-                let x1 = if i + 8 < pv { _mm256_loadu_si256(xp.add(k * pv + i + 8) as *const __m256i) } else { x0 };
-                let wrow = &ws[k * o + oc..k * o + oc + on];
-                for (j, &wp) in wrow.iter().enumerate() {
-                    let wv = _mm256_set1_epi32(wp);
-                    a[j][0] = _mm256_add_epi32(a[j][0], _mm256_madd_epi16(x0, wv));
-                    a[j][1] = _mm256_add_epi32(a[j][1], _mm256_madd_epi16(x1, wv));
+            if on == 4 {
+                // Full tile: eight named accumulators stay in registers (a dynamically indexed
+                // array of them lives on the stack: a load and a store per madd).
+                let b = |j: usize| _mm256_set1_epi32(bias[oc + j]);
+                let (mut a00, mut a01, mut a10, mut a11) = (b(0), b(0), b(1), b(1));
+                let (mut a20, mut a21, mut a30, mut a31) = (b(2), b(2), b(3), b(3));
+                for k in 0..cp {
+                    let x0 = _mm256_loadu_si256(xp.add(k * pv + i) as *const __m256i);
+                    let x1 = if i + 8 < pv { _mm256_loadu_si256(xp.add(k * pv + i + 8) as *const __m256i) } else { x0 };
+                    let wr = &ws[k * o + oc..k * o + oc + 4];
+                    let (w0, w1) = (_mm256_set1_epi32(wr[0]), _mm256_set1_epi32(wr[1]));
+                    let (w2, w3) = (_mm256_set1_epi32(wr[2]), _mm256_set1_epi32(wr[3]));
+                    a00 = _mm256_add_epi32(a00, _mm256_madd_epi16(x0, w0));
+                    a01 = _mm256_add_epi32(a01, _mm256_madd_epi16(x1, w0));
+                    a10 = _mm256_add_epi32(a10, _mm256_madd_epi16(x0, w1));
+                    a11 = _mm256_add_epi32(a11, _mm256_madd_epi16(x1, w1));
+                    a20 = _mm256_add_epi32(a20, _mm256_madd_epi16(x0, w2));
+                    a21 = _mm256_add_epi32(a21, _mm256_madd_epi16(x1, w2));
+                    a30 = _mm256_add_epi32(a30, _mm256_madd_epi16(x0, w3));
+                    a31 = _mm256_add_epi32(a31, _mm256_madd_epi16(x1, w3));
+                }
+                a = [[a00, a01], [a10, a11], [a20, a21], [a30, a31]];
+            } else {
+                for (j, aj) in a.iter_mut().enumerate().take(on) {
+                    *aj = [_mm256_set1_epi32(bias[oc + j]); 2];
+                }
+                for k in 0..cp {
+                    let x0 = _mm256_loadu_si256(xp.add(k * pv + i) as *const __m256i);
+                    let x1 = if i + 8 < pv { _mm256_loadu_si256(xp.add(k * pv + i + 8) as *const __m256i) } else { x0 };
+                    let wrow = &ws[k * o + oc..k * o + oc + on];
+                    for (j, &wp) in wrow.iter().enumerate() {
+                        let wv = _mm256_set1_epi32(wp);
+                        a[j][0] = _mm256_add_epi32(a[j][0], _mm256_madd_epi16(x0, wv));
+                        a[j][1] = _mm256_add_epi32(a[j][1], _mm256_madd_epi16(x1, wv));
+                    }
                 }
             }
             let n = (pn - i).min(16);

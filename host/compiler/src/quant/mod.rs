@@ -87,11 +87,16 @@ pub struct QuantOptions {
     /// Experimental, off by default: on PP-OCRv4 rec the lowered EinSums give wrong results
     /// (the compile-time NNEF check refuses the plan); see docs/int8.md.
     pub matmuls: bool,
+    /// Lower k×k (not depthwise) convs to tract's own int8 conv. Smaller weights, but tract runs
+    /// it on its int8 matmul with im2col and separate requantization, measured ~15× slower than
+    /// float on PP-OCRv4 det (docs/benchmarks.md): `false` keeps them float for speed. Depthwise
+    /// and 1×1 convs use oar's `QConv` either way.
+    pub kxk: bool,
 }
 
 impl Default for QuantOptions {
     fn default() -> Self {
-        QuantOptions { method: Method::Kl, percentile: 99.99, layers: None, exclude: vec![], activation: ActDType::I8, matmuls: false }
+        QuantOptions { method: Method::Kl, percentile: 99.99, layers: None, exclude: vec![], activation: ActDType::I8, matmuls: false, kxk: true }
     }
 }
 
@@ -425,6 +430,8 @@ fn structural_reason(model: &TypedModel, id: usize, opts: &QuantOptions) -> Opti
         } else {
             format!("grouped conv ({} groups)", conv.group)
         })
+    } else if oar.is_err() && !opts.kxk {
+        Some("k×k conv kept float: tract's int8 conv is slower than its float one (--float-kxk)".to_string())
     } else if conv.kernel_fmt != KernelFormat::OIHW {
         Some(format!("kernel format {:?}", conv.kernel_fmt))
     } else if facts[0].datum_type != f32::datum_type() {
