@@ -330,9 +330,9 @@ pub fn seeded_input(shape: &[usize], seed: u64) -> Tensor {
 fn check_against_onnx(typed: &TypedModel, nnef: &[u8], input: &InputSpec, path: &Path) -> Result<Vec<f32>, CompileError> {
     let model_err = |message: String| CompileError::Model { path: path.to_path_buf(), message };
     let x = seeded_input(&check_shape(input), 7);
-    // An int8 graph is checked against itself optimised: tract's unoptimised quantized ops round
-    // differently from its optimised kernels (±1 in an int8 tensor moves a softmax by a few 1e-2),
-    // which is not what this check is for; the int8 plan's accuracy is the evaluation's job.
+    // An int8 graph is checked against itself optimised: this check is about the NNEF round trip,
+    // and tract's unoptimised quantized ops need not round like its optimised kernels (±1 in an
+    // int8 tensor can move a softmax by 1e-2); the int8 plan's accuracy is the evaluation's job.
     let quantized = typed.nodes().iter().any(|n| n.outputs.iter().any(|o| o.fact.datum_type.is_quantized()));
     let reference = if quantized { typed.clone().into_optimized() } else { Ok(typed.clone()) }
         .and_then(|m| m.into_runnable())

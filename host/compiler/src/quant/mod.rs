@@ -88,7 +88,7 @@ pub struct QuantOptions {
     /// (the compile-time NNEF check refuses the plan); see docs/int8.md.
     pub matmuls: bool,
     /// Lower k×k (not depthwise) convs to tract's own int8 conv. Smaller weights, but tract runs
-    /// it on its int8 matmul with im2col and separate requantization, measured ~15× slower than
+    /// it on its int8 matmul with im2col and separate requantization, measured ~30× slower than
     /// float on PP-OCRv4 det (docs/benchmarks.md): `false` keeps them float for speed. Depthwise
     /// and 1×1 convs use oar's `QConv` either way.
     pub kxk: bool,
