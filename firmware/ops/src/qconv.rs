@@ -80,18 +80,18 @@ impl Op for QConv {
 /// a few µs; 256 k MACs take ~30 µs on one core).
 const PARALLEL_MACS: usize = 1 << 18;
 
-/// Threads of the executor tract runs this plan with (`oar_plan` sets it from `--threads`).
-fn pool_threads() -> usize {
-    match current_tract_executor() {
+/// Threads of `exec`, the executor tract runs this plan with (`oar_plan` sets it from `--threads`).
+fn pool_threads(exec: &Executor) -> usize {
+    match exec {
         Executor::SingleThread => 1,
         Executor::MultiThread(pool) => pool.current_num_threads(),
         Executor::RayonGlobal => rayon::current_num_threads(),
     }
 }
 
-/// Runs `f` inside tract's pool, so that rayon's parallel iterators use its threads.
-fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    match current_tract_executor() {
+/// Runs `f` inside `exec`'s pool, so that rayon's parallel iterators use its threads.
+fn in_pool<R: Send>(exec: &Executor, f: impl FnOnce() -> R + Send) -> R {
+    match exec {
         Executor::MultiThread(pool) => pool.install(f),
         _ => f(),
     }
@@ -128,16 +128,19 @@ impl EvalOp for QConv {
         let (oh, ow) = self.out_hw(&h, &wd);
         let per_in = c * h * wd;
         let per_out = o * oh * ow;
-        let (kk, per_ch) = match self.family {
+        let per_ch = oh * ow;
+        // Weights per output channel.
+        let kk = match self.family {
             Family::Depthwise { kernel, .. } => {
                 ensure!(o == c, "oar qconv: depthwise conv with {c} input and {o} output channels");
-                (kernel * kernel, oh * ow)
+                kernel * kernel
             }
-            Family::Pointwise => (c, oh * ow),
+            Family::Pointwise => c,
         };
         // Output channels are independent: split them over tract's thread pool when the layer is
         // big enough to pay for the hand-off (each part is one kernel call on a channel range).
-        let threads = pool_threads();
+        let exec = current_tract_executor();
+        let threads = pool_threads(&exec);
         let parts = if threads > 1 && o * per_ch * kk >= PARALLEL_MACS { threads.min(o) } else { 1 };
         let chunk = o.div_ceil(parts);
         let mut out = unsafe { Tensor::uninitialized_dt(self.output_dt(), &[n, o, oh, ow])? };
@@ -169,7 +172,7 @@ impl EvalOp for QConv {
                 }
             };
             let pieces: Vec<(usize, Output)> = dst.chunks(chunk * per_ch).into_iter().enumerate().collect();
-            let res = if pieces.len() > 1 { in_pool(|| pieces.into_par_iter().try_for_each(run)) } else { pieces.into_iter().try_for_each(run) };
+            let res = if pieces.len() > 1 { in_pool(&exec, || pieces.into_par_iter().try_for_each(run)) } else { pieces.into_iter().try_for_each(run) };
             res.map_err(|e| format_err!("oar qconv {:?}: {e}", self.family))?;
         }
         Ok(tvec!(out.into_tvalue()))

@@ -10,8 +10,9 @@ use tract_onnx::pb::{AttributeProto, GraphProto, ModelProto, NodeProto, TensorPr
 
 const FLOAT: i32 = 1;
 const INT64: i32 = 7;
-/// `AttributeProto.type` of an integer attribute.
+/// `AttributeProto.type` of an int and of an ints attribute.
 const INT_ATTR: i32 = 2;
+const INTS_ATTR: i32 = 7;
 
 /// Counts of what [`apply`] changed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -31,13 +32,8 @@ impl Fixed {
 /// Applies every rewrite of this module to the model's main graph.
 pub fn apply(model: &mut ModelProto) -> Fixed {
     let unrolled = control::apply(model);
-    let Some(graph) = model.graph.as_mut() else { return Fixed::default() };
-    Fixed {
-        ifs_inlined: unrolled.ifs_inlined,
-        sequence_maps: unrolled.sequence_maps,
-        conv_bias_adds: conv_bias_adds(graph),
-        strided_slices: strided_slices_after_reshape(graph),
-    }
+    let Some(graph) = model.graph.as_mut() else { return unrolled };
+    Fixed { conv_bias_adds: conv_bias_adds(graph), strided_slices: strided_slices_after_reshape(graph), ..unrolled }
 }
 
 /// A strided `Slice` (steps ≠ 1) of a `Reshape` output — LeViT's `x[:, ::2, ::2]` of its token

@@ -11,25 +11,16 @@ use tract_onnx::pb::{
     AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto,
 };
 
-/// `AttributeProto.type` of an int and of an ints attribute.
-const INT_ATTR: i32 = 2;
-const INTS_ATTR: i32 = 7;
+use super::{Fixed, INTS_ATTR, INT_ATTR};
 /// Rounds of "unroll sequences, fold conditions, inline branches": an inlined branch may make
 /// the condition of the next `If` foldable (Swin chains 9 per stage).
 const MAX_ROUNDS: usize = 256;
 
-/// Counts of what [`apply`] changed.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Unrolled {
-    pub ifs_inlined: usize,
-    pub sequence_maps: usize,
-}
-
 /// Inlines every `If` of the main graph whose condition folds to a constant and unrolls the
-/// sequence patterns it exposes, until neither applies.
-pub fn apply(model: &mut ModelProto) -> Unrolled {
+/// sequence patterns it exposes, until neither applies. Fills `ifs_inlined` and `sequence_maps`.
+pub fn apply(model: &mut ModelProto) -> Fixed {
     let opset = onnx_opset(model);
-    let mut done = Unrolled::default();
+    let mut done = Fixed::default();
     let Some(mut graph) = model.graph.take() else { return done };
     for round in 0.. {
         let maps = unroll_sequences(&mut graph, opset, round);
