@@ -14,6 +14,9 @@ pub(crate) fn variants() -> Vec<Kernels> {
     if is_x86_feature_detected!("sse4.1") {
         let mut k = Kernels::scalar();
         sse41::install_all(&mut k, "sse4.1");
+        // The reference depthwise row on a plane built without a division per element.
+        k.dw_channel = |x, c, w, b, s, a| crate::qconv::dw_channel_rows(x, c, w, b, s, a, crate::qconv::scalar::dw_row);
+        k.set_name("qconv_dw", "scalar+plane");
         k.hresize = scalar::hresize_row;
         k.set_name("resize_h", "scalar");
         out.push(k);
@@ -30,6 +33,10 @@ pub(crate) fn variants() -> Vec<Kernels> {
         k.hresize = scalar::hresize_row;
         k.set_name("resize_h", "scalar");
         crate::qconv::x86::install_avx2(&mut k);
+        if is_x86_feature_detected!("avxvnni") {
+            out.push(k.clone());
+            crate::qconv::x86::install_avxvnni(&mut k);
+        }
         out.push(k);
     }
     out

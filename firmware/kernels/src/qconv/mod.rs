@@ -28,6 +28,74 @@ pub(crate) mod x86;
 pub(crate) mod neon;
 
 use crate::error::{area, bad, check_len};
+
+/// The phase-split plane of the scalar reference (see [`scalar::dw_channel`]) built with one
+/// straight widening copy per row (stride 1) or an even/odd split (stride 2) instead of a division
+/// per element: same plane, so the same results; for tables whose row primitive reads that plane.
+pub(crate) fn dw_plane_fast(x: &[i8], call: &DwCall, plane: &mut Vec<i16>) -> [usize; 2] {
+    let &Depthwise { height: h, width: wd, stride: s, pad: [pt, pl, pb, pr], .. } = call.shape;
+    let (ph, pw) = (h + pt + pb, wd + pl + pr);
+    if plane.len() != ph * pw {
+        plane.clear();
+        plane.resize(ph * pw, 0);
+    }
+    let zp = call.x_zp as i16;
+    // Phase 1 starts after phase 0's ceil(pw / 2) values.
+    let p1 = if s == 2 { pw.div_ceil(2) } else { pw };
+    for (y, row) in x.chunks_exact(wd).enumerate() {
+        let dst = &mut plane[(y + pt) * pw..(y + pt + 1) * pw];
+        if s == 1 {
+            for (d, &v) in dst[pl..pl + wd].iter_mut().zip(row) {
+                *d = v as i16 - zp;
+            }
+        } else {
+            // Padded column `pl + xi` goes to phase `(pl + xi) % 2` at `(pl + xi) / 2`.
+            let a = pl % 2; // first xi of phase 0
+            let (e, o) = dst.split_at_mut(p1);
+            for (d, &v) in e[(pl + a) / 2..].iter_mut().zip(row[a.min(wd)..].iter().step_by(2)) {
+                *d = v as i16 - zp;
+            }
+            let b = 1 - a; // first xi of phase 1
+            if b < wd {
+                for (d, &v) in o[(pl + b) / 2..].iter_mut().zip(row[b..].iter().step_by(2)) {
+                    *d = v as i16 - zp;
+                }
+            }
+        }
+    }
+    [pw, p1]
+}
+
+/// One depthwise channel on [`dw_plane_fast`]'s plane with a row primitive `row` (the signature of
+/// [`scalar::dw_row`]) per output row.
+pub(crate) fn dw_channel_rows(
+    x: &[i8],
+    call: &DwCall,
+    w: &[i8],
+    bias: i32,
+    scratch: &mut DwScratch,
+    acc: &mut [i32],
+    row: DwRow,
+) {
+    let (k, s, ow) = (call.shape.kernel, call.shape.stride, call.ow);
+    let geo = dw_plane_fast(x, call, &mut scratch.plane);
+    if scratch.offsets.len() != k * k {
+        dw_offsets(k, s, geo, &mut scratch.offsets);
+    }
+    let mut weights = [0i16; 25];
+    for (d, &v) in weights.iter_mut().zip(w) {
+        *d = v as i16;
+    }
+    for oy in 0..call.oh {
+        row(&scratch.plane[oy * s * geo[0]..], &scratch.offsets, &weights[..k * k], bias, &mut acc[oy * ow..(oy + 1) * ow]);
+    }
+}
+
+/// Offsets of the `k·k` taps in the phase-split plane (row length `pw`, phase 1 at `p1`).
+pub(crate) fn dw_offsets(k: usize, s: usize, [pw, p1]: [usize; 2], offsets: &mut Vec<usize>) {
+    offsets.clear();
+    offsets.extend((0..k * k).map(|t| (t / k) * pw + if (t % k) % s == 1 { p1 } else { 0 } + (t % k) / s));
+}
 use crate::{KernelError, Kernels};
 
 /// Activation fused after the requantization.
@@ -124,14 +192,54 @@ pub(crate) struct RowEp {
     pub y_scale: f32,
 }
 
+/// What the per-channel depthwise kernels share within one call.
+pub(crate) struct DwCall<'a> {
+    pub shape: &'a Depthwise,
+    pub oh: usize,
+    pub ow: usize,
+    pub x_zp: i32,
+}
+
+/// Work buffers of one depthwise call, reused across its channels (each implementation sizes and
+/// zero-fills what it uses on first use; padding stays zero because only the interior is rewritten).
+#[derive(Default)]
+pub(crate) struct DwScratch {
+    pub plane: Vec<i16>,
+    /// One widened input row (AVX2 stride 1).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub row: Vec<i16>,
+    pub offsets: Vec<usize>,
+}
+
+/// A depthwise row primitive: `acc[i] = bias + Σ_t weights[t] · src[offsets[t] + i]` (see
+/// [`scalar::dw_row`]).
 pub(crate) type DwRow = fn(src: &[i16], offsets: &[usize], weights: &[i16], bias: i32, acc: &mut [i32]);
+
+/// One channel: `x` (`h·w` values), its `k·k` weights and bias → `acc[oy·ow + ox]` for the whole
+/// output plane. `acc` holds [`DW_SLACK`] more values than `oh·ow` that a kernel may overwrite.
+pub(crate) type DwChannel = fn(x: &[i8], call: &DwCall, w: &[i8], bias: i32, scratch: &mut DwScratch, acc: &mut [i32]);
+
+/// Pointwise weights prepared once per call by a table's `pw_pack` for its `pw_block`: `w` in the
+/// block's layout (empty for the scalar block, which reads the raw weights), `bias` with the
+/// zero-point correction (and whatever correction the block's arithmetic needs).
+#[derive(Debug, Default)]
+pub(crate) struct PwWeights {
+    pub w: Vec<i32>,
+    pub bias: Vec<i32>,
+}
+
+/// `(raw weights, shape, bias − x_zp·Σw)` → the block's packed weights.
+pub(crate) type PwPack = fn(w: &[i8], shape: &Pointwise, bias: &[i32]) -> PwWeights;
 pub(crate) type PwBlock =
-    fn(x: &[i8], shape: &Pointwise, p0: usize, w: &[i8], bias: &[i32], scratch: &mut Vec<i32>, acc: &mut [i32]);
+    fn(x: &[i8], shape: &Pointwise, p0: usize, w: &[i8], pk: &PwWeights, scratch: &mut Vec<i32>, acc: &mut [i32]);
 pub(crate) type EpI8 = fn(acc: &[i32], ep: &RowEp, out: &mut [i8]);
 pub(crate) type EpF32 = fn(acc: &[i32], ep: &RowEp, out: &mut [f32]);
 
 /// Pixels per pointwise block: the i32 block (outputs × this) stays in L1/L2.
-const PW_BLOCK: usize = 64;
+const PW_BLOCK: usize = 96;
+
+/// Extra accumulator values after a depthwise output plane that kernels may write (whole vectors).
+pub(crate) const DW_SLACK: usize = 32;
 
 fn row_eps(ep: &Epilogue, out: &Output, n: usize) -> Result<Vec<RowEp>, KernelError> {
     check_len("bias", n, ep.bias.len())?;
@@ -193,7 +301,7 @@ impl Kernels {
         ep: &Epilogue,
         mut out: Output,
     ) -> Result<(), KernelError> {
-        let &Depthwise { channels: c, height: h, width: wd, kernel: k, stride: s, pad } = shape;
+        let &Depthwise { channels: c, height: h, width: wd, kernel: k, stride: s, .. } = shape;
         if k != 3 && k != 5 {
             return Err(bad("kernel", "depthwise kernels are 3x3 or 5x5"));
         }
@@ -209,35 +317,17 @@ impl Kernels {
         check_out(&out, area("output", &[c, oh, ow])?)?;
         let eps = row_eps(ep, &out, c)?;
 
-        // The padded plane with the zero point removed (padding = 0), each row split into `s`
-        // column phases so that every tap reads consecutive values for consecutive outputs.
-        let [pt, pl, pb, pr] = pad;
-        let (ph, pw) = (h + pt + pb, wd + pl + pr);
-        let phase_start: Vec<usize> = (0..s).map(|p| (0..p).map(|q| (pw - q).div_ceil(s)).sum()).collect();
-        let mut plane = vec![0i16; ph * pw];
-        let offsets: Vec<usize> =
-            (0..k * k).map(|t| (t / k) * pw + phase_start[(t % k) % s] + (t % k) / s).collect();
-        let mut weights = vec![0i16; k * k];
-        let mut acc = vec![0i32; ow];
+        let call = DwCall { shape, oh, ow, x_zp: x_zero_point };
+        let mut scratch = DwScratch::default();
+        let n = oh * ow;
+        let mut acc = vec![0i32; n + DW_SLACK];
         for ch in 0..c {
             let src = &x[ch * h * wd..(ch + 1) * h * wd];
-            for (y, row) in src.chunks_exact(wd).enumerate() {
-                let dst = &mut plane[(y + pt) * pw..(y + pt + 1) * pw];
-                for (xi, &v) in row.iter().enumerate() {
-                    let px = xi + pl;
-                    dst[phase_start[px % s] + px / s] = v as i16 - x_zero_point as i16;
-                }
-            }
-            for (wv, &v) in weights.iter_mut().zip(&w[ch * k * k..(ch + 1) * k * k]) {
-                *wv = v as i16;
-            }
-            for oy in 0..oh {
-                (self.dw_row)(&plane[oy * s * pw..], &offsets, &weights, ep.bias[ch], &mut acc);
-                let at = (ch * oh + oy) * ow;
-                match &mut out {
-                    Output::I8 { data, .. } => (self.ep_i8)(&acc, &eps[ch], &mut data[at..at + ow]),
-                    Output::F32(data) => (self.ep_f32)(&acc, &eps[ch], &mut data[at..at + ow]),
-                }
+            (self.dw_channel)(src, &call, &w[ch * k * k..(ch + 1) * k * k], ep.bias[ch], &mut scratch, &mut acc);
+            let at = ch * n;
+            match &mut out {
+                Output::I8 { data, .. } => (self.ep_i8)(&acc[..n], &eps[ch], &mut data[at..at + n]),
+                Output::F32(data) => (self.ep_f32)(&acc[..n], &eps[ch], &mut data[at..at + n]),
             }
         }
         Ok(())
@@ -269,12 +359,13 @@ impl Kernels {
                 ep.bias[oc].wrapping_sub(x_zero_point.wrapping_mul(ws))
             })
             .collect();
+        let pk = (self.pw_pack)(w, shape, &bias);
         let mut scratch = Vec::new();
         let mut acc = vec![0i32; o * PW_BLOCK];
         for p0 in (0..p).step_by(PW_BLOCK) {
             let pn = PW_BLOCK.min(p - p0);
             let acc = &mut acc[..o * pn];
-            (self.pw_block)(x, shape, p0, w, &bias, &mut scratch, acc);
+            (self.pw_block)(x, shape, p0, w, &pk, &mut scratch, acc);
             for oc in 0..o {
                 let row = &acc[oc * pn..(oc + 1) * pn];
                 let at = oc * p + p0;

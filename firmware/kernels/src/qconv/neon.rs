@@ -2,12 +2,16 @@
 //! block on the dot-product extension (`SDOT`, via `asm!`: its intrinsics are unstable on Rust
 //! 1.95), installed only when `dotprod` is detected at run time.
 
-use super::{scalar, Pointwise, RowEp};
+use super::{scalar, Pointwise, PwWeights, RowEp};
 use std::arch::aarch64::*;
 
 pub(crate) fn install_neon(k: &mut crate::Kernels) {
-    k.dw_row = |s, o, w, b, a| unsafe { dw_row(s, o, w, b, a) };
-    k.pw_block = |x, sh, p0, w, b, s, a| unsafe { pw_block(x, sh, p0, w, b, s, a) };
+    // The plane without a division per element, then the `vmlal` row.
+    k.dw_channel = |x, c, w, b, s, a| {
+        super::dw_channel_rows(x, c, w, b, s, a, |s, o, w, b, a| unsafe { dw_row(s, o, w, b, a) })
+    };
+    k.pw_pack = |w, sh, b| pw_pack(w, sh, b, 2);
+    k.pw_block = |x, sh, p0, w, pk, s, a| unsafe { pw_block(x, sh, p0, w, pk, s, a) };
     k.ep_i8 = |a, e, o| unsafe { epilogue_i8(a, e, o) };
     k.ep_f32 = |a, e, o| unsafe { epilogue_f32(a, e, o) };
     for n in ["qconv_dw", "qconv_pw", "qconv_epilogue"] {
@@ -17,7 +21,8 @@ pub(crate) fn install_neon(k: &mut crate::Kernels) {
 
 /// Only called after `is_aarch64_feature_detected!("dotprod")`.
 pub(crate) fn install_dotprod(k: &mut crate::Kernels) {
-    k.pw_block = |x, sh, p0, w, b, s, a| unsafe { pw_block_sdot(x, sh, p0, w, b, s, a) };
+    k.pw_pack = |w, sh, b| pw_pack(w, sh, b, 4);
+    k.pw_block = |x, sh, p0, w, pk, s, a| unsafe { pw_block_sdot(x, sh, p0, w, pk, s, a) };
     k.set_name("qconv_pw", "neon-sdot");
 }
 
@@ -47,42 +52,40 @@ unsafe fn dw_row(src: &[i16], offsets: &[usize], weights: &[i16], bias: i32, acc
 }
 
 /// Packs `pn` pixels from `p0` of `x` as `[c/g][pixel]` words of `g` channels (`g` = 2: two i16,
-/// `g` = 4: four i8), rows padded to `pv` words with zeros, then the weights as `[c/g][output]`.
-/// Returns (packed pixels, packed weights).
-fn pack(
-    x: &[i8],
-    shape: &Pointwise,
-    p0: usize,
-    pn: usize,
-    pv: usize,
-    w: &[i8],
-    g: usize,
-    scratch: &mut Vec<i32>,
-) -> usize {
-    let &Pointwise { inputs: c, outputs: o, pixels: p } = shape;
+/// `g` = 4: four i8), rows padded to `pv` words with zeros. Returns the number of groups.
+fn pack_x(x: &[i8], shape: &Pointwise, p0: usize, pn: usize, pv: usize, g: usize, scratch: &mut Vec<i32>) -> usize {
+    let &Pointwise { inputs: c, pixels: p, .. } = shape;
     let cg = c.div_ceil(g);
-    let word = |vals: &mut dyn Iterator<Item = i8>| -> i32 {
-        let mut v = 0u32;
-        for (j, b) in vals.enumerate() {
-            v |= if g == 2 { (b as i16 as u16 as u32) << (16 * j) } else { (b as u8 as u32) << (8 * j) };
-        }
-        v as i32
-    };
     scratch.clear();
-    scratch.resize(cg * pv + cg * o, 0);
+    scratch.resize(cg * pv, 0);
     for k in 0..cg {
         let chans: Vec<&[i8]> = (k * g..(k * g + g).min(c)).map(|ch| &x[ch * p + p0..ch * p + p0 + pn]).collect();
         for i in 0..pn {
-            scratch[k * pv + i] = word(&mut chans.iter().map(|r| r[i]));
-        }
-    }
-    for oc in 0..o {
-        for k in 0..cg {
-            let ws = &w[oc * c + k * g..oc * c + (k * g + g).min(c)];
-            scratch[cg * pv + k * o + oc] = word(&mut ws.iter().copied());
+            scratch[k * pv + i] = word(g, &mut chans.iter().map(|r| r[i]));
         }
     }
     cg
+}
+
+fn word(g: usize, vals: &mut dyn Iterator<Item = i8>) -> i32 {
+    let mut v = 0u32;
+    for (j, b) in vals.enumerate() {
+        v |= if g == 2 { (b as i16 as u16 as u32) << (16 * j) } else { (b as u8 as u32) << (8 * j) };
+    }
+    v as i32
+}
+
+/// The weights as `[c/g][output]` words of `g` channels (see [`pack_x`]), once per call.
+fn pw_pack(w: &[i8], shape: &Pointwise, bias: &[i32], g: usize) -> PwWeights {
+    let &Pointwise { inputs: c, outputs: o, .. } = shape;
+    let cg = c.div_ceil(g);
+    let mut ws = vec![0i32; cg * o];
+    for oc in 0..o {
+        for k in 0..cg {
+            ws[k * o + oc] = word(g, &mut w[oc * c + k * g..oc * c + (k * g + g).min(c)].iter().copied());
+        }
+    }
+    PwWeights { w: ws, bias: bias.to_vec() }
 }
 
 /// Stores accumulator vectors `a` (4 i32 each) for pixels `i..` of row `oc`, clipped to `pn`.
@@ -102,17 +105,19 @@ unsafe fn pw_block(
     x: &[i8],
     shape: &Pointwise,
     p0: usize,
-    w: &[i8],
-    bias: &[i32],
+    _w: &[i8],
+    pk: &PwWeights,
     scratch: &mut Vec<i32>,
     acc: &mut [i32],
 ) {
+    let bias = &pk.bias;
     let &Pointwise { inputs: c, outputs: o, pixels: p } = shape;
     let pn = acc.len() / o;
     let pv = pn.div_ceil(8) * 8;
-    assert!(x.len() >= c * p && p0 + pn <= p && w.len() >= o * c && bias.len() == o);
-    let cp = pack(x, shape, p0, pn, pv, w, 2, scratch);
-    let (xs, ws) = scratch.split_at(cp * pv);
+    let cp = c.div_ceil(2);
+    assert!(x.len() >= c * p && p0 + pn <= p && pk.w.len() == cp * o && bias.len() == o);
+    pack_x(x, shape, p0, pn, pv, 2, scratch);
+    let (xs, ws) = (&scratch[..], &pk.w[..]);
     let mut oc = 0;
     while oc < o {
         let on = (o - oc).min(4);
@@ -158,17 +163,19 @@ unsafe fn pw_block_sdot(
     x: &[i8],
     shape: &Pointwise,
     p0: usize,
-    w: &[i8],
-    bias: &[i32],
+    _w: &[i8],
+    pk: &PwWeights,
     scratch: &mut Vec<i32>,
     acc: &mut [i32],
 ) {
+    let bias = &pk.bias;
     let &Pointwise { inputs: c, outputs: o, pixels: p } = shape;
     let pn = acc.len() / o;
     let pv = pn.div_ceil(8) * 8;
-    assert!(x.len() >= c * p && p0 + pn <= p && w.len() >= o * c && bias.len() == o);
-    let cq = pack(x, shape, p0, pn, pv, w, 4, scratch);
-    let (xs, ws) = scratch.split_at(cq * pv);
+    let cq = c.div_ceil(4);
+    assert!(x.len() >= c * p && p0 + pn <= p && pk.w.len() == cq * o && bias.len() == o);
+    pack_x(x, shape, p0, pn, pv, 4, scratch);
+    let (xs, ws) = (&scratch[..], &pk.w[..]);
     let mut oc = 0;
     while oc < o {
         let on = (o - oc).min(4);

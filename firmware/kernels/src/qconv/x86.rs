@@ -1,12 +1,14 @@
-//! AVX2 int8 convolution primitives (bit-exact with `super::scalar`). Tails go to the scalar code.
+//! AVX2 int8 convolution primitives (bit-exact with `super::scalar`: integer sums in wrapping i32
+//! are exact in any order), and an AVX-VNNI pointwise block when `avxvnni` is detected.
 
-use super::{scalar, Pointwise, RowEp};
+use super::{scalar, Depthwise, DwCall, DwScratch, Pointwise, PwWeights, RowEp};
 use std::arch::x86_64::*;
 
 /// Installs the AVX2 primitives; only called after `avx2` was detected.
 pub(crate) fn install_avx2(k: &mut crate::Kernels) {
-    k.dw_row = |s, o, w, b, a| unsafe { dw_row(s, o, w, b, a) };
-    k.pw_block = |x, sh, p0, w, b, s, a| unsafe { pw_block(x, sh, p0, w, b, s, a) };
+    k.dw_channel = |x, c, w, b, s, a| unsafe { dw_channel(x, c, w, b, s, a) };
+    k.pw_pack = |w, sh, b| pw_pack(w, sh, b, false);
+    k.pw_block = |x, sh, p0, w, pk, s, a| unsafe { pw_block_avx2(x, sh, p0, w, pk, s, a) };
     k.ep_i8 = |a, e, o| unsafe { epilogue_i8(a, e, o) };
     k.ep_f32 = |a, e, o| unsafe { epilogue_f32(a, e, o) };
     for n in ["qconv_dw", "qconv_pw", "qconv_epilogue"] {
@@ -14,148 +16,286 @@ pub(crate) fn install_avx2(k: &mut crate::Kernels) {
     }
 }
 
-/// 16 outputs per step, i32 lanes. `madd_epi16` of a sign-extended i16 (as the pair `(v, sign)`)
-/// with the pair `(w, 0)` is `v·w` in one µop (cheaper than `mullo_epi32`).
+/// On top of [`install_avx2`]: the pointwise block on `vpdpbusd`; only called after `avx2` and
+/// `avxvnni` were detected.
+pub(crate) fn install_avxvnni(k: &mut crate::Kernels) {
+    k.pw_pack = |w, sh, b| pw_pack(w, sh, b, true);
+    k.pw_block = |x, sh, p0, w, pk, s, a| unsafe { pw_block_vnni(x, sh, p0, w, pk, s, a) };
+    k.set_name("qconv_pw", "avxvnni");
+}
+
+/// Depthwise on a *pair plane*: i32 words of two adjacent i16 values `(v[j], v[j+1])` of a padded
+/// row with the zero point removed, so that one `madd_epi16` against the weight pair
+/// `(w[ky][2t], w[ky][2t+1])` applies two taps of a row to 8 outputs (an odd last tap pairs with
+/// weight 0). Stride 2 reads pairs `(v[2i], v[2i+1])`: the padded i16 row itself. Stride 1 needs the
+/// overlapping pairs `(v[i], v[i+1])`: built once per input row by interleaving the row with
+/// itself shifted by one. 3×3: 6 madds per 8 outputs (was 9 of half-used madds); 5×5: 15 (was 25).
+/// 16 outputs per step; a row's last step writes up to 15 values into the next row (computed after
+/// it) or the accumulator slack.
 #[target_feature(enable = "avx2")]
-unsafe fn dw_row(src: &[i16], offsets: &[usize], weights: &[i16], bias: i32, acc: &mut [i32]) {
-    let n = acc.len();
-    let max_off = offsets.iter().copied().max().unwrap_or(0);
-    assert!(src.len() >= max_off + n && weights.len() == offsets.len());
-    let wv: Vec<__m256i> = weights.iter().map(|&w| _mm256_set1_epi32(w as u16 as i32)).collect();
-    let b = _mm256_set1_epi32(bias);
-    let sp = src.as_ptr();
-    let mut i = 0;
-    while i + 16 <= n {
-        let (mut a0, mut a1) = (b, b);
-        for (&off, &w) in offsets.iter().zip(&wv) {
-            let p = sp.add(off + i);
-            let x0 = _mm256_cvtepi16_epi32(_mm_loadu_si128(p as *const __m128i));
-            let x1 = _mm256_cvtepi16_epi32(_mm_loadu_si128(p.add(8) as *const __m128i));
-            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(x0, w));
-            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(x1, w));
-        }
-        _mm256_storeu_si256(acc.as_mut_ptr().add(i) as *mut __m256i, a0);
-        _mm256_storeu_si256(acc.as_mut_ptr().add(i + 8) as *mut __m256i, a1);
-        i += 16;
+unsafe fn dw_channel(x: &[i8], call: &DwCall, w: &[i8], bias: i32, scratch: &mut DwScratch, acc: &mut [i32]) {
+    let &DwCall { shape, oh, ow, x_zp } = call;
+    let &Depthwise { height: h, width: wd, kernel: k, stride: s, pad: [pt, pl, pb, pr], .. } = shape;
+    let (ph, pw) = (h + pt + pb, wd + pl + pr);
+    // Pair words per plane row: covers every read of whole 16-output steps (see the bounds below).
+    let np = pw + 24;
+    let rl = 2 * np; // i16 per plane row
+    let plane_len = ph * rl + 64;
+    assert!(x.len() == h * wd && w.len() == k * k && (k == 3 || k == 5) && (s == 1 || s == 2));
+    // Bounds: steps cover outputs < ow + 15; stride 1 reads pair `i + 2t` (2t ≤ k − 1), stride 2
+    // reads pair `i + t` (t ≤ 2): both < pw + 15 ≤ np, in rows oy·s + ky < ph.
+    assert!(acc.len() >= oh * ow + 15 && (oh - 1) * s + k <= ph && (ow - 1) * s + k <= pw);
+    let zp = _mm256_set1_epi16(x_zp as i16);
+    if scratch.plane.len() != plane_len {
+        scratch.plane.clear();
+        scratch.plane.resize(plane_len, 0);
+        scratch.row.clear();
+        scratch.row.resize(np + 48, 0);
     }
-    while i + 8 <= n {
-        let mut a0 = b;
-        for (&off, &w) in offsets.iter().zip(&wv) {
-            let x0 = _mm256_cvtepi16_epi32(_mm_loadu_si128(sp.add(off + i) as *const __m128i));
-            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(x0, w));
+    let plane = scratch.plane.as_mut_ptr();
+    // The padded, zero-point-removed i16 row: straight into the plane (stride 2) or into `row`.
+    let widen = |src: &[i8], dst: *mut i16| {
+        let mut xi = 0;
+        while xi + 16 <= wd {
+            let v = _mm256_cvtepi8_epi16(_mm_loadu_si128(src.as_ptr().add(xi) as *const __m128i));
+            _mm256_storeu_si256(dst.add(pl + xi) as *mut __m256i, _mm256_sub_epi16(v, zp));
+            xi += 16;
         }
-        _mm256_storeu_si256(acc.as_mut_ptr().add(i) as *mut __m256i, a0);
-        i += 8;
+        for (j, &v) in src.iter().enumerate().skip(xi) {
+            *dst.add(pl + j) = v as i16 - x_zp as i16;
+        }
+    };
+    for (y, src) in x.chunks_exact(wd).enumerate() {
+        let prow = plane.add((y + pt) * rl);
+        if s == 2 {
+            widen(src, prow);
+        } else {
+            let v = scratch.row.as_mut_ptr();
+            widen(src, v);
+            // Pairs j = 0..pw (rounded up to 16; v is zero past pw): (v[j], v[j+1]).
+            let mut j = 0;
+            while j < pw {
+                let a = _mm256_loadu_si256(v.add(j) as *const __m256i);
+                let b = _mm256_loadu_si256(v.add(j + 1) as *const __m256i);
+                let (lo, hi) = (_mm256_unpacklo_epi16(a, b), _mm256_unpackhi_epi16(a, b));
+                _mm256_storeu_si256(prow.add(2 * j) as *mut __m256i, _mm256_permute2x128_si256(lo, hi, 0x20));
+                _mm256_storeu_si256(prow.add(2 * j + 16) as *mut __m256i, _mm256_permute2x128_si256(lo, hi, 0x31));
+                j += 16;
+            }
+        }
     }
-    if i < n {
-        scalar::dw_row(&src[i..], offsets, weights, bias, &mut acc[i..]);
+    let step = if s == 1 { 2 } else { 1 };
+    let pair = |a: i8, b: i8| (a as i16 as u16 as u32 | ((b as i16 as u16 as u32) << 16)) as i32;
+    let np2 = k.div_ceil(2);
+    let mut offs = [0usize; 15];
+    let mut wv = [_mm256_setzero_si256(); 15];
+    for ky in 0..k {
+        for t in 0..np2 {
+            let b = if 2 * t + 1 < k { w[ky * k + 2 * t + 1] } else { 0 };
+            offs[ky * np2 + t] = ky * rl + 2 * t * step;
+            wv[ky * np2 + t] = _mm256_set1_epi32(pair(w[ky * k + 2 * t], b));
+        }
+    }
+    let (plane, acc) = (plane as *const i16, acc.as_mut_ptr());
+    if k == 3 {
+        dw_rows::<6>(plane, rl * s, oh, ow, &offs, &wv, bias, acc);
+    } else {
+        dw_rows::<15>(plane, rl * s, oh, ow, &offs, &wv, bias, acc);
     }
 }
 
-/// Pixels are packed as channel pairs (`[c/2][pixel]`, one i32 = two i16), weights as pairs too;
-/// `madd_epi16` then sums two channels per lane. Tiles of 4 outputs × 16 pixels (8 accumulators).
 #[target_feature(enable = "avx2")]
-unsafe fn pw_block(
-    x: &[i8],
-    shape: &Pointwise,
-    p0: usize,
-    w: &[i8],
-    bias: &[i32],
-    scratch: &mut Vec<i32>,
-    acc: &mut [i32],
+#[allow(clippy::too_many_arguments)]
+unsafe fn dw_rows<const NT: usize>(
+    plane: *const i16,
+    row_step: usize,
+    oh: usize,
+    ow: usize,
+    offs: &[usize; 15],
+    wv: &[__m256i; 15],
+    bias: i32,
+    acc: *mut i32,
 ) {
-    let &Pointwise { inputs: c, outputs: o, pixels: p } = shape;
-    let pn = acc.len() / o;
-    let pv = pn.div_ceil(8) * 8; // packed row length: whole vectors, zero tail
-    let cp = c.div_ceil(2);
-    assert!(x.len() >= c * p && p0 + pn <= p && w.len() >= o * c && bias.len() == o);
-    let pair = |a: i8, b: i8| (a as i16 as u16 as u32 | ((b as i16 as u16 as u32) << 16)) as i32;
-    scratch.clear();
-    scratch.resize(cp * pv + cp * o, 0);
-    let (xs, ws) = scratch.split_at_mut(cp * pv);
-    for k in 0..cp {
-        let r0 = &x[2 * k * p + p0..2 * k * p + p0 + pn];
-        let row = &mut xs[k * pv..k * pv + pn];
-        if 2 * k + 1 < c {
-            let r1 = &x[(2 * k + 1) * p + p0..(2 * k + 1) * p + p0 + pn];
-            for ((d, &a), &b) in row.iter_mut().zip(r0).zip(r1) {
-                *d = pair(a, b);
-            }
-        } else {
-            for (d, &a) in row.iter_mut().zip(r0) {
-                *d = pair(a, 0);
-            }
-        }
-    }
-    // Weights as [pair][output] so that a tile's 4 outputs are adjacent.
-    for oc in 0..o {
-        for k in 0..cp {
-            let b = if 2 * k + 1 < c { w[oc * c + 2 * k + 1] } else { 0 };
-            ws[k * o + oc] = pair(w[oc * c + 2 * k], b);
-        }
-    }
-    let xp = xs.as_ptr();
-    let mut tmp = [0i32; 16];
-    let mut oc = 0;
-    while oc < o {
-        let on = (o - oc).min(4);
+    let b = _mm256_set1_epi32(bias);
+    for oy in 0..oh {
+        let src = plane.add(oy * row_step);
+        let dst = acc.add(oy * ow);
         let mut i = 0;
-        while i < pn {
-            let mut a = [[_mm256_setzero_si256(); 2]; 4];
-            if on == 4 {
-                // Full tile: eight named accumulators stay in registers (a dynamically indexed
-                // array of them lives on the stack: a load and a store per madd).
-                let b = |j: usize| _mm256_set1_epi32(bias[oc + j]);
-                let (mut a00, mut a01, mut a10, mut a11) = (b(0), b(0), b(1), b(1));
-                let (mut a20, mut a21, mut a30, mut a31) = (b(2), b(2), b(3), b(3));
-                for k in 0..cp {
-                    let x0 = _mm256_loadu_si256(xp.add(k * pv + i) as *const __m256i);
-                    let x1 = if i + 8 < pv { _mm256_loadu_si256(xp.add(k * pv + i + 8) as *const __m256i) } else { x0 };
-                    let wr = &ws[k * o + oc..k * o + oc + 4];
-                    let (w0, w1) = (_mm256_set1_epi32(wr[0]), _mm256_set1_epi32(wr[1]));
-                    let (w2, w3) = (_mm256_set1_epi32(wr[2]), _mm256_set1_epi32(wr[3]));
-                    a00 = _mm256_add_epi32(a00, _mm256_madd_epi16(x0, w0));
-                    a01 = _mm256_add_epi32(a01, _mm256_madd_epi16(x1, w0));
-                    a10 = _mm256_add_epi32(a10, _mm256_madd_epi16(x0, w1));
-                    a11 = _mm256_add_epi32(a11, _mm256_madd_epi16(x1, w1));
-                    a20 = _mm256_add_epi32(a20, _mm256_madd_epi16(x0, w2));
-                    a21 = _mm256_add_epi32(a21, _mm256_madd_epi16(x1, w2));
-                    a30 = _mm256_add_epi32(a30, _mm256_madd_epi16(x0, w3));
-                    a31 = _mm256_add_epi32(a31, _mm256_madd_epi16(x1, w3));
+        while i < ow {
+            let p = src.add(2 * i);
+            let (mut a0, mut a1) = (b, b);
+            for t in 0..NT {
+                let q = p.add(offs[t]);
+                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_loadu_si256(q as *const __m256i), wv[t]));
+                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_loadu_si256(q.add(16) as *const __m256i), wv[t]));
+            }
+            _mm256_storeu_si256(dst.add(i) as *mut __m256i, a0);
+            _mm256_storeu_si256(dst.add(i + 8) as *mut __m256i, a1);
+            i += 16;
+        }
+    }
+}
+
+/// Weights packed once per call as `[output / 4][group][4]` words (`group`: a channel pair as two
+/// i16 for `madd`, a channel quad as four i8 for `vpdpbusd`), outputs padded to a multiple of 4
+/// with zero weights so that every tile is full. `vpdpbusd` multiplies unsigned bytes: the pixels
+/// go in as `x + 128` (`x ^ 0x80`), and `Σ w·(x + 128) − 128·Σ w = Σ w·x` moves into the bias.
+fn pw_pack(w: &[i8], shape: &Pointwise, bias: &[i32], vnni: bool) -> PwWeights {
+    let &Pointwise { inputs: c, outputs: o, .. } = shape;
+    let g = if vnni { 4 } else { 2 };
+    let (cg, o4) = (c.div_ceil(g), o.div_ceil(4));
+    let mut ws = vec![0i32; o4 * cg * 4];
+    for oc in 0..o {
+        for k in 0..cg {
+            let mut v = 0u32;
+            for (j, &b) in w[oc * c + k * g..oc * c + (k * g + g).min(c)].iter().enumerate() {
+                v |= if vnni { (b as u8 as u32) << (8 * j) } else { (b as i16 as u16 as u32) << (16 * j) };
+            }
+            ws[((oc / 4) * cg + k) * 4 + oc % 4] = v as i32;
+        }
+    }
+    let mut b = vec![0i32; o4 * 4];
+    for oc in 0..o {
+        let sum: i32 = w[oc * c..(oc + 1) * c].iter().map(|&v| v as i32).sum();
+        b[oc] = if vnni { bias[oc].wrapping_sub(sum.wrapping_mul(128)) } else { bias[oc] };
+    }
+    PwWeights { w: ws, bias: b }
+}
+
+/// `pw_block` on AVX2 (`madd_epi16`: channel pairs) or AVX-VNNI (`vpdpbusd`: channel quads): the
+/// block's pixels are packed as `[group][pixel]` words (rows of `pv` words, whole vectors), then
+/// tiles of 4 outputs × 24 pixels (12 accumulators) run over the groups.
+macro_rules! pw_block_fn {
+    ($block:ident, $tile:ident, $feat:literal, $vnni:literal, |$a:ident, $x:ident, $w:ident| $mac:expr) => {
+        #[target_feature(enable = $feat)]
+        unsafe fn $block(
+            x: &[i8],
+            shape: &Pointwise,
+            p0: usize,
+            _w: &[i8],
+            pk: &PwWeights,
+            scratch: &mut Vec<i32>,
+            acc: &mut [i32],
+        ) {
+            let &Pointwise { inputs: c, outputs: o, pixels: p } = shape;
+            let g = if $vnni { 4 } else { 2 };
+            let cg = c.div_ceil(g);
+            let pn = acc.len() / o;
+            let pv = pn.div_ceil(8) * 8;
+            assert!(x.len() >= c * p && p0 + pn <= p && pk.w.len() == o.div_ceil(4) * cg * 4 && pk.bias.len() >= o);
+            scratch.clear();
+            scratch.resize(cg * pv, 0);
+            let zero = [0i8; 16];
+            for k in 0..cg {
+                let rows: [&[i8]; 4] = std::array::from_fn(|j| {
+                    let ch = k * g + j;
+                    if j < g && ch < c { &x[ch * p + p0..ch * p + p0 + pn] } else { &zero[..0] }
+                });
+                let dst = scratch.as_mut_ptr().add(k * pv);
+                let mut i = 0;
+                while i + 16 <= pn {
+                    let ld = |r: &[i8]| if r.is_empty() { _mm_setzero_si128() } else { _mm_loadu_si128(r.as_ptr().add(i) as *const __m128i) };
+                    let (r0, r1) = (ld(rows[0]), ld(rows[1]));
+                    let (ab0, ab1) = (_mm_unpacklo_epi8(r0, r1), _mm_unpackhi_epi8(r0, r1));
+                    if $vnni {
+                        let (r2, r3) = (ld(rows[2]), ld(rows[3]));
+                        let (cd0, cd1) = (_mm_unpacklo_epi8(r2, r3), _mm_unpackhi_epi8(r2, r3));
+                        let m = _mm_set1_epi8(-128);
+                        let q = [
+                            _mm_unpacklo_epi16(ab0, cd0),
+                            _mm_unpackhi_epi16(ab0, cd0),
+                            _mm_unpacklo_epi16(ab1, cd1),
+                            _mm_unpackhi_epi16(ab1, cd1),
+                        ];
+                        for (j, &v) in q.iter().enumerate() {
+                            _mm_storeu_si128(dst.add(i + 4 * j) as *mut __m128i, _mm_xor_si128(v, m));
+                        }
+                    } else {
+                        // Sign-extending the byte pairs gives the i16 pairs.
+                        _mm256_storeu_si256(dst.add(i) as *mut __m256i, _mm256_cvtepi8_epi16(ab0));
+                        _mm256_storeu_si256(dst.add(i + 8) as *mut __m256i, _mm256_cvtepi8_epi16(ab1));
+                    }
+                    i += 16;
                 }
-                a = [[a00, a01], [a10, a11], [a20, a21], [a30, a31]];
-            } else {
-                for (j, aj) in a.iter_mut().enumerate().take(on) {
-                    *aj = [_mm256_set1_epi32(bias[oc + j]); 2];
+                for i in i..pn {
+                    let mut v = 0u32;
+                    for (j, r) in rows.iter().enumerate().take(g) {
+                        let b = r.get(i).copied().unwrap_or(0);
+                        v |= if $vnni { ((b as u8 ^ 0x80) as u32) << (8 * j) } else { (b as i16 as u16 as u32) << (16 * j) };
+                    }
+                    *dst.add(i) = v as i32;
                 }
-                for k in 0..cp {
-                    let x0 = _mm256_loadu_si256(xp.add(k * pv + i) as *const __m256i);
-                    let x1 = if i + 8 < pv { _mm256_loadu_si256(xp.add(k * pv + i + 8) as *const __m256i) } else { x0 };
-                    let wrow = &ws[k * o + oc..k * o + oc + on];
-                    for (j, &wp) in wrow.iter().enumerate() {
-                        let wv = _mm256_set1_epi32(wp);
-                        a[j][0] = _mm256_add_epi32(a[j][0], _mm256_madd_epi16(x0, wv));
-                        a[j][1] = _mm256_add_epi32(a[j][1], _mm256_madd_epi16(x1, wv));
+            }
+            let xs = scratch.as_ptr();
+            for o4 in 0..o.div_ceil(4) {
+                let on = (o - 4 * o4).min(4);
+                let ws = pk.w.as_ptr().add(o4 * cg * 4);
+                let bias = pk.bias.as_ptr().add(4 * o4);
+                let out = acc.as_mut_ptr().add(4 * o4 * pn);
+                let mut i = 0;
+                while i < pn {
+                    match (pn - i).div_ceil(8) {
+                        1 => $tile::<1>(xs, pv, ws, cg, bias, out, pn, on, i),
+                        2 => $tile::<2>(xs, pv, ws, cg, bias, out, pn, on, i),
+                        _ => $tile::<3>(xs, pv, ws, cg, bias, out, pn, on, i),
+                    }
+                    i += 24;
+                }
+            }
+        }
+
+        /// 4 outputs × `NV` vectors of 8 pixels from pixel `i`; stores `on` rows, clipped to `pn`.
+        #[target_feature(enable = $feat)]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $tile<const NV: usize>(
+            xs: *const i32,
+            pv: usize,
+            ws: *const i32,
+            ng: usize,
+            bias: *const i32,
+            out: *mut i32,
+            pn: usize,
+            on: usize,
+            i: usize,
+        ) {
+            let mut acc = [[_mm256_setzero_si256(); NV]; 4];
+            for (j, aj) in acc.iter_mut().enumerate() {
+                *aj = [_mm256_set1_epi32(*bias.add(j)); NV];
+            }
+            for k in 0..ng {
+                let mut xv = [_mm256_setzero_si256(); NV];
+                for (v, xr) in xv.iter_mut().enumerate() {
+                    *xr = _mm256_loadu_si256(xs.add(k * pv + i + 8 * v) as *const __m256i);
+                }
+                for (j, aj) in acc.iter_mut().enumerate() {
+                    let $w = _mm256_set1_epi32(*ws.add(4 * k + j));
+                    for (av, &xr) in aj.iter_mut().zip(&xv) {
+                        let ($a, $x) = (*av, xr);
+                        *av = $mac;
                     }
                 }
             }
-            let n = (pn - i).min(16);
-            for (j, aj) in a.iter().enumerate().take(on) {
-                let row = &mut acc[(oc + j) * pn + i..(oc + j) * pn + i + n];
-                if n == 16 {
-                    _mm256_storeu_si256(row.as_mut_ptr() as *mut __m256i, aj[0]);
-                    _mm256_storeu_si256(row.as_mut_ptr().add(8) as *mut __m256i, aj[1]);
+            let n = (pn - i).min(8 * NV);
+            let mut tmp = [0i32; 24];
+            for (j, aj) in acc.iter().enumerate().take(on) {
+                let row = out.add(j * pn + i);
+                if n == 8 * NV {
+                    for (v, &a) in aj.iter().enumerate() {
+                        _mm256_storeu_si256(row.add(8 * v) as *mut __m256i, a);
+                    }
                 } else {
-                    _mm256_storeu_si256(tmp.as_mut_ptr() as *mut __m256i, aj[0]);
-                    _mm256_storeu_si256(tmp.as_mut_ptr().add(8) as *mut __m256i, aj[1]);
-                    row.copy_from_slice(&tmp[..n]);
+                    for (v, &a) in aj.iter().enumerate() {
+                        _mm256_storeu_si256(tmp.as_mut_ptr().add(8 * v) as *mut __m256i, a);
+                    }
+                    std::ptr::copy_nonoverlapping(tmp.as_ptr(), row, n);
                 }
             }
-            i += 16;
         }
-        oc += on;
-    }
+    };
 }
+
+pw_block_fn!(pw_block_avx2, pw_tile_avx2, "avx2", false, |a, x, w| _mm256_add_epi32(a, _mm256_madd_epi16(x, w)));
+pw_block_fn!(pw_block_vnni, pw_tile_vnni, "avx2,avxvnni", true, |a, x, w| _mm256_dpbusd_avx_epi32(a, x, w));
 
 /// `f32(acc) · mult`, then hard-swish (`/ y_scale` for int8) or the clamp: the scalar order.
 #[target_feature(enable = "avx2")]
