@@ -120,6 +120,90 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Wide rows (several 16-value SIMD steps and every tail length), both strides, odd and even
+    /// widths, every padding: each table against the scalar one.
+    #[test]
+    fn depthwise_wide(c in 1usize..=3, h in 1usize..=9, w in 1usize..=90, big in any::<bool>(), s in 1usize..=2,
+                      pad in prop::array::uniform4(0usize..=2), zp in -128i32..=127, seed in any::<u64>()) {
+        let k: usize = if big { 5 } else { 3 };
+        let (h, w) = (h.max(k.saturating_sub(pad[0] + pad[2])), w.max(k.saturating_sub(pad[1] + pad[3])));
+        let shape = Depthwise { channels: c, height: h, width: w, kernel: k, stride: s, pad };
+        let (oh, ow) = shape.output_hw().unwrap();
+        let x = data(c * h * w, seed);
+        let wt = data(c * k * k, seed ^ 5);
+        let bias: Vec<i32> = (0..c as i32).map(|i| i * 31 - 700).collect();
+        let scale: Vec<f32> = (0..c).map(|i| 3e-4 * (1.0 + i as f32 * 0.5)).collect();
+        let ep = Epilogue { bias: &bias, scale: &scale, activation: Activation::Identity };
+        let mut want = vec![0i8; c * oh * ow];
+        Kernels::scalar().depthwise_conv_i8(&shape, &x, zp, &wt, &ep, Output::I8 { data: &mut want, scale: 0.05, zero_point: 1 }).unwrap();
+        for kt in Kernels::available() {
+            let mut got = vec![0i8; c * oh * ow];
+            kt.depthwise_conv_i8(&shape, &x, zp, &wt, &ep, Output::I8 { data: &mut got, scale: 0.05, zero_point: 1 }).unwrap();
+            prop_assert_eq!(&got, &want, "{:?}", kt.names());
+        }
+    }
+
+    /// Several pixel blocks with every tail length, channel counts around multiples of 2 and 4,
+    /// output counts around multiples of 4: f32 output (no clamping hides a wrong sum).
+    #[test]
+    fn pointwise_blocks(c in 1usize..=37, o in 1usize..=11, p in 1usize..=400, zp in -128i32..=127, seed in any::<u64>()) {
+        let shape = Pointwise { inputs: c, outputs: o, pixels: p };
+        let x = data(c * p, seed);
+        let wt = data(o * c, seed ^ 9);
+        let bias: Vec<i32> = (0..o as i32).map(|i| i * 1001 - 5000).collect();
+        let scale = vec![1e-3f32; o];
+        let ep = Epilogue { bias: &bias, scale: &scale, activation: Activation::Identity };
+        let mut want = vec![0f32; o * p];
+        Kernels::scalar().pointwise_conv_i8(&shape, &x, zp, &wt, &ep, Output::F32(&mut want)).unwrap();
+        for kt in Kernels::available() {
+            let mut got = vec![0f32; o * p];
+            kt.pointwise_conv_i8(&shape, &x, zp, &wt, &ep, Output::F32(&mut got)).unwrap();
+            prop_assert_eq!(bits(&got), bits(&want), "{:?}", kt.names());
+        }
+    }
+}
+
+/// Extreme values: x and w at -128 / 127 with zero points at both ends (|x − zp| = 255, the
+/// largest pair and quad sums), f32 output so the raw sums show.
+#[test]
+fn extremes() {
+    for (xv, wv, zp) in [(-128i8, -128i8, 127), (127, -128, -128), (127, 127, -128), (-128, 127, 127), (-128, -128, -128)] {
+        for s in 1..=2 {
+            for k in [3, 5] {
+                let shape = Depthwise { channels: 2, height: 11, width: 37, kernel: k, stride: s, pad: [1, 2, 0, 1] };
+                let (oh, ow) = shape.output_hw().unwrap();
+                let x = vec![xv; 2 * 11 * 37];
+                let wt = vec![wv; 2 * k * k];
+                let ep = Epilogue { bias: &[i32::MAX - 5, i32::MIN + 5], scale: &[1.0, 1.0], activation: Activation::Identity };
+                let mut want = vec![0f32; 2 * oh * ow];
+                Kernels::scalar().depthwise_conv_i8(&shape, &x, zp, &wt, &ep, Output::F32(&mut want)).unwrap();
+                for kt in Kernels::available() {
+                    let mut got = vec![0f32; 2 * oh * ow];
+                    kt.depthwise_conv_i8(&shape, &x, zp, &wt, &ep, Output::F32(&mut got)).unwrap();
+                    assert_eq!(bits(&got), bits(&want), "dw k{k} s{s} {xv} {wv} {zp} {:?}", kt.names());
+                }
+            }
+        }
+        let shape = Pointwise { inputs: 45, outputs: 6, pixels: 130 };
+        let x = vec![xv; 45 * 130];
+        let wt = vec![wv; 6 * 45];
+        let bias = [i32::MAX - 5, i32::MIN + 5, 0, 1, -1, 7];
+        let ep = Epilogue { bias: &bias, scale: &[1.0; 6], activation: Activation::Identity };
+        let mut want = vec![0f32; 6 * 130];
+        Kernels::scalar().pointwise_conv_i8(&shape, &x, zp, &wt, &ep, Output::F32(&mut want)).unwrap();
+        let (_, f) = direct(&x, (45, 1, 130), zp, &wt, 6, 1, 1, [0; 4], false, &bias, &[1.0; 6], Activation::Identity, None);
+        assert_eq!(bits(&want), bits(&f), "pw scalar vs definition");
+        for kt in Kernels::available() {
+            let mut got = vec![0f32; 6 * 130];
+            kt.pointwise_conv_i8(&shape, &x, zp, &wt, &ep, Output::F32(&mut got)).unwrap();
+            assert_eq!(bits(&got), bits(&want), "pw {xv} {wv} {zp} {:?}", kt.names());
+        }
+    }
+}
+
 /// Pixel counts over one block (64) with many channels: the block loop and long sums.
 #[test]
 fn pointwise_large_blocks() {
