@@ -57,19 +57,22 @@ fn depthwise(c: &mut Criterion) {
 }
 
 fn pointwise(c: &mut Criterion) {
+    // Hard-swish (two IEEE divisions per output in the epilogue) as in PP-OCRv4's backbone, and one
+    // layer with ReLU to show the epilogue's share.
     let layers = [
-        ("pw1x1_32to64_56x56", Pointwise { inputs: 32, outputs: 64, pixels: 56 * 56 }),
-        ("pw1x1_96to96_40x40", Pointwise { inputs: 96, outputs: 96, pixels: 40 * 40 }),
+        ("pw1x1_32to64_56x56", Pointwise { inputs: 32, outputs: 64, pixels: 56 * 56 }, Activation::HardSwish),
+        ("pw1x1_96to96_40x40", Pointwise { inputs: 96, outputs: 96, pixels: 40 * 40 }, Activation::HardSwish),
+        ("pw1x1_96to96_40x40_relu", Pointwise { inputs: 96, outputs: 96, pixels: 40 * 40 }, Activation::Relu),
     ];
     const KERNEL: &str = "qconv_pw";
     let mut g = c.benchmark_group("qconv");
-    for (name, shape) in layers {
+    for (name, shape, activation) in layers {
         let (ci, co, p) = (shape.inputs, shape.outputs, shape.pixels);
         let x = data(ci * p, 3);
         let w = data(co * ci, 4);
         let bias: Vec<i32> = (0..co as i32).map(|i| i * 101 - 3000).collect();
         let scale: Vec<f32> = (0..co).map(|i| 2e-5 * (1.0 + i as f32 * 0.01)).collect();
-        let ep = Epilogue { bias: &bias, scale: &scale, activation: Activation::HardSwish };
+        let ep = Epilogue { bias: &bias, scale: &scale, activation };
         let mut y = vec![0i8; co * p];
         g.throughput(Throughput::Elements((co * p) as u64));
         let mut seen = vec![];

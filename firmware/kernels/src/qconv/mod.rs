@@ -205,9 +205,6 @@ pub(crate) struct DwCall<'a> {
 #[derive(Default)]
 pub(crate) struct DwScratch {
     pub plane: Vec<i16>,
-    /// One widened input row (AVX2 stride 1).
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-    pub row: Vec<i16>,
     pub offsets: Vec<usize>,
 }
 

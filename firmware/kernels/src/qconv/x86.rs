@@ -49,38 +49,53 @@ unsafe fn dw_channel(x: &[i8], call: &DwCall, w: &[i8], bias: i32, scratch: &mut
     if scratch.plane.len() != plane_len {
         scratch.plane.clear();
         scratch.plane.resize(plane_len, 0);
-        scratch.row.clear();
-        scratch.row.resize(np + 48, 0);
     }
     let plane = scratch.plane.as_mut_ptr();
-    // The padded, zero-point-removed i16 row: straight into the plane (stride 2) or into `row`.
-    let widen = |src: &[i8], dst: *mut i16| {
-        let mut xi = 0;
-        while xi + 16 <= wd {
-            let v = _mm256_cvtepi8_epi16(_mm_loadu_si128(src.as_ptr().add(xi) as *const __m128i));
-            _mm256_storeu_si256(dst.add(pl + xi) as *mut __m256i, _mm256_sub_epi16(v, zp));
-            xi += 16;
-        }
-        for (j, &v) in src.iter().enumerate().skip(xi) {
-            *dst.add(pl + j) = v as i16 - x_zp as i16;
-        }
-    };
+    let zp16 = x_zp as i16;
     for (y, src) in x.chunks_exact(wd).enumerate() {
         let prow = plane.add((y + pt) * rl);
         if s == 2 {
-            widen(src, prow);
+            // The padded, zero-point-removed i16 row, straight into the plane.
+            let mut xi = 0;
+            while xi + 16 <= wd {
+                let v = _mm256_cvtepi8_epi16(_mm_loadu_si128(src.as_ptr().add(xi) as *const __m128i));
+                _mm256_storeu_si256(prow.add(pl + xi) as *mut __m256i, _mm256_sub_epi16(v, zp));
+                xi += 16;
+            }
+            for (j, &v) in src.iter().enumerate().skip(xi) {
+                *prow.add(pl + j) = v as i16 - zp16;
+            }
         } else {
-            let v = scratch.row.as_mut_ptr();
-            widen(src, v);
-            // Pairs j = 0..pw (rounded up to 16; v is zero past pw): (v[j], v[j+1]).
-            let mut j = 0;
-            while j < pw {
-                let a = _mm256_loadu_si256(v.add(j) as *const __m256i);
-                let b = _mm256_loadu_si256(v.add(j + 1) as *const __m256i);
+            // Pairs P[j] = (v[j], v[j+1]) of the padded row v, straight from the input (reading
+            // back just-stored values at a shifted address would stall store forwarding). P[pl + i]
+            // = (x[i], x[i+1]) − zp for i + 1 < wd: 16 at a time, the last step overlapping; the
+            // pairs that hold padding are written singly (all-padding pairs stay zero).
+            let pairs = |i: usize| {
+                let a = _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(src.as_ptr().add(i) as *const __m128i)), zp);
+                let b = _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(src.as_ptr().add(i + 1) as *const __m128i)), zp);
                 let (lo, hi) = (_mm256_unpacklo_epi16(a, b), _mm256_unpackhi_epi16(a, b));
-                _mm256_storeu_si256(prow.add(2 * j) as *mut __m256i, _mm256_permute2x128_si256(lo, hi, 0x20));
-                _mm256_storeu_si256(prow.add(2 * j + 16) as *mut __m256i, _mm256_permute2x128_si256(lo, hi, 0x31));
-                j += 16;
+                let d = prow.add(2 * (pl + i));
+                _mm256_storeu_si256(d as *mut __m256i, _mm256_permute2x128_si256(lo, hi, 0x20));
+                _mm256_storeu_si256(d.add(16) as *mut __m256i, _mm256_permute2x128_si256(lo, hi, 0x31));
+            };
+            let mut i = 0;
+            if wd >= 17 {
+                while i + 17 <= wd {
+                    pairs(i);
+                    i += 16;
+                }
+                if i + 1 < wd {
+                    pairs(wd - 17);
+                }
+                i = wd - 1;
+            }
+            for i in i..wd {
+                let b = if i + 1 < wd { src[i + 1] as i16 - zp16 } else { 0 };
+                *prow.add(2 * (pl + i)) = src[i] as i16 - zp16;
+                *prow.add(2 * (pl + i) + 1) = b;
+            }
+            if pl > 0 {
+                *prow.add(2 * (pl - 1) + 1) = src[0] as i16 - zp16;
             }
         }
     }
@@ -145,18 +160,18 @@ fn pw_pack(w: &[i8], shape: &Pointwise, bias: &[i32], vnni: bool) -> PwWeights {
     let g = if vnni { 4 } else { 2 };
     let (cg, o4) = (c.div_ceil(g), o.div_ceil(4));
     let mut ws = vec![0i32; o4 * cg * 4];
-    for oc in 0..o {
-        for k in 0..cg {
-            let mut v = 0u32;
-            for (j, &b) in w[oc * c + k * g..oc * c + (k * g + g).min(c)].iter().enumerate() {
-                v |= if vnni { (b as u8 as u32) << (8 * j) } else { (b as i16 as u16 as u32) << (16 * j) };
-            }
-            ws[((oc / 4) * cg + k) * 4 + oc % 4] = v as i32;
-        }
-    }
     let mut b = vec![0i32; o4 * 4];
-    for oc in 0..o {
-        let sum: i32 = w[oc * c..(oc + 1) * c].iter().map(|&v| v as i32).sum();
+    for (oc, row) in w.chunks_exact(c).take(o).enumerate() {
+        let dst = &mut ws[(oc / 4) * cg * 4 + oc % 4..];
+        let mut sum = 0i32;
+        for (k, grp) in row.chunks(g).enumerate() {
+            let mut v = 0u32;
+            for (j, &x) in grp.iter().enumerate() {
+                sum += x as i32;
+                v |= if vnni { (x as u8 as u32) << (8 * j) } else { (x as i16 as u16 as u32) << (16 * j) };
+            }
+            dst[4 * k] = v as i32;
+        }
         b[oc] = if vnni { bias[oc].wrapping_sub(sum.wrapping_mul(128)) } else { bias[oc] };
     }
     PwWeights { w: ws, bias: b }
@@ -166,7 +181,7 @@ fn pw_pack(w: &[i8], shape: &Pointwise, bias: &[i32], vnni: bool) -> PwWeights {
 /// block's pixels are packed as `[group][pixel]` words (rows of `pv` words, whole vectors), then
 /// tiles of 4 outputs × 24 pixels (12 accumulators) run over the groups.
 macro_rules! pw_block_fn {
-    ($block:ident, $tile:ident, $feat:literal, $vnni:literal, |$a:ident, $x:ident, $w:ident| $mac:expr) => {
+    ($block:ident, $tile:ident, $feat:literal, $vnni:literal, $nv:literal, |$a:ident, $x:ident, $w:ident| $mac:expr) => {
         #[target_feature(enable = $feat)]
         unsafe fn $block(
             x: &[i8],
@@ -185,20 +200,22 @@ macro_rules! pw_block_fn {
             assert!(x.len() >= c * p && p0 + pn <= p && pk.w.len() == o.div_ceil(4) * cg * 4 && pk.bias.len() >= o);
             scratch.clear();
             scratch.resize(cg * pv, 0);
-            let zero = [0i8; 16];
+            // Missing channels (past `c`) read zeros: their weights are zero.
+            let zero = vec![0i8; pn];
             for k in 0..cg {
-                let rows: [&[i8]; 4] = std::array::from_fn(|j| {
+                let rows: [&[i8]; 4] = [0, 1, 2, 3].map(|j| {
                     let ch = k * g + j;
-                    if j < g && ch < c { &x[ch * p + p0..ch * p + p0 + pn] } else { &zero[..0] }
+                    if j < g && ch < c { &x[ch * p + p0..ch * p + p0 + pn] } else { &zero[..] }
                 });
                 let dst = scratch.as_mut_ptr().add(k * pv);
                 let mut i = 0;
                 while i + 16 <= pn {
-                    let ld = |r: &[i8]| if r.is_empty() { _mm_setzero_si128() } else { _mm_loadu_si128(r.as_ptr().add(i) as *const __m128i) };
-                    let (r0, r1) = (ld(rows[0]), ld(rows[1]));
+                    let r0 = _mm_loadu_si128(rows[0].as_ptr().add(i) as *const __m128i);
+                    let r1 = _mm_loadu_si128(rows[1].as_ptr().add(i) as *const __m128i);
                     let (ab0, ab1) = (_mm_unpacklo_epi8(r0, r1), _mm_unpackhi_epi8(r0, r1));
                     if $vnni {
-                        let (r2, r3) = (ld(rows[2]), ld(rows[3]));
+                        let r2 = _mm_loadu_si128(rows[2].as_ptr().add(i) as *const __m128i);
+                        let r3 = _mm_loadu_si128(rows[3].as_ptr().add(i) as *const __m128i);
                         let (cd0, cd1) = (_mm_unpacklo_epi8(r2, r3), _mm_unpackhi_epi8(r2, r3));
                         let m = _mm_set1_epi8(-128);
                         let q = [
@@ -220,7 +237,7 @@ macro_rules! pw_block_fn {
                 for i in i..pn {
                     let mut v = 0u32;
                     for (j, r) in rows.iter().enumerate().take(g) {
-                        let b = r.get(i).copied().unwrap_or(0);
+                        let b = r[i];
                         v |= if $vnni { ((b as u8 ^ 0x80) as u32) << (8 * j) } else { (b as i16 as u16 as u32) << (16 * j) };
                     }
                     *dst.add(i) = v as i32;
@@ -234,12 +251,12 @@ macro_rules! pw_block_fn {
                 let out = acc.as_mut_ptr().add(4 * o4 * pn);
                 let mut i = 0;
                 while i < pn {
-                    match (pn - i).div_ceil(8) {
+                    match (pn - i).div_ceil(8).min($nv) {
                         1 => $tile::<1>(xs, pv, ws, cg, bias, out, pn, on, i),
                         2 => $tile::<2>(xs, pv, ws, cg, bias, out, pn, on, i),
                         _ => $tile::<3>(xs, pv, ws, cg, bias, out, pn, on, i),
                     }
-                    i += 24;
+                    i += 8 * $nv;
                 }
             }
         }
@@ -294,8 +311,8 @@ macro_rules! pw_block_fn {
     };
 }
 
-pw_block_fn!(pw_block_avx2, pw_tile_avx2, "avx2", false, |a, x, w| _mm256_add_epi32(a, _mm256_madd_epi16(x, w)));
-pw_block_fn!(pw_block_vnni, pw_tile_vnni, "avx2,avxvnni", true, |a, x, w| _mm256_dpbusd_avx_epi32(a, x, w));
+pw_block_fn!(pw_block_avx2, pw_tile_avx2, "avx2", false, 2, |a, x, w| _mm256_add_epi32(a, _mm256_madd_epi16(x, w)));
+pw_block_fn!(pw_block_vnni, pw_tile_vnni, "avx2,avxvnni", true, 2, |a, x, w| _mm256_dpbusd_avx_epi32(a, x, w));
 
 /// `f32(acc) · mult`, then hard-swish (`/ y_scale` for int8) or the clamp: the scalar order.
 #[target_feature(enable = "avx2")]
