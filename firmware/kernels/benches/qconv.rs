@@ -7,10 +7,13 @@ use oar_kernels::{Activation, Depthwise, Epilogue, Kernels, Output, Pointwise};
 use std::time::Duration;
 
 /// The table's name, with the conv kernel's own implementation when it differs (e.g. the SSE4.1
-/// table runs the scalar conv primitives: "sse4.1:scalar").
+/// table runs the scalar conv primitives: "sse4.1:scalar"), and the epilogue's when it differs from
+/// the kernel's ("+ep:avx512").
 fn label(k: &Kernels, kernel: &str) -> String {
-    let imp = k.names().into_iter().find(|e| e.0 == kernel).map_or("?", |e| e.1);
-    if imp == k.label() { imp.to_string() } else { format!("{}:{imp}", k.label()) }
+    let name = |n: &str| k.names().into_iter().find(|e| e.0 == n).map_or("?", |e| e.1);
+    let (imp, ep) = (name(kernel), name("qconv_epilogue"));
+    let base = if imp == k.label() { imp.to_string() } else { format!("{}:{imp}", k.label()) };
+    if ep == imp || ep == k.label() || ep == "scalar" { base } else { format!("{base}+ep:{ep}") }
 }
 
 fn data(n: usize, seed: u64) -> Vec<i8> {

@@ -37,6 +37,14 @@ pub(crate) fn variants() -> Vec<Kernels> {
             out.push(k.clone());
             crate::qconv::x86::install_avxvnni(&mut k);
         }
+        if is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx512vnni")
+        {
+            out.push(k.clone());
+            crate::qconv::x86::install_avx512vnni(&mut k);
+        }
         out.push(k);
     }
     out

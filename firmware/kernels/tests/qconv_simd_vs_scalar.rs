@@ -166,6 +166,35 @@ proptest! {
     }
 }
 
+/// Hard-swish to int8 on exact ties: scale 0.5 and odd accumulators make `r = n + 0.5`, and for
+/// `r ≥ 3` `h = r` exactly, so `h / y_scale` lands on half-integers (round half to even decides),
+/// plus the curved part `-3 < r < 3`; every table vs the scalar one and the definition.
+#[test]
+fn hardswish_ties() {
+    for ys in [1.0f32, 2.0, 0.5, 3.0, 0.1, 1e-3] {
+        for scale in [0.5f32, 0.25, 1.5, 0.0625] {
+            for yzp in [-128, -3, 0, 77] {
+                let p = 256;
+                let shape = Pointwise { inputs: 1, outputs: 3, pixels: p };
+                let x: Vec<i8> = (0..p).map(|i| (i as i32 - 128) as i8).collect();
+                let wt = [1i8, -1, 3];
+                let bias = [1, 0, -7];
+                let sc = [scale; 3];
+                let ep = Epilogue { bias: &bias, scale: &sc, activation: Activation::HardSwish };
+                let mut want = vec![0i8; 3 * p];
+                Kernels::scalar().pointwise_conv_i8(&shape, &x, 0, &wt, &ep, Output::I8 { data: &mut want, scale: ys, zero_point: yzp }).unwrap();
+                let (d, _) = direct(&x, (1, 1, p), 0, &wt, 3, 1, 1, [0; 4], false, &bias, &sc, Activation::HardSwish, Some((ys, yzp)));
+                assert_eq!(want, d, "scalar vs definition, ys {ys} scale {scale}");
+                for kt in Kernels::available() {
+                    let mut got = vec![0i8; 3 * p];
+                    kt.pointwise_conv_i8(&shape, &x, 0, &wt, &ep, Output::I8 { data: &mut got, scale: ys, zero_point: yzp }).unwrap();
+                    assert_eq!(got, want, "ys {ys} scale {scale} yzp {yzp} {:?}", kt.names());
+                }
+            }
+        }
+    }
+}
+
 /// Extreme values: x and w at -128 / 127 with zero points at both ends (|x − zp| = 255, the
 /// largest pair and quad sums), f32 output so the raw sums show.
 #[test]

@@ -24,6 +24,17 @@ pub(crate) fn install_avxvnni(k: &mut crate::Kernels) {
     k.set_name("qconv_pw", "avxvnni");
 }
 
+/// On top of [`install_avx2`]: the pointwise block on 512-bit `vpdpbusd`; only called after
+/// `avx512f`, `avx512bw`, `avx512vl` and `avx512vnni` were detected.
+pub(crate) fn install_avx512vnni(k: &mut crate::Kernels) {
+    k.pw_pack = |w, sh, b| pw_pack(w, sh, b, true);
+    k.pw_block = |x, sh, p0, w, pk, s, a| unsafe { pw_block_vnni512(x, sh, p0, w, pk, s, a) };
+    k.ep_i8 = |a, e, o| unsafe { epilogue_i8_512(a, e, o) };
+    k.ep_f32 = |a, e, o| unsafe { epilogue_f32_512(a, e, o) };
+    k.set_name("qconv_pw", "avx512vnni");
+    k.set_name("qconv_epilogue", "avx512");
+}
+
 /// Depthwise on a *pair plane*: i32 words of two adjacent i16 values `(v[j], v[j+1])` of a padded
 /// row with the zero point removed, so that one `madd_epi16` against the weight pair
 /// `(w[ky][2t], w[ky][2t+1])` applies two taps of a row to 8 outputs (an odd last tap pairs with
@@ -181,7 +192,9 @@ fn pw_pack(w: &[i8], shape: &Pointwise, bias: &[i32], vnni: bool) -> PwWeights {
 /// block's pixels are packed as `[group][pixel]` words (rows of `pv` words, whole vectors), then
 /// tiles of 4 outputs × 24 pixels (12 accumulators) run over the groups.
 macro_rules! pw_block_fn {
-    ($block:ident, $tile:ident, $feat:literal, $vnni:literal, $nv:literal, |$a:ident, $x:ident, $w:ident| $mac:expr) => {
+    ($block:ident, $tile:ident, $feat:literal, $vnni:literal, $nv:literal,
+     $vt:ty, $lanes:literal, $load:ident, $store:ident, $set1:ident, $zero:ident,
+     |$a:ident, $x:ident, $w:ident| $mac:expr) => {
         #[target_feature(enable = $feat)]
         unsafe fn $block(
             x: &[i8],
@@ -196,7 +209,7 @@ macro_rules! pw_block_fn {
             let g = if $vnni { 4 } else { 2 };
             let cg = c.div_ceil(g);
             let pn = acc.len() / o;
-            let pv = pn.div_ceil(8) * 8;
+            let pv = pn.div_ceil($lanes) * $lanes;
             assert!(x.len() >= c * p && p0 + pn <= p && pk.w.len() == o.div_ceil(4) * cg * 4 && pk.bias.len() >= o);
             scratch.clear();
             scratch.resize(cg * pv, 0);
@@ -251,17 +264,17 @@ macro_rules! pw_block_fn {
                 let out = acc.as_mut_ptr().add(4 * o4 * pn);
                 let mut i = 0;
                 while i < pn {
-                    match (pn - i).div_ceil(8).min($nv) {
+                    match (pn - i).div_ceil($lanes).min($nv) {
                         1 => $tile::<1>(xs, pv, ws, cg, bias, out, pn, on, i),
                         2 => $tile::<2>(xs, pv, ws, cg, bias, out, pn, on, i),
                         _ => $tile::<3>(xs, pv, ws, cg, bias, out, pn, on, i),
                     }
-                    i += 8 * $nv;
+                    i += $lanes * $nv;
                 }
             }
         }
 
-        /// 4 outputs × `NV` vectors of 8 pixels from pixel `i`; stores `on` rows, clipped to `pn`.
+        /// 4 outputs × `NV` vectors of `$lanes` pixels from pixel `i`; stores `on` rows, clipped to `pn`.
         #[target_feature(enable = $feat)]
         #[allow(clippy::too_many_arguments)]
         unsafe fn $tile<const NV: usize>(
@@ -275,34 +288,34 @@ macro_rules! pw_block_fn {
             on: usize,
             i: usize,
         ) {
-            let mut acc = [[_mm256_setzero_si256(); NV]; 4];
+            let mut acc = [[$zero(); NV]; 4];
             for (j, aj) in acc.iter_mut().enumerate() {
-                *aj = [_mm256_set1_epi32(*bias.add(j)); NV];
+                *aj = [$set1(*bias.add(j)); NV];
             }
             for k in 0..ng {
-                let mut xv = [_mm256_setzero_si256(); NV];
+                let mut xv = [$zero(); NV];
                 for (v, xr) in xv.iter_mut().enumerate() {
-                    *xr = _mm256_loadu_si256(xs.add(k * pv + i + 8 * v) as *const __m256i);
+                    *xr = $load(xs.add(k * pv + i + $lanes * v) as *const $vt);
                 }
                 for (j, aj) in acc.iter_mut().enumerate() {
-                    let $w = _mm256_set1_epi32(*ws.add(4 * k + j));
+                    let $w = $set1(*ws.add(4 * k + j));
                     for (av, &xr) in aj.iter_mut().zip(&xv) {
                         let ($a, $x) = (*av, xr);
                         *av = $mac;
                     }
                 }
             }
-            let n = (pn - i).min(8 * NV);
-            let mut tmp = [0i32; 24];
+            let n = (pn - i).min($lanes * NV);
+            let mut tmp = [0i32; 48];
             for (j, aj) in acc.iter().enumerate().take(on) {
                 let row = out.add(j * pn + i);
-                if n == 8 * NV {
+                if n == $lanes * NV {
                     for (v, &a) in aj.iter().enumerate() {
-                        _mm256_storeu_si256(row.add(8 * v) as *mut __m256i, a);
+                        $store(row.add($lanes * v) as *mut $vt, a);
                     }
                 } else {
                     for (v, &a) in aj.iter().enumerate() {
-                        _mm256_storeu_si256(tmp.as_mut_ptr().add(8 * v) as *mut __m256i, a);
+                        $store(tmp.as_mut_ptr().add($lanes * v) as *mut $vt, a);
                     }
                     std::ptr::copy_nonoverlapping(tmp.as_ptr(), row, n);
                 }
@@ -311,8 +324,15 @@ macro_rules! pw_block_fn {
     };
 }
 
-pw_block_fn!(pw_block_avx2, pw_tile_avx2, "avx2", false, 2, |a, x, w| _mm256_add_epi32(a, _mm256_madd_epi16(x, w)));
-pw_block_fn!(pw_block_vnni, pw_tile_vnni, "avx2,avxvnni", true, 2, |a, x, w| _mm256_dpbusd_avx_epi32(a, x, w));
+pw_block_fn!(pw_block_avx2, pw_tile_avx2, "avx2", false, 2,
+    __m256i, 8, _mm256_loadu_si256, _mm256_storeu_si256, _mm256_set1_epi32, _mm256_setzero_si256, |a, x, w| _mm256_add_epi32(a, _mm256_madd_epi16(x, w)));
+pw_block_fn!(pw_block_vnni, pw_tile_vnni, "avx2,avxvnni", true, 2,
+    __m256i, 8, _mm256_loadu_si256, _mm256_storeu_si256, _mm256_set1_epi32, _mm256_setzero_si256,
+    |a, x, w| _mm256_dpbusd_avx_epi32(a, x, w));
+// 32 zmm registers: 4 outputs × 3 vectors of 16 pixels (12 accumulators) without spills.
+pw_block_fn!(pw_block_vnni512, pw_tile_vnni512, "avx2,avx512f,avx512bw,avx512vl,avx512vnni", true, 3,
+    __m512i, 16, _mm512_loadu_si512, _mm512_storeu_si512, _mm512_set1_epi32, _mm512_setzero_si512,
+    |a, x, w| _mm512_dpbusd_epi32(a, x, w));
 
 /// `f32(acc) · mult`, then hard-swish (`/ y_scale` for int8) or the clamp: the scalar order.
 #[target_feature(enable = "avx2")]
@@ -332,17 +352,49 @@ unsafe fn scaled8(a: __m256i, ep: &RowEp, int8: bool) -> __m256 {
     _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(ep.lo)), _mm256_set1_ps(ep.hi))
 }
 
+/// int8 hard-swish of 8 accumulators, rounded and clamped, before the zero point: the two IEEE
+/// divisions of the definition (`h = p / 6`, `v = h / y_scale`, `p = r · clamp(r + 3, 0, 6)`) only
+/// run when they could change the result. `v' = p · fl(fl(1/6) · fl(1/y_scale))` is `v` within 5
+/// roundings, `|v' − v| < 2⁻²⁰·|v'|` (y_scale in [2⁻¹⁰⁰, 2¹⁰⁰] keeps the factor normal; underflow
+/// adds < 2⁻⁴⁰ absolute). The result is `round_half_even(clamp(v, lo, hi))` with integer bounds
+/// `|lo|, |hi| ≤ 255`, and equals `round(clamp(v', lo, hi))` when `clamp(v', lo, hi)` is at least
+/// 2⁻¹¹ away from every half-integer: inside the bounds `|v − v'| < 2⁻¹²`, so `v` rounds the same
+/// way; outside them (`v' < lo`, say) `v < lo + 2⁻¹²` or `v < lo`, both give `lo`. NaN and ±inf
+/// behave alike in both (`max` returns `lo` for NaN). Otherwise the vector takes the exact path
+/// (about one vector in a thousand on real data).
+#[target_feature(enable = "avx2")]
+unsafe fn hswish_q8(a: __m256i, ep: &RowEp, k: __m256) -> __m256i {
+    let r = _mm256_mul_ps(_mm256_cvtepi32_ps(a), _mm256_set1_ps(ep.mult));
+    let t = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(r, _mm256_set1_ps(3.0)), _mm256_setzero_ps()), _mm256_set1_ps(6.0));
+    let v = _mm256_mul_ps(_mm256_mul_ps(r, t), k);
+    let vc = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(ep.lo)), _mm256_set1_ps(ep.hi));
+    let n = _mm256_round_ps(vc, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    let d = _mm256_andnot_ps(_mm256_set1_ps(-0.0), _mm256_sub_ps(vc, n));
+    if _mm256_movemask_ps(_mm256_cmp_ps(d, _mm256_set1_ps(0.5 - 1.0 / 2048.0), _CMP_LT_OQ)) == 0xff {
+        _mm256_cvtps_epi32(n)
+    } else {
+        _mm256_cvtps_epi32(scaled8(a, ep, true))
+    }
+}
+
 #[target_feature(enable = "avx2")]
 unsafe fn epilogue_i8(acc: &[i32], ep: &RowEp, out: &mut [i8]) {
     let n = out.len().min(acc.len());
     let zp = _mm256_set1_epi32(ep.zp);
+    // See `hswish_q8` for the range of y_scale.
+    let fast_hswish = ep.hswish && (7.9e-31..=1.26e30).contains(&ep.y_scale);
+    let k = _mm256_set1_ps((1.0f32 / 6.0) * (1.0 / ep.y_scale));
     let mut i = 0;
     while i + 16 <= n {
         let a0 = _mm256_loadu_si256(acc.as_ptr().add(i) as *const __m256i);
         let a1 = _mm256_loadu_si256(acc.as_ptr().add(i + 8) as *const __m256i);
         // cvtps rounds half to even (default MXCSR), like `round_ties_even`.
-        let q0 = _mm256_add_epi32(_mm256_cvtps_epi32(scaled8(a0, ep, true)), zp);
-        let q1 = _mm256_add_epi32(_mm256_cvtps_epi32(scaled8(a1, ep, true)), zp);
+        let (q0, q1) = if fast_hswish {
+            (hswish_q8(a0, ep, k), hswish_q8(a1, ep, k))
+        } else {
+            (_mm256_cvtps_epi32(scaled8(a0, ep, true)), _mm256_cvtps_epi32(scaled8(a1, ep, true)))
+        };
+        let (q0, q1) = (_mm256_add_epi32(q0, zp), _mm256_add_epi32(q1, zp));
         // Values are already in -128..=127: the saturating packs only narrow.
         let w = _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0b11_01_10_00);
         let b = _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
@@ -362,4 +414,72 @@ unsafe fn epilogue_f32(acc: &[i32], ep: &RowEp, out: &mut [f32]) {
         i += 8;
     }
     scalar::epilogue_f32(&acc[i..n], ep, &mut out[i..n]);
+}
+
+/// [`scaled8`] on 16 lanes.
+#[target_feature(enable = "avx512f")]
+unsafe fn scaled16(a: __m512i, ep: &RowEp, int8: bool) -> __m512 {
+    let r = _mm512_mul_ps(_mm512_cvtepi32_ps(a), _mm512_set1_ps(ep.mult));
+    let v = if ep.hswish {
+        let t = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(r, _mm512_set1_ps(3.0)), _mm512_setzero_ps()), _mm512_set1_ps(6.0));
+        let h = _mm512_div_ps(_mm512_mul_ps(r, t), _mm512_set1_ps(6.0));
+        if int8 {
+            _mm512_div_ps(h, _mm512_set1_ps(ep.y_scale))
+        } else {
+            return h;
+        }
+    } else {
+        r
+    };
+    _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(ep.lo)), _mm512_set1_ps(ep.hi))
+}
+
+/// [`hswish_q8`] on 16 lanes (same argument).
+#[target_feature(enable = "avx512f")]
+unsafe fn hswish_q16(a: __m512i, ep: &RowEp, k: __m512) -> __m512i {
+    let r = _mm512_mul_ps(_mm512_cvtepi32_ps(a), _mm512_set1_ps(ep.mult));
+    let t = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(r, _mm512_set1_ps(3.0)), _mm512_setzero_ps()), _mm512_set1_ps(6.0));
+    let v = _mm512_mul_ps(_mm512_mul_ps(r, t), k);
+    let vc = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(ep.lo)), _mm512_set1_ps(ep.hi));
+    let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(vc);
+    let d = _mm512_abs_ps(_mm512_sub_ps(vc, n));
+    if _mm512_cmp_ps_mask::<_CMP_LT_OQ>(d, _mm512_set1_ps(0.5 - 1.0 / 2048.0)) == 0xffff {
+        _mm512_cvtps_epi32(n)
+    } else {
+        _mm512_cvtps_epi32(scaled16(a, ep, true))
+    }
+}
+
+/// [`epilogue_i8`] on 16 lanes: `vpmovsdb` narrows (values are already in range).
+#[target_feature(enable = "avx512f")]
+unsafe fn epilogue_i8_512(acc: &[i32], ep: &RowEp, out: &mut [i8]) {
+    let n = out.len().min(acc.len());
+    let zp = _mm512_set1_epi32(ep.zp);
+    let fast_hswish = ep.hswish && (7.9e-31..=1.26e30).contains(&ep.y_scale);
+    let k = _mm512_set1_ps((1.0f32 / 6.0) * (1.0 / ep.y_scale));
+    let mut i = 0;
+    while i + 16 <= n {
+        let a = _mm512_loadu_si512(acc.as_ptr().add(i) as *const __m512i);
+        // cvtps rounds half to even (default MXCSR), like `round_ties_even`.
+        let q = if fast_hswish { hswish_q16(a, ep, k) } else { _mm512_cvtps_epi32(scaled16(a, ep, true)) };
+        _mm_storeu_si128(out.as_mut_ptr().add(i) as *mut __m128i, _mm512_cvtsepi32_epi8(_mm512_add_epi32(q, zp)));
+        i += 16;
+    }
+    if i < n {
+        epilogue_i8(&acc[i..n], ep, &mut out[i..n]);
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn epilogue_f32_512(acc: &[i32], ep: &RowEp, out: &mut [f32]) {
+    let n = out.len().min(acc.len());
+    let mut i = 0;
+    while i + 16 <= n {
+        let a = _mm512_loadu_si512(acc.as_ptr().add(i) as *const __m512i);
+        _mm512_storeu_ps(out.as_mut_ptr().add(i), scaled16(a, ep, false));
+        i += 16;
+    }
+    if i < n {
+        epilogue_f32(&acc[i..n], ep, &mut out[i..n]);
+    }
 }
