@@ -19,8 +19,10 @@ pub(crate) fn install_avx2(k: &mut crate::Kernels) {
 /// On top of [`install_avx2`]: the pointwise block on `vpdpbusd`; only called after `avx2` and
 /// `avxvnni` were detected.
 pub(crate) fn install_avxvnni(k: &mut crate::Kernels) {
+    k.dw_channel = |x, c, w, b, s, a| unsafe { dw_channel_vnni(x, c, w, b, s, a) };
     k.pw_pack = |w, sh, b| pw_pack(w, sh, b, true);
     k.pw_block = |x, sh, p0, w, pk, s, a| unsafe { pw_block_vnni(x, sh, p0, w, pk, s, a) };
+    k.set_name("qconv_dw", "avxvnni");
     k.set_name("qconv_pw", "avxvnni");
 }
 
@@ -28,7 +30,9 @@ pub(crate) fn install_avxvnni(k: &mut crate::Kernels) {
 /// `avx512f`, `avx512bw`, `avx512vl` and `avx512vnni` were detected.
 pub(crate) fn install_avx512vnni(k: &mut crate::Kernels) {
     k.pw_pack = |w, sh, b| pw_pack(w, sh, b, true);
+    k.dw_channel = |x, c, w, b, s, a| unsafe { dw_channel_512(x, c, w, b, s, a) };
     k.pw_block = |x, sh, p0, w, pk, s, a| unsafe { pw_block_vnni512(x, sh, p0, w, pk, s, a) };
+    k.set_name("qconv_dw", "avx512vnni");
     k.ep_i8 = |a, e, o| unsafe { epilogue_i8_512(a, e, o) };
     k.ep_f32 = |a, e, o| unsafe { epilogue_f32_512(a, e, o) };
     k.set_name("qconv_pw", "avx512vnni");
@@ -40,22 +44,34 @@ pub(crate) fn install_avx512vnni(k: &mut crate::Kernels) {
 /// `(w[ky][2t], w[ky][2t+1])` applies two taps of a row to 8 outputs (an odd last tap pairs with
 /// weight 0). Stride 2 reads pairs `(v[2i], v[2i+1])`: the padded i16 row itself. Stride 1 needs the
 /// overlapping pairs `(v[i], v[i+1])`: built once per input row by interleaving the row with
-/// itself shifted by one. 3×3: 6 madds per 8 outputs (was 9 of half-used madds); 5×5: 15 (was 25).
-/// 16 outputs per step; a row's last step writes up to 15 values into the next row (computed after
-/// it) or the accumulator slack.
+/// itself shifted by one (straight from the input: no reload of just-stored values). 3×3: 6 madds
+/// per 8 outputs (was 9 of half-used madds); 5×5: 15 (was 25); with VNNI, `vpdpwssd` fuses the
+/// add (non-saturating: wrapping like the reference). 16 or 32 outputs per step; a row's last step
+/// writes up to 31 values into the next row (computed after it) or the accumulator slack.
+///
+/// This builds the pair plane of one channel and returns the i16 distance between consecutive
+/// output rows, the tap-pair offsets and the weight pairs.
 #[target_feature(enable = "avx2")]
-unsafe fn dw_channel(x: &[i8], call: &DwCall, w: &[i8], bias: i32, scratch: &mut DwScratch, acc: &mut [i32]) {
+#[allow(clippy::type_complexity)]
+unsafe fn dw_plane(
+    x: &[i8],
+    call: &DwCall,
+    w: &[i8],
+    scratch: &mut DwScratch,
+    acc: &[i32],
+) -> (usize, [usize; 15], [i32; 15]) {
     let &DwCall { shape, oh, ow, x_zp } = call;
     let &Depthwise { height: h, width: wd, kernel: k, stride: s, pad: [pt, pl, pb, pr], .. } = shape;
     let (ph, pw) = (h + pt + pb, wd + pl + pr);
-    // Pair words per plane row: covers every read of whole 16-output steps (see the bounds below).
-    let np = pw + 24;
+    // Pair words per plane row: covers every read of whole 32-output steps (see the bounds below).
+    let np = pw + 40;
     let rl = 2 * np; // i16 per plane row
     let plane_len = ph * rl + 64;
     assert!(x.len() == h * wd && w.len() == k * k && (k == 3 || k == 5) && (s == 1 || s == 2));
-    // Bounds: steps cover outputs < ow + 15; stride 1 reads pair `i + 2t` (2t ≤ k − 1), stride 2
-    // reads pair `i + t` (t ≤ 2): both < pw + 15 ≤ np, in rows oy·s + ky < ph.
-    assert!(acc.len() >= oh * ow + 15 && (oh - 1) * s + k <= ph && (ow - 1) * s + k <= pw);
+    // Bounds: steps (16 or 32 outputs) cover outputs < ow + 31; stride 1 reads pair `i + 2t`
+    // (2t ≤ k − 1), stride 2 reads pair `i + t` (t ≤ 2): both < pw + 31 ≤ np, in rows
+    // oy·s + ky < ph.
+    assert!(acc.len() >= oh * ow + 31 && (oh - 1) * s + k <= ph && (ow - 1) * s + k <= pw);
     let zp = _mm256_set1_epi16(x_zp as i16);
     if scratch.plane.len() != plane_len {
         scratch.plane.clear();
@@ -114,53 +130,80 @@ unsafe fn dw_channel(x: &[i8], call: &DwCall, w: &[i8], bias: i32, scratch: &mut
     let pair = |a: i8, b: i8| (a as i16 as u16 as u32 | ((b as i16 as u16 as u32) << 16)) as i32;
     let np2 = k.div_ceil(2);
     let mut offs = [0usize; 15];
-    let mut wv = [_mm256_setzero_si256(); 15];
+    let mut wp = [0i32; 15];
     for ky in 0..k {
         for t in 0..np2 {
             let b = if 2 * t + 1 < k { w[ky * k + 2 * t + 1] } else { 0 };
             offs[ky * np2 + t] = ky * rl + 2 * t * step;
-            wv[ky * np2 + t] = _mm256_set1_epi32(pair(w[ky * k + 2 * t], b));
+            wp[ky * np2 + t] = pair(w[ky * k + 2 * t], b);
         }
     }
-    let (plane, acc) = (plane as *const i16, acc.as_mut_ptr());
-    if k == 3 {
-        dw_rows::<6>(plane, rl * s, oh, ow, &offs, &wv, bias, acc);
-    } else {
-        dw_rows::<15>(plane, rl * s, oh, ow, &offs, &wv, bias, acc);
-    }
+    (rl * s, offs, wp)
 }
 
-#[target_feature(enable = "avx2")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn dw_rows<const NT: usize>(
-    plane: *const i16,
-    row_step: usize,
-    oh: usize,
-    ow: usize,
-    offs: &[usize; 15],
-    wv: &[__m256i; 15],
-    bias: i32,
-    acc: *mut i32,
-) {
-    let b = _mm256_set1_epi32(bias);
-    for oy in 0..oh {
-        let src = plane.add(oy * row_step);
-        let dst = acc.add(oy * ow);
-        let mut i = 0;
-        while i < ow {
-            let p = src.add(2 * i);
-            let (mut a0, mut a1) = (b, b);
-            for t in 0..NT {
-                let q = p.add(offs[t]);
-                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_loadu_si256(q as *const __m256i), wv[t]));
-                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_loadu_si256(q.add(16) as *const __m256i), wv[t]));
+/// A depthwise channel on [`dw_plane`] with the multiply-accumulate `$mac` of i16 pairs into i32
+/// lanes (`madd` + `add`, or the fused `vpdpwssd`), two vectors of `$lanes` outputs per step.
+macro_rules! dw_channel_fn {
+    ($name:ident, $rows:ident, $feat:literal, $vt:ty, $lanes:literal, $load:ident, $store:ident, $set1:ident,
+     |$a:ident, $x:ident, $w:ident| $mac:expr) => {
+        #[target_feature(enable = $feat)]
+        unsafe fn $name(x: &[i8], call: &DwCall, w: &[i8], bias: i32, scratch: &mut DwScratch, acc: &mut [i32]) {
+            let (row_step, offs, wp) = dw_plane(x, call, w, scratch, acc);
+            let mut wv = [$set1(0); 15];
+            for (v, &p) in wv.iter_mut().zip(&wp) {
+                *v = $set1(p);
             }
-            _mm256_storeu_si256(dst.add(i) as *mut __m256i, a0);
-            _mm256_storeu_si256(dst.add(i + 8) as *mut __m256i, a1);
-            i += 16;
+            let (plane, accp) = (scratch.plane.as_ptr(), acc.as_mut_ptr());
+            if call.shape.kernel == 3 {
+                $rows::<6>(plane, row_step, call.oh, call.ow, &offs, &wv, bias, accp);
+            } else {
+                $rows::<15>(plane, row_step, call.oh, call.ow, &offs, &wv, bias, accp);
+            }
         }
-    }
+
+        #[target_feature(enable = $feat)]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $rows<const NT: usize>(
+            plane: *const i16,
+            row_step: usize,
+            oh: usize,
+            ow: usize,
+            offs: &[usize; 15],
+            wv: &[$vt; 15],
+            bias: i32,
+            acc: *mut i32,
+        ) {
+            let b = $set1(bias);
+            for oy in 0..oh {
+                let src = plane.add(oy * row_step);
+                let dst = acc.add(oy * ow);
+                let mut i = 0;
+                while i < ow {
+                    let p = src.add(2 * i);
+                    let (mut a0, mut a1) = (b, b);
+                    for t in 0..NT {
+                        let q = p.add(offs[t]);
+                        let $w = wv[t];
+                        let ($a, $x) = (a0, $load(q as *const $vt));
+                        a0 = $mac;
+                        let ($a, $x) = (a1, $load(q.add(2 * $lanes) as *const $vt));
+                        a1 = $mac;
+                    }
+                    $store(dst.add(i) as *mut $vt, a0);
+                    $store(dst.add(i + $lanes) as *mut $vt, a1);
+                    i += 2 * $lanes;
+                }
+            }
+        }
+    };
 }
+
+dw_channel_fn!(dw_channel, dw_rows, "avx2", __m256i, 8, _mm256_loadu_si256, _mm256_storeu_si256, _mm256_set1_epi32,
+    |a, x, w| _mm256_add_epi32(a, _mm256_madd_epi16(x, w)));
+dw_channel_fn!(dw_channel_vnni, dw_rows_vnni, "avx2,avxvnni", __m256i, 8, _mm256_loadu_si256, _mm256_storeu_si256,
+    _mm256_set1_epi32, |a, x, w| _mm256_dpwssd_avx_epi32(a, x, w));
+dw_channel_fn!(dw_channel_512, dw_rows_512, "avx2,avx512f,avx512bw,avx512vl,avx512vnni", __m512i, 16, _mm512_loadu_si512,
+    _mm512_storeu_si512, _mm512_set1_epi32, |a, x, w| _mm512_dpwssd_epi32(a, x, w));
 
 /// Weights packed once per call as `[output / 4][group][4]` words (`group`: a channel pair as two
 /// i16 for `madd`, a channel quad as four i8 for `vpdpbusd`), outputs padded to a multiple of 4
