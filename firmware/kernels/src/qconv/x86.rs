@@ -217,14 +217,17 @@ fn pw_pack(w: &[i8], shape: &Pointwise, bias: &[i32], vnni: bool) -> PwWeights {
     let mut b = vec![0i32; o4 * 4];
     for (oc, row) in w.chunks_exact(c).take(o).enumerate() {
         let dst = &mut ws[(oc / 4) * cg * 4 + oc % 4..];
-        let mut sum = 0i32;
+        let sum: i32 = row.iter().map(|&v| v as i32).sum();
         for (k, grp) in row.chunks(g).enumerate() {
-            let mut v = 0u32;
-            for (j, &x) in grp.iter().enumerate() {
-                sum += x as i32;
-                v |= if vnni { (x as u8 as u32) << (8 * j) } else { (x as i16 as u16 as u32) << (16 * j) };
+            let mut q = [0u8; 4];
+            for (d, &x) in q.iter_mut().zip(grp) {
+                *d = x as u8;
             }
-            dst[4 * k] = v as i32;
+            dst[4 * k] = if vnni {
+                i32::from_le_bytes(q)
+            } else {
+                (q[0] as i8 as i16 as u16 as u32 | ((q[1] as i8 as i16 as u16 as u32) << 16)) as i32
+            };
         }
         b[oc] = if vnni { bias[oc].wrapping_sub(sum.wrapping_mul(128)) } else { bias[oc] };
     }
@@ -259,10 +262,13 @@ macro_rules! pw_block_fn {
             // Missing channels (past `c`) read zeros: their weights are zero.
             let zero = vec![0i8; pn];
             for k in 0..cg {
-                let rows: [&[i8]; 4] = [0, 1, 2, 3].map(|j| {
+                let mut rows: [&[i8]; 4] = [&zero[..]; 4];
+                for (j, row) in rows.iter_mut().enumerate().take(g) {
                     let ch = k * g + j;
-                    if j < g && ch < c { &x[ch * p + p0..ch * p + p0 + pn] } else { &zero[..] }
-                });
+                    if ch < c {
+                        *row = &x[ch * p + p0..ch * p + p0 + pn];
+                    }
+                }
                 let dst = scratch.as_mut_ptr().add(k * pv);
                 let mut i = 0;
                 while i + 16 <= pn {
