@@ -1,7 +1,8 @@
 //! Pixel and tensor kernels for oar: camera formats to RGB, OpenCV-exact bilinear resize,
 //! normalisation into NCHW f32, int8 quantization, a fused camera-frame -> tensor pass, and int8
 //! depthwise / pointwise convolutions with a fused requantizing epilogue ([`qconv`]: scalar, AVX2,
-//! aarch64 NEON, aarch64 SDOT for pointwise when `dotprod` is detected; armv7 and others scalar).
+//! AVX-VNNI and AVX-512 VNNI when detected, aarch64 NEON, aarch64 SDOT for pointwise when `dotprod`
+//! is detected; armv7 and others scalar).
 //!
 //! # Dispatch
 //! Every kernel has a scalar reference ([`scalar`]) and SIMD versions: AVX2 and SSE4.1 on x86-64

@@ -28,74 +28,6 @@ pub(crate) mod x86;
 pub(crate) mod neon;
 
 use crate::error::{area, bad, check_len};
-
-/// The phase-split plane of the scalar reference (see [`scalar::dw_channel`]) built with one
-/// straight widening copy per row (stride 1) or an even/odd split (stride 2) instead of a division
-/// per element: same plane, so the same results; for tables whose row primitive reads that plane.
-pub(crate) fn dw_plane_fast(x: &[i8], call: &DwCall, plane: &mut Vec<i16>) -> [usize; 2] {
-    let &Depthwise { height: h, width: wd, stride: s, pad: [pt, pl, pb, pr], .. } = call.shape;
-    let (ph, pw) = (h + pt + pb, wd + pl + pr);
-    if plane.len() != ph * pw {
-        plane.clear();
-        plane.resize(ph * pw, 0);
-    }
-    let zp = call.x_zp as i16;
-    // Phase 1 starts after phase 0's ceil(pw / 2) values.
-    let p1 = if s == 2 { pw.div_ceil(2) } else { pw };
-    for (y, row) in x.chunks_exact(wd).enumerate() {
-        let dst = &mut plane[(y + pt) * pw..(y + pt + 1) * pw];
-        if s == 1 {
-            for (d, &v) in dst[pl..pl + wd].iter_mut().zip(row) {
-                *d = v as i16 - zp;
-            }
-        } else {
-            // Padded column `pl + xi` goes to phase `(pl + xi) % 2` at `(pl + xi) / 2`.
-            let a = pl % 2; // first xi of phase 0
-            let (e, o) = dst.split_at_mut(p1);
-            for (d, &v) in e[(pl + a) / 2..].iter_mut().zip(row[a.min(wd)..].iter().step_by(2)) {
-                *d = v as i16 - zp;
-            }
-            let b = 1 - a; // first xi of phase 1
-            if b < wd {
-                for (d, &v) in o[(pl + b) / 2..].iter_mut().zip(row[b..].iter().step_by(2)) {
-                    *d = v as i16 - zp;
-                }
-            }
-        }
-    }
-    [pw, p1]
-}
-
-/// One depthwise channel on [`dw_plane_fast`]'s plane with a row primitive `row` (the signature of
-/// [`scalar::dw_row`]) per output row.
-pub(crate) fn dw_channel_rows(
-    x: &[i8],
-    call: &DwCall,
-    w: &[i8],
-    bias: i32,
-    scratch: &mut DwScratch,
-    acc: &mut [i32],
-    row: DwRow,
-) {
-    let (k, s, ow) = (call.shape.kernel, call.shape.stride, call.ow);
-    let geo = dw_plane_fast(x, call, &mut scratch.plane);
-    if scratch.offsets.len() != k * k {
-        dw_offsets(k, s, geo, &mut scratch.offsets);
-    }
-    let mut weights = [0i16; 25];
-    for (d, &v) in weights.iter_mut().zip(w) {
-        *d = v as i16;
-    }
-    for oy in 0..call.oh {
-        row(&scratch.plane[oy * s * geo[0]..], &scratch.offsets, &weights[..k * k], bias, &mut acc[oy * ow..(oy + 1) * ow]);
-    }
-}
-
-/// Offsets of the `k·k` taps in the phase-split plane (row length `pw`, phase 1 at `p1`).
-pub(crate) fn dw_offsets(k: usize, s: usize, [pw, p1]: [usize; 2], offsets: &mut Vec<usize>) {
-    offsets.clear();
-    offsets.extend((0..k * k).map(|t| (t / k) * pw + if (t % k) % s == 1 { p1 } else { 0 } + (t % k) / s));
-}
 use crate::{KernelError, Kernels};
 
 /// Activation fused after the requantization.
@@ -398,4 +330,72 @@ pub fn pointwise_conv_i8(
     out: Output,
 ) -> Result<(), KernelError> {
     Kernels::global().pointwise_conv_i8(shape, x, x_zero_point, w, ep, out)
+}
+
+/// The phase-split plane of the scalar reference (see [`scalar::dw_channel`]) built with one
+/// straight widening copy per row (stride 1) or an even/odd split (stride 2) instead of a division
+/// per element: same plane, so the same results; for tables whose row primitive reads that plane.
+pub(crate) fn dw_plane_fast(x: &[i8], call: &DwCall, plane: &mut Vec<i16>) -> [usize; 2] {
+    let &Depthwise { height: h, width: wd, stride: s, pad: [pt, pl, pb, pr], .. } = call.shape;
+    let (ph, pw) = (h + pt + pb, wd + pl + pr);
+    if plane.len() != ph * pw {
+        plane.clear();
+        plane.resize(ph * pw, 0);
+    }
+    let zp = call.x_zp as i16;
+    // Phase 1 starts after phase 0's ceil(pw / 2) values.
+    let p1 = if s == 2 { pw.div_ceil(2) } else { pw };
+    for (y, row) in x.chunks_exact(wd).enumerate() {
+        let dst = &mut plane[(y + pt) * pw..(y + pt + 1) * pw];
+        if s == 1 {
+            for (d, &v) in dst[pl..pl + wd].iter_mut().zip(row) {
+                *d = v as i16 - zp;
+            }
+        } else {
+            // Padded column `pl + xi` goes to phase `(pl + xi) % 2` at `(pl + xi) / 2`.
+            let a = pl % 2; // first xi of phase 0
+            let (e, o) = dst.split_at_mut(p1);
+            for (d, &v) in e[(pl + a) / 2..].iter_mut().zip(row[a.min(wd)..].iter().step_by(2)) {
+                *d = v as i16 - zp;
+            }
+            let b = 1 - a; // first xi of phase 1
+            if b < wd {
+                for (d, &v) in o[(pl + b) / 2..].iter_mut().zip(row[b..].iter().step_by(2)) {
+                    *d = v as i16 - zp;
+                }
+            }
+        }
+    }
+    [pw, p1]
+}
+
+/// One depthwise channel on [`dw_plane_fast`]'s plane with a row primitive `row` (the signature of
+/// [`scalar::dw_row`]) per output row.
+pub(crate) fn dw_channel_rows(
+    x: &[i8],
+    call: &DwCall,
+    w: &[i8],
+    bias: i32,
+    scratch: &mut DwScratch,
+    acc: &mut [i32],
+    row: DwRow,
+) {
+    let (k, s, ow) = (call.shape.kernel, call.shape.stride, call.ow);
+    let geo = dw_plane_fast(x, call, &mut scratch.plane);
+    if scratch.offsets.len() != k * k {
+        dw_offsets(k, s, geo, &mut scratch.offsets);
+    }
+    let mut weights = [0i16; 25];
+    for (d, &v) in weights.iter_mut().zip(w) {
+        *d = v as i16;
+    }
+    for oy in 0..call.oh {
+        row(&scratch.plane[oy * s * geo[0]..], &scratch.offsets, &weights[..k * k], bias, &mut acc[oy * ow..(oy + 1) * ow]);
+    }
+}
+
+/// Offsets of the `k·k` taps in the phase-split plane (row length `pw`, phase 1 at `p1`).
+pub(crate) fn dw_offsets(k: usize, s: usize, [pw, p1]: [usize; 2], offsets: &mut Vec<usize>) {
+    offsets.clear();
+    offsets.extend((0..k * k).map(|t| (t / k) * pw + if (t % k) % s == 1 { p1 } else { 0 } + (t % k) / s));
 }
