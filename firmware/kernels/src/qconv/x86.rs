@@ -236,7 +236,9 @@ fn pw_pack(w: &[i8], shape: &Pointwise, bias: &[i32], vnni: bool) -> PwWeights {
 
 /// `pw_block` on AVX2 (`madd_epi16`: channel pairs) or AVX-VNNI (`vpdpbusd`: channel quads): the
 /// block's pixels are packed as `[group][pixel]` words (rows of `pv` words, whole vectors), then
-/// tiles of 4 outputs × 24 pixels (12 accumulators) run over the groups.
+/// tiles of 4 outputs × `$nv` vectors run over the groups (ymm: 4 × 16 pixels, 8 accumulators — 4 × 24
+/// spilled with 16 registers; zmm: 4 × 48 pixels in 32 registers). Outputs are padded to 4 with zero
+/// weights in `pw_pack`, so every tile is full; stores are clipped to the real outputs and pixels.
 macro_rules! pw_block_fn {
     ($block:ident, $tile:ident, $feat:literal, $vnni:literal, $nv:literal,
      $vt:ty, $lanes:literal, $load:ident, $store:ident, $set1:ident, $zero:ident,
