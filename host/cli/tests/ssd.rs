@@ -44,3 +44,14 @@ fn ssd_persons_match_the_onnxruntime_reference() {
         }
     }
 }
+
+/// Pruning rewrites ONNX graphs: a TensorFlow source is refused by name, not half-handled.
+#[test]
+fn pruning_refuses_the_tensorflow_graph() {
+    common::plans(&[ID]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::oar(&["prune", ID, "--ratio", "0.1", "-o", "x.onnx"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(common::stderr(&out).contains("is a TensorFlow graph; pruning works on ONNX models only"), "{}", common::stderr(&out));
+    assert!(!dir.path().join("x.onnx").exists());
+}
