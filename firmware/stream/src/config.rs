@@ -11,7 +11,7 @@ use crate::http::HttpServer;
 use crate::pipeline::{Pipeline, PipelineOptions};
 use crate::reader::OcrReader;
 use crate::sink::{FramesSink, JsonLinesSink, SerialSink, Sink};
-use crate::source::{FolderSource, MjpegSource, Source, Y4mSource};
+use crate::source::{open_video, FolderSource, MjpegSource, Source, Y4mSource};
 use crate::synth::{GroundTruth, SynthConfig, SyntheticSource};
 use crate::reopen::{Backoff, ReopeningSource};
 use crate::StreamError;
@@ -77,7 +77,7 @@ fn d_cam_format() -> CameraFormat {
     CameraFormat::Yuyv
 }
 
-/// `kind = "synthetic" | "folder" | "y4m" | "mjpeg" | "camera"`.
+/// `kind = "synthetic" | "folder" | "y4m" | "mjpeg" | "video" | "camera"`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum SourceConfig {
@@ -109,6 +109,9 @@ pub enum SourceConfig {
     Y4m { path: PathBuf },
     /// Concatenated JPEGs.
     Mjpeg { path: PathBuf },
+    /// A video file of any format `ffmpeg` reads (AVI, MP4, ...), decoded by an `ffmpeg` child
+    /// process (which must be on the PATH).
+    Video { path: PathBuf },
     /// A V4L2 camera (needs the `camera` feature). When it is missing or unplugged it is reopened
     /// with backoff (0.25 s doubling to 8 s), each failure logged and counted as a fault.
     Camera {
@@ -366,6 +369,7 @@ impl PipelineFile {
             SourceConfig::Folder { path } => Box::new(FolderSource::open(&base.join(path))?),
             SourceConfig::Y4m { path } => Box::new(Y4mSource::open(&base.join(path))?),
             SourceConfig::Mjpeg { path } => Box::new(MjpegSource::open(&base.join(path))?),
+            SourceConfig::Video { path } => Box::new(open_video(&base.join(path))?),
             SourceConfig::Camera { device, width, height, fps, format, attempts } => {
                 let device = device.clone().or_else(camera::first_device).unwrap_or_else(|| "/dev/video0".into());
                 let name = device.display().to_string();

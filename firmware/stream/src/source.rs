@@ -1,5 +1,5 @@
-//! Frame sources: image folders, Y4M files, MJPEG files (and the synthetic scene in
-//! [`crate::synth`]).
+//! Frame sources: image folders, Y4M files, MJPEG files, video files decoded by `ffmpeg` (and the
+//! synthetic scene in [`crate::synth`]).
 
 use crate::{Frame, PixelFormat, StreamError};
 use oar_vision::Rgb;
@@ -199,6 +199,66 @@ impl Source for Y4mSource {
     }
 }
 
+/// A video file in any format that `ffmpeg` decodes (AVI, MP4, MKV ...): an `ffmpeg` child process
+/// pipes it as 4:2:0 YUV4MPEG2 into a [`Y4mSource`]. The child is killed when the source is
+/// dropped (a pipeline stopped before the end of the video).
+pub fn open_video(path: &Path) -> Result<Y4mSource, StreamError> {
+    use std::process::{Command, Stdio};
+    if !path.is_file() {
+        return Err(StreamError::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such video file")));
+    }
+    let name = path.display().to_string();
+    let mut child = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "yuv4mpegpipe", "-pix_fmt", "yuv420p", "-"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            StreamError::Config(format!(
+                "{name}: cannot start `ffmpeg` to decode it ({e}); install it (Debian: apt-get install ffmpeg) \
+                 or convert the video to Y4M or MJPEG elsewhere"
+            ))
+        })?;
+    let Some(out) = child.stdout.take() else {
+        let _ = child.kill();
+        return Err(StreamError::Config(format!("{name}: ffmpeg's output pipe is missing")));
+    };
+    let reader = ChildOutput { child, out: BufReader::with_capacity(1 << 20, out) };
+    Y4mSource::from_reader(Box::new(reader), &name)
+        .map_err(|e| StreamError::Format(format!("{e} (ffmpeg could not decode it: see its messages above)")))
+}
+
+/// The standard output of a child process, which is killed and reaped on drop.
+struct ChildOutput {
+    child: std::process::Child,
+    out: BufReader<std::process::ChildStdout>,
+}
+
+impl Read for ChildOutput {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.out.read(buf)
+    }
+}
+
+impl BufRead for ChildOutput {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.out.fill_buf()
+    }
+    fn consume(&mut self, n: usize) {
+        self.out.consume(n)
+    }
+}
+
+impl Drop for ChildOutput {
+    fn drop(&mut self) {
+        // Harmless when it has already exited; reaping avoids a zombie.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Concatenated JPEG images (`.mjpg`). Each frame runs from an SOI marker to the next EOI; a
 /// frame cut short (another SOI before its EOI, or the file ending) is counted and skipped.
 /// Frames are handed on still compressed ([`PixelFormat::Mjpeg`]); the detect stage decodes.
@@ -323,5 +383,34 @@ mod tests {
         }
         let bad = Y4mSource::from_reader(Box::new(std::io::Cursor::new(b"YUV4MPEG2 W4 H4 C420p10\n".to_vec())), "t");
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn video_through_ffmpeg() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = open_video(&dir.path().join("none.avi")).err().unwrap().to_string();
+        assert!(missing.contains("none.avi") && missing.contains("no such video"), "{missing}");
+        let video = dir.path().join("t.avi");
+        let made = std::process::Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=32x24:rate=5", "-frames:v", "3"])
+            .arg(&video)
+            .status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("skipped: no working ffmpeg on the PATH");
+            return;
+        }
+        let mut s = open_video(&video).unwrap();
+        let mut n = 0;
+        while let Some(f) = s.next_frame().unwrap() {
+            assert_eq!((f.width, f.height, f.data.len(), f.seq), (32, 24, 32 * 24 * 3, n));
+            n += 1;
+        }
+        assert_eq!(n, 3);
+        let junk = dir.path().join("junk.avi");
+        std::fs::write(&junk, b"not a video").unwrap();
+        let err = open_video(&junk).err().unwrap().to_string();
+        assert!(err.contains("junk.avi") && err.contains("ffmpeg could not decode"), "{err}");
+        // Dropped before its end: the child is killed, not left behind.
+        drop(open_video(&video).unwrap());
     }
 }

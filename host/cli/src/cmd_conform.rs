@@ -113,6 +113,7 @@ fn source_model(model: &Path, shape: &[usize]) -> Result<SourceModel> {
     };
     Ok(SourceModel {
         path: model.to_path_buf(),
+        format: oar_compiler::SourceFormat::Onnx,
         id: model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
         task: "conformance".into(),
         origin: model.display().to_string(),

@@ -91,7 +91,7 @@ impl Subject {
     fn open(args: &ModelArgs) -> Result<Subject> {
         let zoo = Zoo::open()?;
         let src = models::source(&zoo, &args.model, args.like.as_deref())?;
-        let proto = oar_compiler::read_onnx(&src.path)?;
+        let proto = onnx_proto(&src)?;
         let id = args.like.as_deref().unwrap_or(&args.model);
         let evaluator = args
             .eval
@@ -277,10 +277,18 @@ pub fn prune(args: &PruneArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The source model's ONNX protobuf: pruning rewrites ONNX graphs only.
+fn onnx_proto(src: &SourceModel) -> Result<ModelProto> {
+    if src.format != oar_compiler::SourceFormat::Onnx {
+        bail!("model `{}` is a TensorFlow graph; pruning works on ONNX models only", src.id);
+    }
+    Ok(oar_compiler::read_onnx(&src.path)?)
+}
+
 /// `oar compile --prune RATIO`: the source model pruned, in a temporary ONNX file that must live
 /// while the source is compiled (int8 or float, whatever follows).
 pub fn pruned_source(src: SourceModel, ratio: f32, criterion: Criterion) -> Result<(SourceModel, tempfile::NamedTempFile)> {
-    let proto = oar_compiler::read_onnx(&src.path)?;
+    let proto = onnx_proto(&src)?;
     let pruned = prune::prune(&proto, &PruneOptions { criterion, ratios: Ratios::Uniform(ratio) })?;
     let removed: usize = pruned.groups.iter().map(|g| g.removed).sum();
     let total: usize = pruned.groups.iter().map(|g| g.channels).sum();

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use oar_compiler::{LabelsSource, SourceModel};
+use oar_compiler::{LabelsSource, SourceFormat, SourceModel};
 use oar_plan::InputSpec;
 use oar_registry::{Cache, Fetched, ModelEntry, Registry};
 use std::path::{Path, PathBuf};
@@ -131,6 +131,8 @@ pub fn source(zoo: &Zoo, model: &str, like: Option<&str>) -> Result<SourceModel>
         let entry = zoo.registry.get(like)?;
         let fetched = Fetched { model: PathBuf::from(model), files: vec![] };
         let mut src = source_model(entry, &fetched)?;
+        // The file is ONNX whatever the registry model it is like was made from.
+        src.format = SourceFormat::Onnx;
         src.id = Path::new(model).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         src.origin = model.to_string();
         Ok(src)
@@ -164,8 +166,14 @@ pub fn source_model(entry: &ModelEntry, fetched: &Fetched) -> Result<SourceModel
         }
     };
     let s = &entry.source;
+    let format = match s.format.as_str() {
+        "onnx" => SourceFormat::Onnx,
+        "tensorflow" => SourceFormat::TensorFlow { inputs: s.inputs.clone(), outputs: s.outputs.clone() },
+        other => bail!("model `{}`: source format `{other}` is not supported", entry.id),
+    };
     Ok(SourceModel {
         path: fetched.model.clone(),
+        format,
         id: entry.id.clone(),
         task: entry.task.clone(),
         origin: format!("{}:{}=={}:{}", s.registry, s.package, s.version, s.path),

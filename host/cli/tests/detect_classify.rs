@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::{data, read_jsonl};
+use common::{assert_boxes_agree, data, read_jsonl, ref_dets};
 use oar_plan::Engine;
 use oar_vision::classify::{classify, ClassifyParams};
-use oar_vision::detect::{detect, iou, DetectParams, Detection};
+use oar_vision::detect::{detect, DetectParams};
 use oar_vision::{Rgb, Task};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -21,39 +21,6 @@ fn plans() -> (PathBuf, PathBuf) {
 
 fn task(plan: &Path) -> Task {
     Task::from_engine(Engine::load(plan).unwrap()).unwrap()
-}
-
-fn ref_dets(v: &Value) -> Vec<Detection> {
-    v["detections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            let b: Vec<f32> = d["bbox"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
-            Detection {
-                bbox: [b[0], b[1], b[2], b[3]],
-                score: d["score"].as_f64().unwrap() as f32,
-                class: d["class"].as_u64().unwrap() as usize,
-            }
-        })
-        .collect()
-}
-
-/// Every reference box is matched one-to-one by a box of ours of the same class at IoU ≥ 0.9.
-fn assert_boxes_agree(name: &str, ours: &[Detection], reference: &[Detection]) {
-    assert_eq!(ours.len(), reference.len(), "{name}: {ours:?}\nvs {reference:?}");
-    let mut used = vec![false; ours.len()];
-    for r in reference {
-        let best = ours
-            .iter()
-            .enumerate()
-            .filter(|(j, o)| !used[*j] && o.class == r.class)
-            .max_by(|a, b| iou(&a.1.bbox, &r.bbox).total_cmp(&iou(&b.1.bbox, &r.bbox)));
-        let Some((j, o)) = best else { panic!("{name}: nothing of class {} for {r:?}", r.class) };
-        assert!(iou(&o.bbox, &r.bbox) >= 0.9, "{name}: {o:?} vs {r:?}");
-        assert!((o.score - r.score).abs() < 0.02, "{name}: score {o:?} vs {r:?}");
-        used[j] = true;
-    }
 }
 
 #[test]

@@ -1,6 +1,6 @@
-//! oar's compiler: ONNX → tract (decluttered) → a verified NNEF plan.
+//! oar's compiler: ONNX (or a TensorFlow frozen graph) → tract (decluttered) → a verified NNEF plan.
 //!
-//! `load ONNX → pin the input shape → declutter → check against the ONNX graph → emit`.
+//! `load ONNX / TF → pin the input shape → declutter → check against the loaded graph → emit`.
 //! Calibration, int8 quantization and pruning plug in between declutter and emit.
 
 use oar_plan::tract::*;
@@ -13,6 +13,7 @@ use tract_onnx::prelude::{InferenceFact, InferenceModelExt};
 
 mod rewrite;
 pub mod prune;
+mod tensorflow;
 mod zoo_fixes;
 pub mod quant;
 
@@ -23,11 +24,11 @@ pub const COMPILER: &str = concat!("oar ", env!("CARGO_PKG_VERSION"));
 pub enum CompileError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}: cannot load the ONNX model: {message}")]
-    Load { path: PathBuf, message: String },
+    #[error("{path}: cannot load the {format} model: {message}")]
+    Load { path: PathBuf, format: &'static str, message: String },
     #[error("{path}: {message}")]
     Model { path: PathBuf, message: String },
-    #[error("{path}: the compiled plan does not reproduce the ONNX model: max abs error {error} on output {output} (allowed {allowed})")]
+    #[error("{path}: the compiled plan does not reproduce the source model: max abs error {error} on output {output} (allowed {allowed})")]
     Mismatch { path: PathBuf, output: usize, error: f32, allowed: f32 },
     #[error(transparent)]
     Plan(#[from] oar_plan::PlanError),
@@ -44,10 +45,30 @@ pub enum LabelsSource {
     File(PathBuf),
 }
 
+/// What kind of file a source model is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum SourceFormat {
+    #[default]
+    Onnx,
+    /// A TensorFlow frozen graph, cut at these nodes: each of `inputs` becomes a model input,
+    /// `outputs` are the model's outputs.
+    TensorFlow { inputs: Vec<String>, outputs: Vec<String> },
+}
+
+impl SourceFormat {
+    fn name(&self) -> &'static str {
+        match self {
+            SourceFormat::Onnx => "ONNX",
+            SourceFormat::TensorFlow { .. } => "TensorFlow",
+        }
+    }
+}
+
 /// A model to compile and what the device needs to know about it.
 #[derive(Debug, Clone)]
 pub struct SourceModel {
     pub path: PathBuf,
+    pub format: SourceFormat,
     pub id: String,
     pub task: String,
     /// Human-readable origin (registry coordinates or a path).
@@ -97,18 +118,24 @@ pub fn prepare_for_int8(src: &SourceModel) -> Result<Prepared, CompileError> {
 
 fn prepare_with(src: &SourceModel, keep_pointwise: bool) -> Result<Prepared, CompileError> {
     let bytes = std::fs::read(&src.path).map_err(|source| CompileError::Io { path: src.path.clone(), source })?;
-    let load_err = |e: TractError| CompileError::Load { path: src.path.clone(), message: format!("{e:#}") };
-    let onnx = onnx_loader();
-    let mut proto = onnx.proto_model_for_read(&mut std::io::Cursor::new(&bytes)).map_err(load_err)?;
-    let rewritten = rewrite::shape_casts_to_int64(&mut proto);
-    if rewritten > 0 {
-        log::info!("{}: {rewritten} int32 casts of shapes kept as int64", src.path.display());
-    }
-    let fixed = zoo_fixes::apply(&mut proto);
-    if fixed.total() > 0 {
-        log::info!("{}: paddle2onnx patterns rewritten: {fixed:?}", src.path.display());
-    }
-    let inference = onnx.model_for_proto_model(&proto).map_err(load_err)?;
+    let load_err =
+        |e: TractError| CompileError::Load { path: src.path.clone(), format: src.format.name(), message: format!("{e:#}") };
+    let inference = match &src.format {
+        SourceFormat::Onnx => {
+            let onnx = onnx_loader();
+            let mut proto = onnx.proto_model_for_read(&mut std::io::Cursor::new(&bytes)).map_err(load_err)?;
+            let rewritten = rewrite::shape_casts_to_int64(&mut proto);
+            if rewritten > 0 {
+                log::info!("{}: {rewritten} int32 casts of shapes kept as int64", src.path.display());
+            }
+            let fixed = zoo_fixes::apply(&mut proto);
+            if fixed.total() > 0 {
+                log::info!("{}: paddle2onnx patterns rewritten: {fixed:?}", src.path.display());
+            }
+            onnx.model_for_proto_model(&proto).map_err(load_err)?
+        }
+        SourceFormat::TensorFlow { inputs, outputs } => tensorflow::load(&bytes, inputs, outputs).map_err(load_err)?,
+    };
 
     let labels = resolve_labels(&src.labels, &inference, &src.path)?;
 
@@ -154,7 +181,7 @@ pub fn emit(prepared: &Prepared, model: &TypedModel, out: &Path) -> Result<Compi
         .write_to_tar_with_config(model, Vec::new(), false, true)
         .map_err(|e| model_err(format!("cannot serialise to NNEF: {e:#}")))?;
 
-    let check_error = check_against_onnx(model, &nnef, &prepared.manifest.input, &prepared.path)?;
+    let check_error = check_against_source(model, &nnef, &prepared.manifest.input, &prepared.path)?;
 
     let labels_text = prepared.labels.as_deref().map(join_labels);
     // An older runtime must refuse a plan that uses an oar op it lacks, by name.
@@ -186,7 +213,7 @@ pub fn read_onnx(path: &Path) -> Result<tract_onnx::pb::ModelProto, CompileError
     let bytes = std::fs::read(path).map_err(|source| CompileError::Io { path: path.to_path_buf(), source })?;
     let mut proto = onnx_loader()
         .proto_model_for_read(&mut std::io::Cursor::new(&bytes))
-        .map_err(|e| CompileError::Load { path: path.to_path_buf(), message: format!("{e:#}") })?;
+        .map_err(|e| CompileError::Load { path: path.to_path_buf(), format: "ONNX", message: format!("{e:#}") })?;
     rewrite::shape_casts_to_int64(&mut proto);
     Ok(proto)
 }
@@ -208,7 +235,7 @@ pub fn write_onnx(proto: &tract_onnx::pb::ModelProto, path: &Path) -> Result<(),
 pub fn typed_model(proto: &tract_onnx::pb::ModelProto, input: &InputSpec, path: &Path) -> Result<TypedModel, CompileError> {
     let inference = onnx_loader()
         .model_for_proto_model(proto)
-        .map_err(|e| CompileError::Load { path: path.to_path_buf(), message: format!("{e:#}") })?;
+        .map_err(|e| CompileError::Load { path: path.to_path_buf(), format: "ONNX", message: format!("{e:#}") })?;
     let shape = input_shape(input, &inference.symbols);
     pin_and_declutter(inference, shape, path, false)
 }
@@ -217,7 +244,7 @@ pub fn typed_model(proto: &tract_onnx::pb::ModelProto, input: &InputSpec, path: 
 pub fn typed_model_at(proto: &tract_onnx::pb::ModelProto, shape: &[usize], path: &Path) -> Result<TypedModel, CompileError> {
     let inference = onnx_loader()
         .model_for_proto_model(proto)
-        .map_err(|e| CompileError::Load { path: path.to_path_buf(), message: format!("{e:#}") })?;
+        .map_err(|e| CompileError::Load { path: path.to_path_buf(), format: "ONNX", message: format!("{e:#}") })?;
     pin_and_declutter(inference, shape.iter().map(|&d| TDim::from(d as i64)).collect(), path, false)
 }
 
@@ -325,9 +352,9 @@ pub fn seeded_input(shape: &[usize], seed: u64) -> Tensor {
     Tensor::from_shape(shape, &data).expect("shape and data agree")
 }
 
-/// Runs the decluttered ONNX graph and the NNEF plan on the same input and compares their outputs:
-/// the plan is only written if it reproduces the model.
-fn check_against_onnx(typed: &TypedModel, nnef: &[u8], input: &InputSpec, path: &Path) -> Result<Vec<f32>, CompileError> {
+/// Runs the decluttered source graph (from ONNX or TensorFlow) and the NNEF plan on the same input
+/// and compares their outputs: the plan is only written if it reproduces the model.
+fn check_against_source(typed: &TypedModel, nnef: &[u8], input: &InputSpec, path: &Path) -> Result<Vec<f32>, CompileError> {
     let model_err = |message: String| CompileError::Model { path: path.to_path_buf(), message };
     let x = seeded_input(&check_shape(input), 7);
     // An int8 graph is checked against itself optimised: this check is about the NNEF round trip,

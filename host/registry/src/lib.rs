@@ -21,5 +21,5 @@ pub use fetch::{
     cached, fetch, fetch_with, Cache, FetchError, FetchOptions, Fetched, NoProgress, Progress,
 };
 pub use registry::{
-    ExtraFile, ModelEntry, Registry, RegistryError, Source, RESIZE_POLICIES, TASKS,
+    ExtraFile, ModelEntry, Registry, RegistryError, Source, RESIZE_POLICIES, SOURCE_FORMATS, TASKS,
 };

@@ -94,6 +94,27 @@ pub struct Source {
     pub path: String,
     /// sha256 of the file, 64 lowercase hex digits.
     pub sha256: String,
+    /// What the file is: one of [`SOURCE_FORMATS`]; `onnx` when absent.
+    #[serde(default = "default_format", skip_serializing_if = "is_default_format")]
+    pub format: String,
+    /// `tensorflow`: the tensors where the compiler cuts the graph's input side (each becomes a
+    /// model input, e.g. past TF's pre-processor: `["Preprocessor/sub"]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<String>,
+    /// `tensorflow`: the tensors that become the model's outputs (`["concat", "concat_1"]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<String>,
+}
+
+/// The model file formats `[source] format` may name.
+pub const SOURCE_FORMATS: &[&str] = &["onnx", "tensorflow"];
+
+fn default_format() -> String {
+    "onnx".into()
+}
+
+fn is_default_format(f: &String) -> bool {
+    f == "onnx"
 }
 
 /// A further file taken from the same wheel as the model.
@@ -171,6 +192,27 @@ impl ModelEntry {
             }
         }
         check_sha256("source.sha256", &self.source.sha256)?;
+        match self.source.format.as_str() {
+            "onnx" if !self.source.inputs.is_empty() || !self.source.outputs.is_empty() => {
+                return Err("source.inputs and source.outputs (cut points) are only for format = \"tensorflow\"".into())
+            }
+            "onnx" => {}
+            "tensorflow" => {
+                for (what, names) in [("source.inputs", &self.source.inputs), ("source.outputs", &self.source.outputs)] {
+                    if names.is_empty() || names.iter().any(|n| n.trim().is_empty()) {
+                        return Err(format!(
+                            "{what} must name at least one tensor of the graph (a TensorFlow graph is cut there)"
+                        ));
+                    }
+                }
+            }
+            other => {
+                return Err(format!(
+                    "source.format `{other}` is not one of {}",
+                    SOURCE_FORMATS.join(", ")
+                ))
+            }
+        }
 
         let mut roles = HashSet::new();
         let mut names = HashSet::new();
@@ -482,6 +524,29 @@ height = 4
             let err = ModelEntry::from_toml(&text, "m.toml")
                 .unwrap_err()
                 .to_string();
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+    }
+
+    #[test]
+    fn tensorflow_sources_need_cut_points() {
+        let tf = MINIMAL.replace(
+            "path = \"p/m.onnx\"",
+            "path = \"p/m.pb\"\nformat = \"tensorflow\"\ninputs = [\"a/sub\"]\noutputs = [\"concat\", \"concat_1\"]",
+        );
+        let e = ModelEntry::from_toml(&tf, "m.toml").unwrap();
+        assert_eq!(e.source.format, "tensorflow");
+        assert_eq!(e.source.outputs, ["concat", "concat_1"]);
+        assert_eq!(ModelEntry::from_toml(MINIMAL, "m.toml").unwrap().source.format, "onnx");
+        for (from, to, needle) in [
+            ("inputs = [\"a/sub\"]\n", "", "source.inputs"),
+            ("outputs = [\"concat\", \"concat_1\"]", "outputs = []", "source.outputs"),
+            ("format = \"tensorflow\"", "format = \"caffe\"", "caffe"),
+            ("format = \"tensorflow\"", "format = \"onnx\"", "only for format"),
+        ] {
+            let text = tf.replace(from, to);
+            assert_ne!(text, tf);
+            let err = ModelEntry::from_toml(&text, "m.toml").unwrap_err().to_string();
             assert!(err.contains(needle), "{needle}: {err}");
         }
     }

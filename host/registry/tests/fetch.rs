@@ -505,6 +505,7 @@ fn builtin_registry_is_valid() {
         "ppocr-v2-rec",
         "picodet-layout-cdla",
         "lcnet-orientation",
+        "ssd-mobilenet-v2-coco",
     ] {
         assert!(ids.contains(&want), "{want} missing from {ids:?}");
     }

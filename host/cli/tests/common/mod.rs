@@ -2,6 +2,7 @@
 //! fetching + compiling the real models once per test binary.
 #![allow(dead_code)] // each test binary uses its own subset
 
+use oar_vision::detect::{iou, Detection};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -49,4 +50,38 @@ pub fn plans(ids: &[&str]) -> Vec<PathBuf> {
         }
     }
     ids.iter().map(|id| cache[*id].clone()).collect()
+}
+
+/// The detections of one `oar detect --json` line (or a reference line in that schema).
+pub fn ref_dets(v: &Value) -> Vec<Detection> {
+    v["detections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let b: Vec<f32> = d["bbox"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+            Detection {
+                bbox: [b[0], b[1], b[2], b[3]],
+                score: d["score"].as_f64().unwrap() as f32,
+                class: d["class"].as_u64().unwrap() as usize,
+            }
+        })
+        .collect()
+}
+
+/// Every reference box is matched one-to-one by a box of ours of the same class at IoU ≥ 0.9.
+pub fn assert_boxes_agree(name: &str, ours: &[Detection], reference: &[Detection]) {
+    assert_eq!(ours.len(), reference.len(), "{name}: {ours:?}\nvs {reference:?}");
+    let mut used = vec![false; ours.len()];
+    for r in reference {
+        let best = ours
+            .iter()
+            .enumerate()
+            .filter(|(j, o)| !used[*j] && o.class == r.class)
+            .max_by(|a, b| iou(&a.1.bbox, &r.bbox).total_cmp(&iou(&b.1.bbox, &r.bbox)));
+        let Some((j, o)) = best else { panic!("{name}: nothing of class {} for {r:?}", r.class) };
+        assert!(iou(&o.bbox, &r.bbox) >= 0.9, "{name}: {o:?} vs {r:?}");
+        assert!((o.score - r.score).abs() < 0.02, "{name}: score {o:?} vs {r:?}");
+        used[j] = true;
+    }
 }
