@@ -3,7 +3,7 @@
 
     python tools/int8_compare.py --oar target/profiling/oar --out /tmp/int8cmp \
         [--models ppocr-v4-det,ppocr-v4-rec,picodet-layout-cdla] [--methods kl,percentile,minmax,pact] \
-        [--threads 1,2] [--runs 20]
+        [--threads 1,2] [--runs 20] [--compile-args="--float-kxk"]
 
 Per model:
 - oar: `oar compile ID --int8 --calib CALIB --method M --eval SET` for each method (accuracy
@@ -257,6 +257,7 @@ def main():
     ap.add_argument("--methods", default="kl,percentile,minmax,pact")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--compile-args", default="", help="extra `oar compile` flags for every int8 plan, e.g. --float-kxk")
     ap.add_argument("--skip-ort", action="store_true")
     ap.add_argument("--skip-oar", action="store_true", help="only the onnxruntime side (needs the float plans in $OAR_HOME/plans)")
     args = ap.parse_args()
@@ -278,7 +279,8 @@ def main():
             plan = args.out / f"{mid}-int8-{m}.oar"
             print(f"[{mid}] oar compile --int8 --method {m}", file=sys.stderr)
             r = subprocess.run([str(c) for c in [args.oar, "compile", mid, "--int8", "--calib", cfg["calib"], "--method", m,
-                                "--eval", cfg["eval"], "--eval-limit", cfg["limit"], "-o", plan]], capture_output=True, text=True)
+                                "--eval", cfg["eval"], "--eval-limit", cfg["limit"], "-o", plan, *args.compile_args.split()]],
+                               capture_output=True, text=True)
             (args.out / f"{mid}-int8-{m}.log").write_text(r.stdout + r.stderr)
             if r.returncode != 0:
                 # A method whose plan oar refuses is a result too (the reason is in the log).

@@ -3,12 +3,14 @@
 
     python tools/stream_text_accuracy.py GT_DIR FRAMES_DIR --oar oar-ocr.jsonl
     python tools/stream_text_accuracy.py GT_DIR FRAMES_DIR --rapidocr [--threads 2]
+    python tools/stream_text_accuracy.py GT_DIR - --pipeline tracks.jsonl
 
 GT_DIR holds `gt.txt` (MOTChallenge, frame k+1 is `frame-{k:06}.png`) and `texts.txt` (`id,text`)
 as the synthetic source writes them (`ground_truth = "DIR"`); FRAMES_DIR the frames as the
 `frames` sink writes them. `--oar` reads `oar ocr --json` output for those frames; `--rapidocr`
 runs RapidOCR (rapidocr_onnxruntime, default config, `--threads` intra-op threads) on every
-frame and reports its frames per second.
+frame and reports its frames per second. `--pipeline` reads the finished tracks that `oar run
+--json` prints (one fused text per track) and needs no frames.
 
 A ground-truth track is read correctly when, over the frames where it is at least half visible,
 the text read most often inside its box (line centre inside it) is its text: the per-frame
@@ -47,6 +49,34 @@ def score(texts, rows, results):
     return read, correct
 
 
+def iou(a, b):
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(w, 0) * max(h, 0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def score_pipeline(texts, gt_dir, path):
+    """Each finished track goes to the ground-truth object its last box overlaps most in its last
+    frame; an object is read right when one of its tracks carries its text."""
+    boxes = collections.defaultdict(list)  # frame -> [(id, box)], every visibility
+    for l in open(gt_dir / "gt.txt", encoding="utf-8"):
+        f, i, x, y, w, h = l.strip().split(",")[:6]
+        boxes[int(f)].append((i, (float(x), float(y), float(x) + float(w), float(y) + float(h))))
+    per_object = collections.defaultdict(list)
+    tracks = [json.loads(l) for l in open(path, encoding="utf-8") if l.strip()]
+    tracks = [t for t in tracks if t.get("type") == "track"]
+    for t in tracks:
+        cands = [(iou(t["bbox"], b), i) for i, b in boxes.get(t["last_seq"] + 1, [])]
+        best = max(cands, default=(0.0, None))
+        if best[0] > 0.3:
+            per_object[best[1]].append(t["text"])
+    read = {i: per_object.get(i, []) for i in texts}
+    correct = sum(t in read[i] for i, t in texts.items())
+    return read, correct, len(tracks)
+
+
 def frame_number(path):
     return int(Path(path).stem.split("-")[1]) + 1
 
@@ -57,10 +87,17 @@ def main():
     ap.add_argument("frames_dir", type=Path)
     ap.add_argument("--oar", type=Path, help="`oar ocr --json` output on the frames")
     ap.add_argument("--rapidocr", action="store_true", help="run RapidOCR on every frame")
+    ap.add_argument("--pipeline", type=Path, help="`oar run --json` output (finished tracks)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     texts, rows = load_gt(args.gt_dir)
     results, out = {}, {}
+    if args.pipeline:
+        read, correct, n = score_pipeline(texts, args.gt_dir, args.pipeline)
+        out.update(engine="oar run (pipeline)", tracks=len(texts), finished_tracks=n, correct=correct,
+                   accuracy=round(correct / len(texts), 3), read=read, truth=texts)
+        print(json.dumps(out, ensure_ascii=False))
+        return
     if args.oar:
         for l in open(args.oar, encoding="utf-8"):
             if l.strip():
@@ -80,7 +117,7 @@ def main():
         secs = time.perf_counter() - t0
         out.update(engine="rapidocr_onnxruntime", threads=args.threads, frames=len(frames), seconds=round(secs, 2), fps=round(len(frames) / secs, 2))
     else:
-        sys.exit("give --oar FILE or --rapidocr")
+        sys.exit("give --oar FILE, --rapidocr or --pipeline FILE")
     read, correct = score(texts, rows, results)
     out.update(tracks=len(texts), correct=correct, accuracy=round(correct / len(texts), 3), read=read, truth=texts)
     print(json.dumps(out, ensure_ascii=False))

@@ -301,33 +301,28 @@ pub fn pruned_source(src: SourceModel, ratio: f32, criterion: Criterion) -> Resu
     Ok((src, file))
 }
 
-/// Fits the budget on the scan, then measures the result: losses of groups pruned together do
-/// not add up exactly, so when the real loss overshoots, the budget given to the fit shrinks.
+/// Fits the budget on the scan and checks it on the evaluation set (see [`scan::fit_measured`]).
 fn fit_and_check(
     subject: &Subject,
     sens: &Sensitivity,
     budget: f64,
 ) -> Result<std::collections::BTreeMap<String, f32>> {
     let criterion: Criterion = sens.criterion.parse().map_err(anyhow::Error::msg)?;
-    let mut target = budget;
-    for attempt in 1..=4 {
-        let chosen = scan::fit_budget(sens, target)?;
-        let opts = PruneOptions {
-            criterion,
-            ratios: Ratios::PerGroup(chosen.clone()),
-        };
+    let bar = progress_bar("budget fit");
+    let mut measure = |ratios: &std::collections::BTreeMap<String, f32>| -> Result<f64, PruneError> {
+        let opts = PruneOptions { criterion, ratios: Ratios::PerGroup(ratios.clone()) };
         let pruned = prune::prune(&subject.proto, &opts)?;
-        let loss = sens.baseline - subject.metric(&pruned.model)?;
-        eprintln!(
-            "fit {attempt}: {} groups pruned for an estimated ≤ {target:.2} points; measured loss {loss:.2} points",
-            chosen.len()
-        );
-        if loss <= budget {
-            return Ok(chosen);
-        }
-        target *= 0.9 * budget / loss;
-    }
-    bail!("no pruning found whose measured loss stays within {budget} points (after 4 fits on the scan)")
+        Ok(sens.baseline - subject.metric(&pruned.model)?)
+    };
+    let fitted = scan::fit_measured(sens, budget, &mut measure, &mut |done, total, what| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        bar.set_message(what.to_string());
+    });
+    bar.finish_and_clear();
+    let (chosen, loss) = fitted?;
+    eprintln!("{} groups pruned; measured loss {loss:.2} points (budget {budget})", chosen.len());
+    Ok(chosen)
 }
 
 fn report(subject: &Subject, pruned: &Pruned) -> Result<()> {

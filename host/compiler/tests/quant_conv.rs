@@ -182,10 +182,15 @@ fn hard_swish(m: &mut TypedModel, name: &str, x: OutletId, c: f32) -> OutletId {
 /// 1x1 conv → per-channel affine (an unfolded BatchNorm) → hard-swish → depthwise 3x3 → hard-swish
 /// and a learnable affine (· 0.7 − 0.2) → 1x1 conv → ReLU: the shape of PP-LCNet(V3)'s blocks.
 fn lcnet_block() -> TypedModel {
+    lcnet_block_with(|c| 0.5 + 0.1 * c as f32)
+}
+
+/// [`lcnet_block`] with the BatchNorm multiplier `gamma(channel)`.
+fn lcnet_block_with(gamma: impl Fn(usize) -> f32) -> TypedModel {
     let mut m = TypedModel::default();
     let x = m.add_source("x", f32::fact([1, 8, 16, 16])).unwrap();
     let a = conv(&mut m, "pw1", x, 8, 16, 1, 1, 21);
-    let g: Vec<f32> = (0..16).map(|c| 0.5 + 0.1 * c as f32).collect();
+    let g: Vec<f32> = (0..16).map(gamma).collect();
     let g = m.add_const("bn.g", Tensor::from_shape(&[1, 16, 1, 1], &g).unwrap()).unwrap();
     let b = m.add_const("bn.b", Tensor::from_shape(&[1, 16, 1, 1], &[0.1f32; 16]).unwrap()).unwrap();
     let a = m.wire_node("bn.mul", mul(), &[a, g]).unwrap()[0];
@@ -244,4 +249,22 @@ fn kxk_convs_can_stay_float() {
     let kept = report.layers.iter().find(|l| l.float_reason.is_some()).expect("the 3x3 conv is listed");
     assert!(kept.float_reason.as_deref().is_some_and(|r| r.contains("k×k")), "{kept:?}");
     assert_eq!(q.nodes().iter().filter(|n| n.op_is::<QConv>()).count(), 2);
+}
+
+#[test]
+fn negative_batchnorm_multipliers_fuse_by_flipping_the_channels() {
+    // PicoDet's layout model has BatchNorms with negative gammas: they cannot go into the
+    // (positive) requantization scale, so the channel's weights and bias change sign.
+    let float = lcnet_block_with(|c| if c % 3 == 1 { -(0.5 + 0.1 * c as f32) } else { 0.5 + 0.1 * c as f32 });
+    let x = seeded_input(&[1, 8, 16, 16], 9);
+    let reference = run(&float, &x);
+    let range = absmax(&reference);
+    let (q, report) = quant::quantize(float, &calib(), &QuantOptions { method: Method::MinMax, ..Default::default() }).unwrap();
+    assert_eq!(report.int8_layers(), 3);
+    let ops = qconvs(&q);
+    assert_eq!(ops.len(), 3, "{q}");
+    assert_eq!(ops[0].activation, Activation::HardSwish, "the BatchNorm and hard-swish fused into pw1");
+    let got = run(&q, &x);
+    let err = max_abs_diff(&reference, &got).unwrap();
+    assert!(err < 0.04 * range, "{err} vs range {range}");
 }

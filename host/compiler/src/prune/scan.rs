@@ -185,6 +185,68 @@ pub fn fit_budget(scan: &Sensitivity, budget: f64) -> Result<BTreeMap<String, f3
         .collect())
 }
 
+/// Per-group ratios whose *measured* loss stays within `budget`; returns them with that loss.
+///
+/// [`fit_budget`] assumes that the losses of groups pruned together add up. On a small evaluation
+/// set they do not: noise makes many steps look free (or even helpful), and thirty "free" steps
+/// together can break the model. So the knapsack's proposal is measured as a whole first; when it
+/// overshoots, it is rebuilt greedily — groups in order of the FLOPs they save, each added at its
+/// proposed ratio or, when that breaks the budget, at up to two smaller scanned ratios, and left
+/// out when none fits. `measure(ratios)` returns the loss in points of the model pruned so;
+/// `progress(done, total, what)` is called before each measurement of the rebuild.
+pub fn fit_measured(
+    scan: &Sensitivity,
+    budget: f64,
+    measure: &mut dyn FnMut(&BTreeMap<String, f32>) -> Result<f64, PruneError>,
+    progress: &mut dyn FnMut(usize, usize, &str),
+) -> Result<(BTreeMap<String, f32>, f64), PruneError> {
+    let proposal = fit_budget(scan, budget)?;
+    let loss = measure(&proposal)?;
+    if loss <= budget {
+        return Ok((proposal, loss));
+    }
+    log::info!("the scan's proposal loses {loss:.2} points when measured; rebuilding it group by group");
+    let mut order: Vec<(&GroupScan, usize)> = scan
+        .groups
+        .iter()
+        .filter_map(|g| {
+            let r = proposal.get(&g.name)?;
+            Some((g, g.points.iter().position(|p| p.ratio == *r)?))
+        })
+        .collect();
+    order.sort_by(|a, b| b.0.points[b.1].flops_saved.total_cmp(&a.0.points[a.1].flops_saved));
+    let (mut chosen, mut current) = (BTreeMap::new(), 0.0);
+    for (i, (g, k)) in order.iter().enumerate() {
+        progress(i, order.len(), &g.name);
+        let mut tried: Vec<usize> = vec![];
+        let candidates = g.points[..=*k].iter().rev().filter(|p| p.removed > 0 && p.flops_saved > 0.0);
+        for p in candidates {
+            if tried.contains(&p.removed) {
+                continue;
+            }
+            if tried.len() == 3 {
+                break;
+            }
+            tried.push(p.removed);
+            chosen.insert(g.name.clone(), p.ratio);
+            let l = measure(&chosen)?;
+            if l <= budget {
+                current = l;
+                break;
+            }
+            chosen.remove(&g.name);
+        }
+    }
+    progress(order.len(), order.len(), "done");
+    if chosen.is_empty() {
+        return Err(PruneError::Budget(format!(
+            "no pruning keeps the measured loss within {budget} points (the scan proposed {} groups; each one alone, measured on top of the others, broke the budget)",
+            order.len()
+        )));
+    }
+    Ok((chosen, current))
+}
+
 /// The smallest uniform ratio (to 1/256) that removes at least `fraction` of the FLOPs.
 pub fn ratio_for_flops(
     model: &ModelProto,
@@ -293,6 +355,34 @@ mod tests {
             ]
             .into()
         );
+    }
+
+    #[test]
+    fn measured_fit_repairs_a_proposal_whose_losses_do_not_add_up() {
+        // Scanned alone, every step is cheap; measured together, any two groups lose 40 points.
+        let s = scan();
+        let mut calls = 0;
+        let mut measure = |r: &BTreeMap<String, f32>| -> Result<f64, PruneError> {
+            calls += 1;
+            let alone: f64 = s
+                .groups
+                .iter()
+                .filter_map(|g| r.get(&g.name).map(|ratio| g.points.iter().find(|p| p.ratio == *ratio).unwrap().loss))
+                .sum();
+            Ok(if r.len() > 1 { alone + 40.0 } else { alone })
+        };
+        let (chosen, loss) = fit_measured(&s, 1.0, &mut measure, &mut |_, _, _| {}).unwrap();
+        // b saves the most FLOPs, so it goes first at its proposed 0.2; c then breaks the budget.
+        assert_eq!(chosen, [("b".to_string(), 0.2)].into());
+        assert!((loss - 0.9).abs() < 1e-9, "{loss}");
+        assert_eq!(calls, 3, "proposal, b, c at 0.1 (its only step)");
+        // When losses do add up, the proposal is kept after one measurement.
+        let mut additive = |r: &BTreeMap<String, f32>| -> Result<f64, PruneError> { Ok(0.5 * r.len() as f64) };
+        let (chosen, _) = fit_measured(&s, 1.0, &mut additive, &mut |_, _, _| {}).unwrap();
+        assert_eq!(chosen, fit_budget(&s, 1.0).unwrap());
+        // Nothing fits when every group breaks it.
+        let mut broken = |_: &BTreeMap<String, f32>| -> Result<f64, PruneError> { Ok(50.0) };
+        assert!(fit_measured(&s, 1.0, &mut broken, &mut |_, _, _| {}).is_err());
     }
 
     #[test]

@@ -53,7 +53,9 @@ pub fn quantize_weights_along(w: &Tensor, axis: usize) -> TractResult<(Vec<i8>, 
     let scales: Vec<f32> = (0..n)
         .map(|c| {
             let m = view.index_axis(tract_ndarray::Axis(axis), c).iter().fold(0f32, |a, v| a.max(v.abs()));
-            if m > 0.0 { m / 127.0 } else { 1.0 }
+            // A channel of (near-)zero weights (e.g. switched off in training) is all zeros: its
+            // scale times an activation scale would underflow to 0, which the kernels refuse.
+            if m > 1e-20 { m / 127.0 } else { 1.0 }
         })
         .collect();
     let q = view

@@ -122,6 +122,9 @@ pub fn lower_qconv(
     let bias = bias.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
     ensure!(bias.len() == 1 || bias.len() == o, "bias of {} values for {o} channels", bias.len());
     let scale: Vec<f32> = k_scale.iter().map(|k| act.scale * k).collect();
+    if let Some(c) = scale.iter().position(|s| !(s.is_normal() && *s > 0.0)) {
+        bail!("conv {name}: channel {c}'s scale {} (input scale {} × weight scale {}) is not a positive normal number", scale[c], act.scale, k_scale[c]);
+    }
     let bias_i32: Vec<i32> = (0..o).map(|c| to_acc_units(if bias.len() == 1 { bias[0] } else { bias[c] }, scale[c])).collect();
 
     let xq = super::lower::quantized_input(model, node.inputs[0], act, existing)?;
@@ -221,6 +224,26 @@ pub fn fuse_epilogues(model: &mut TypedModel) -> TractResult<usize> {
     Ok(absorbed)
 }
 
+/// Negates the weights (a new constant wired into `id`) and the `bias` of every output channel
+/// whose multiplier in `m` is negative.
+fn flip_channels(model: &mut TypedModel, id: usize, m: &[f32], bias: &mut [i32]) -> TractResult<()> {
+    let w = konst_of(model, model.node(id).inputs[1]).context("QConv weights")?;
+    let mut w = w.as_ref().clone();
+    let per = w.len() / m.len();
+    {
+        let mut view = w.try_as_plain_ram_mut()?;
+        let ws = view.as_slice_mut::<i8>()?;
+        for o in (0..m.len()).filter(|&o| m[o] < 0.0) {
+            ws[o * per..(o + 1) * per].iter_mut().for_each(|v| *v = v.saturating_neg());
+            bias[o] = bias[o].saturating_neg();
+        }
+    }
+    let name = model.unique_name(format!("{}.weights_i8.signed", model.node(id).name)).into_owned();
+    let k = model.add_const(name, w)?;
+    model.add_edge(k, InletId::new(id, 1))?;
+    Ok(())
+}
+
 /// One fusion step at node `id`, if any applies: the number of nodes it absorbed.
 fn fuse_one(model: &mut TypedModel, id: usize) -> TractResult<Option<usize>> {
     let Some(op) = model.node(id).op_as::<QConv>().cloned() else { return Ok(None) };
@@ -248,7 +271,13 @@ fn fuse_one(model: &mut TypedModel, id: usize) -> TractResult<Option<usize>> {
     if identity {
         if let Some(m) = per_channel_const::<Mul>(model, next, id, channels) {
             if m.iter().all(|v| v.is_finite() && *v != 0.0) {
-                scale.iter_mut().zip(&m).for_each(|(s, m)| *s *= m);
+                if m.iter().any(|v| *v < 0.0) {
+                    // A negative multiplier (a BatchNorm with a negative gamma) cannot go into the
+                    // requantization scale, which must be > 0: that channel's weights and bias
+                    // change sign instead (int8 weights are within ±127, so exactly).
+                    flip_channels(model, id, &m, &mut bias)?;
+                }
+                scale.iter_mut().zip(&m).for_each(|(s, m)| *s *= m.abs());
                 return replace(model, id, next, op, Some(bias), Some(scale), 1).map(Some);
             }
         }
