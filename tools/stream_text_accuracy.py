@@ -10,7 +10,7 @@ as the synthetic source writes them (`ground_truth = "DIR"`); FRAMES_DIR the fra
 `frames` sink writes them. `--oar` reads `oar ocr --json` output for those frames; `--rapidocr`
 runs RapidOCR (rapidocr_onnxruntime, default config, `--threads` intra-op threads) on every
 frame and reports its frames per second. `--pipeline` reads the finished tracks that `oar run
---json` prints (one fused text per track) and needs no frames.
+--json` prints (or a jsonl sink's track lines) (one fused text per track) and needs no frames.
 
 A ground-truth track is read correctly when, over the frames where it is at least half visible,
 the text read most often inside its box (line centre inside it) is its text: the per-frame
@@ -65,8 +65,9 @@ def score_pipeline(texts, gt_dir, path):
         f, i, x, y, w, h = l.strip().split(",")[:6]
         boxes[int(f)].append((i, (float(x), float(y), float(x) + float(w), float(y) + float(h))))
     per_object = collections.defaultdict(list)
-    tracks = [json.loads(l) for l in open(path, encoding="utf-8") if l.strip()]
-    tracks = [t for t in tracks if t.get("type") == "track"]
+    lines = [json.loads(l) for l in open(path, encoding="utf-8") if l.strip()]
+    # Either the per-track lines of a jsonl sink or the summary `oar run --json` prints.
+    tracks = [t for l in lines for t in ([l] if l.get("type") == "track" else l.get("tracks", []))]
     for t in tracks:
         cands = [(iou(t["bbox"], b), i) for i, b in boxes.get(t["last_seq"] + 1, [])]
         best = max(cands, default=(0.0, None))
