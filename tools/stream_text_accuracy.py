@@ -21,15 +21,20 @@ import collections
 import json
 import sys
 import time
+import os
 from pathlib import Path
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ocr_score import iou_xyxy  # noqa: E402  (the repo's one IoU of axis-aligned boxes)
 
-def load_gt(gt_dir):
+
+def load_gt(gt_dir, min_visibility=0.5):
+    """(texts by id, {frame: [(id, box)]} of the objects at least `min_visibility` visible)."""
     texts = dict(l.strip().split(",", 1) for l in open(gt_dir / "texts.txt", encoding="utf-8") if l.strip())
     rows = collections.defaultdict(list)  # frame -> [(id, box)]
     for l in open(gt_dir / "gt.txt", encoding="utf-8"):
         f, i, x, y, w, h, _, _, vis = l.strip().split(",")
-        if float(vis) >= 0.5:
+        if float(vis) >= min_visibility:
             rows[int(f)].append((i, (float(x), float(y), float(x) + float(w), float(y) + float(h))))
     return texts, rows
 
@@ -49,27 +54,16 @@ def score(texts, rows, results):
     return read, correct
 
 
-def iou(a, b):
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    inter = max(w, 0) * max(h, 0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def score_pipeline(texts, gt_dir, path):
     """Each finished track goes to the ground-truth object its last box overlaps most in its last
     frame; an object is read right when one of its tracks carries its text."""
-    boxes = collections.defaultdict(list)  # frame -> [(id, box)], every visibility
-    for l in open(gt_dir / "gt.txt", encoding="utf-8"):
-        f, i, x, y, w, h = l.strip().split(",")[:6]
-        boxes[int(f)].append((i, (float(x), float(y), float(x) + float(w), float(y) + float(h))))
+    _, boxes = load_gt(gt_dir, min_visibility=0.0)  # every visibility
     per_object = collections.defaultdict(list)
     lines = [json.loads(l) for l in open(path, encoding="utf-8") if l.strip()]
     # Either the per-track lines of a jsonl sink or the summary `oar run --json` prints.
     tracks = [t for l in lines for t in ([l] if l.get("type") == "track" else l.get("tracks", []))]
     for t in tracks:
-        cands = [(iou(t["bbox"], b), i) for i, b in boxes.get(t["last_seq"] + 1, [])]
+        cands = [(iou_xyxy(t["bbox"], b), i) for i, b in boxes.get(t["last_seq"] + 1, [])]
         best = max(cands, default=(0.0, None))
         if best[0] > 0.3:
             per_object[best[1]].append(t["text"])

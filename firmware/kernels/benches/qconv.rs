@@ -39,15 +39,7 @@ fn depthwise(c: &mut Criterion) {
         let ep = Epilogue { bias: &bias, scale: &scale, activation: Activation::Relu };
         let mut y = vec![0i8; ch * oh * ow];
         g.throughput(Throughput::Elements((ch * oh * ow) as u64));
-        let mut seen = vec![];
-        for kt in Kernels::available() {
-            // Tables that share this kernel's implementation (e.g. AVX2 with and without VNNI for
-            // the depthwise) run once.
-            let id = label(&kt, KERNEL);
-            if seen.contains(&id) {
-                continue;
-            }
-            seen.push(id.clone());
+        for (id, kt) in distinct_tables(KERNEL) {
             g.bench_function(BenchmarkId::new(name, id), |b| {
                 b.iter(|| {
                     let out = Output::I8 { data: &mut y, scale: 0.02, zero_point: -5 };
@@ -57,6 +49,19 @@ fn depthwise(c: &mut Criterion) {
         }
     }
     g.finish();
+}
+
+/// The kernel tables this CPU can run, each named by its implementation of `kernel`; tables that
+/// share it (e.g. AVX2 with and without VNNI for the depthwise) appear once.
+fn distinct_tables(kernel: &str) -> Vec<(String, Kernels)> {
+    let mut tables: Vec<(String, Kernels)> = vec![];
+    for kt in Kernels::available() {
+        let id = label(&kt, kernel);
+        if !tables.iter().any(|(seen, _)| *seen == id) {
+            tables.push((id, kt));
+        }
+    }
+    tables
 }
 
 fn pointwise(c: &mut Criterion) {
@@ -78,15 +83,7 @@ fn pointwise(c: &mut Criterion) {
         let ep = Epilogue { bias: &bias, scale: &scale, activation };
         let mut y = vec![0i8; co * p];
         g.throughput(Throughput::Elements((co * p) as u64));
-        let mut seen = vec![];
-        for kt in Kernels::available() {
-            // Tables that share this kernel's implementation (e.g. AVX2 with and without VNNI for
-            // the depthwise) run once.
-            let id = label(&kt, KERNEL);
-            if seen.contains(&id) {
-                continue;
-            }
-            seen.push(id.clone());
+        for (id, kt) in distinct_tables(KERNEL) {
             g.bench_function(BenchmarkId::new(name, id), |b| {
                 b.iter(|| {
                     let out = Output::I8 { data: &mut y, scale: 0.03, zero_point: 7 };

@@ -124,6 +124,15 @@ pub(crate) struct RowEp {
     pub y_scale: f32,
 }
 
+impl RowEp {
+    /// The factor `fl(fl(1/6) · fl(1/y_scale))` of the int8 hard-swish fast path, when it applies:
+    /// a hard-swish row whose `y_scale` keeps the factor normal (the bound is argued in
+    /// `x86::hswish_q8`'s doc; every SIMD epilogue uses this one test).
+    pub(crate) fn fast_hswish_factor(&self) -> Option<f32> {
+        (self.hswish && (7.9e-31..=1.26e30).contains(&self.y_scale)).then(|| (1.0f32 / 6.0) * (1.0 / self.y_scale))
+    }
+}
+
 /// What the per-channel depthwise kernels share within one call.
 pub(crate) struct DwCall<'a> {
     pub shape: &'a Depthwise,

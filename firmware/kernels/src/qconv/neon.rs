@@ -243,14 +243,14 @@ unsafe fn hswish_q4(a: int32x4_t, ep: &RowEp, k: float32x4_t) -> int32x4_t {
 unsafe fn epilogue_i8(acc: &[i32], ep: &RowEp, out: &mut [i8]) {
     let n = out.len().min(acc.len());
     let zp = vdupq_n_s32(ep.zp);
-    let fast_hswish = ep.hswish && (7.9e-31..=1.26e30).contains(&ep.y_scale);
-    let k = vdupq_n_f32((1.0f32 / 6.0) * (1.0 / ep.y_scale));
+    let fast = ep.fast_hswish_factor();
+    let k = vdupq_n_f32(fast.unwrap_or(0.0));
     let mut i = 0;
     while i + 8 <= n {
         let a0 = vld1q_s32(acc.as_ptr().add(i));
         let a1 = vld1q_s32(acc.as_ptr().add(i + 4));
         // vcvtn: round to nearest, ties to even.
-        let (q0, q1) = if fast_hswish {
+        let (q0, q1) = if fast.is_some() {
             (hswish_q4(a0, ep, k), hswish_q4(a1, ep, k))
         } else {
             (vcvtnq_s32_f32(scaled4(a0, ep, true)), vcvtnq_s32_f32(scaled4(a1, ep, true)))

@@ -432,15 +432,14 @@ unsafe fn hswish_q8(a: __m256i, ep: &RowEp, k: __m256) -> __m256i {
 unsafe fn epilogue_i8(acc: &[i32], ep: &RowEp, out: &mut [i8]) {
     let n = out.len().min(acc.len());
     let zp = _mm256_set1_epi32(ep.zp);
-    // See `hswish_q8` for the range of y_scale.
-    let fast_hswish = ep.hswish && (7.9e-31..=1.26e30).contains(&ep.y_scale);
-    let k = _mm256_set1_ps((1.0f32 / 6.0) * (1.0 / ep.y_scale));
+    let fast = ep.fast_hswish_factor();
+    let k = _mm256_set1_ps(fast.unwrap_or(0.0));
     let mut i = 0;
     while i + 16 <= n {
         let a0 = _mm256_loadu_si256(acc.as_ptr().add(i) as *const __m256i);
         let a1 = _mm256_loadu_si256(acc.as_ptr().add(i + 8) as *const __m256i);
         // cvtps rounds half to even (default MXCSR), like `round_ties_even`.
-        let (q0, q1) = if fast_hswish {
+        let (q0, q1) = if fast.is_some() {
             (hswish_q8(a0, ep, k), hswish_q8(a1, ep, k))
         } else {
             (_mm256_cvtps_epi32(scaled8(a0, ep, true)), _mm256_cvtps_epi32(scaled8(a1, ep, true)))
@@ -506,13 +505,13 @@ unsafe fn hswish_q16(a: __m512i, ep: &RowEp, k: __m512) -> __m512i {
 unsafe fn epilogue_i8_512(acc: &[i32], ep: &RowEp, out: &mut [i8]) {
     let n = out.len().min(acc.len());
     let zp = _mm512_set1_epi32(ep.zp);
-    let fast_hswish = ep.hswish && (7.9e-31..=1.26e30).contains(&ep.y_scale);
-    let k = _mm512_set1_ps((1.0f32 / 6.0) * (1.0 / ep.y_scale));
+    let fast = ep.fast_hswish_factor();
+    let k = _mm512_set1_ps(fast.unwrap_or(0.0));
     let mut i = 0;
     while i + 16 <= n {
         let a = _mm512_loadu_si512(acc.as_ptr().add(i) as *const __m512i);
         // cvtps rounds half to even (default MXCSR), like `round_ties_even`.
-        let q = if fast_hswish { hswish_q16(a, ep, k) } else { _mm512_cvtps_epi32(scaled16(a, ep, true)) };
+        let q = if fast.is_some() { hswish_q16(a, ep, k) } else { _mm512_cvtps_epi32(scaled16(a, ep, true)) };
         _mm_storeu_si128(out.as_mut_ptr().add(i) as *mut __m128i, _mm512_cvtsepi32_epi8(_mm512_add_epi32(q, zp)));
         i += 16;
     }
