@@ -24,10 +24,13 @@ pub struct OpId {
     pub since: &'static str,
 }
 
-/// Every op this runtime provides.
-pub const OPS: [OpId; 2] = [
+/// Every op this runtime provides. Version 2 of the int8 convs writes int8 with one scale per
+/// output channel (a fifth input), for a depthwise consumer whose input is quantized per channel.
+pub const OPS: [OpId; 4] = [
     OpId { name: "oar_qconv_dw", version: 1, since: "0.1.0" },
     OpId { name: "oar_qconv_pw", version: 1, since: "0.1.0" },
+    OpId { name: "oar_qconv_dw", version: 2, since: "0.2.0" },
+    OpId { name: "oar_qconv_pw", version: 2, since: "0.2.0" },
 ];
 
 /// Whether this runtime provides op `name` at `version`.
@@ -38,7 +41,7 @@ pub fn has_op(name: &str, version: u32) -> bool {
 /// The oar ops a model uses (for the plan manifest), each once, sorted by name.
 pub fn required_ops(model: &tract_nnef::internal::TypedModel) -> Vec<OpId> {
     let mut ops: Vec<OpId> = model.nodes().iter().filter_map(|n| n.op_as::<QConv>()).map(|op| op.op_id()).collect();
-    ops.sort_by_key(|o| o.name);
+    ops.sort_by_key(|o| (o.name, o.version));
     ops.dedup();
     ops
 }

@@ -47,19 +47,29 @@ pub enum Activation {
 pub enum Output<'a> {
     /// int8 with `real = (q − zero_point) · scale`.
     I8 { data: &'a mut [i8], scale: f32, zero_point: i32 },
+    /// int8 with `real = (q − zero_point) · scales[c]` in channel `c` (`[channels][plane]`): for
+    /// a consumer that reads each channel alone (a depthwise conv, whose input scales are per
+    /// channel too), so that narrow channels keep their precision.
+    I8PerChannel { data: &'a mut [i8], scales: &'a [f32], zero_point: i32 },
     /// Real values (for a last layer or a float consumer).
     F32(&'a mut [f32]),
 }
 
 impl<'a> Output<'a> {
-    /// Consecutive pieces of `len` values (the last may be shorter), each with the same
-    /// quantization: lets callers hand disjoint channel ranges to different threads.
-    pub fn chunks(self, len: usize) -> Vec<Output<'a>> {
-        let len = len.max(1);
+    /// Consecutive pieces of `channels` channels of `plane` values each (the last may be
+    /// shorter), each with its channels' quantization: lets callers hand disjoint channel ranges
+    /// to different threads.
+    pub fn chunks(self, channels: usize, plane: usize) -> Vec<Output<'a>> {
+        let len = (channels * plane).max(1);
         match self {
             Output::I8 { data, scale, zero_point } => {
                 data.chunks_mut(len).map(|data| Output::I8 { data, scale, zero_point }).collect()
             }
+            Output::I8PerChannel { data, scales, zero_point } => data
+                .chunks_mut(len)
+                .zip(scales.chunks(channels.max(1)))
+                .map(|(data, scales)| Output::I8PerChannel { data, scales, zero_point })
+                .collect(),
             Output::F32(data) => data.chunks_mut(len).map(Output::F32).collect(),
         }
     }
@@ -191,23 +201,28 @@ fn row_eps(ep: &Epilogue, out: &Output, n: usize) -> Result<Vec<RowEp>, KernelEr
         }
     }
     let hswish = ep.activation == Activation::HardSwish;
+    // One row's int8 epilogue for output scale `ys`.
+    let int8_row = |s: f32, ys: f32, zp: i32| -> Result<RowEp, KernelError> {
+        if !(ys.is_finite() && ys > 0.0) {
+            return Err(bad("output scale", "must be finite and > 0"));
+        }
+        if !(-128..=127).contains(&zp) {
+            return Err(bad("output zero_point", "must be in -128..=127"));
+        }
+        let q = |v: f32| (zp as f32 + (v / ys).round_ties_even()).clamp(-128.0, 127.0) as i32;
+        let (lo, hi) = match ep.activation {
+            Activation::Relu => (zp, 127),
+            Activation::Clip { min, max } => (q(min), q(max)),
+            Activation::Identity | Activation::HardSwish => (-128, 127),
+        };
+        let (lo, hi) = ((lo - zp) as f32, (hi - zp) as f32);
+        Ok(RowEp { mult: if hswish { s } else { s / ys }, lo, hi, zp, hswish, y_scale: ys })
+    };
     Ok(match *out {
-        Output::I8 { scale: ys, zero_point: zp, .. } => {
-            if !(ys.is_finite() && ys > 0.0) {
-                return Err(bad("output scale", "must be finite and > 0"));
-            }
-            if !(-128..=127).contains(&zp) {
-                return Err(bad("output zero_point", "must be in -128..=127"));
-            }
-            let q = |v: f32| (zp as f32 + (v / ys).round_ties_even()).clamp(-128.0, 127.0) as i32;
-            let (lo, hi) = match ep.activation {
-                Activation::Relu => (zp, 127),
-                Activation::Clip { min, max } => (q(min), q(max)),
-                Activation::Identity | Activation::HardSwish => (-128, 127),
-            };
-            let (lo, hi) = ((lo - zp) as f32, (hi - zp) as f32);
-            let mult = |s: f32| if hswish { s } else { s / ys };
-            ep.scale.iter().map(|&s| RowEp { mult: mult(s), lo, hi, zp, hswish, y_scale: ys }).collect()
+        Output::I8 { scale: ys, zero_point: zp, .. } => ep.scale.iter().map(|&s| int8_row(s, ys, zp)).collect::<Result<_, _>>()?,
+        Output::I8PerChannel { scales, zero_point: zp, .. } => {
+            check_len("output scales", n, scales.len())?;
+            ep.scale.iter().zip(scales).map(|(&s, &ys)| int8_row(s, ys, zp)).collect::<Result<_, _>>()?
         }
         Output::F32(_) => {
             let (lo, hi) = match ep.activation {
@@ -222,7 +237,7 @@ fn row_eps(ep: &Epilogue, out: &Output, n: usize) -> Result<Vec<RowEp>, KernelEr
 
 fn check_out(out: &Output, n: usize) -> Result<(), KernelError> {
     match out {
-        Output::I8 { data, .. } => check_len("output", n, data.len()),
+        Output::I8 { data, .. } | Output::I8PerChannel { data, .. } => check_len("output", n, data.len()),
         Output::F32(data) => check_len("output", n, data.len()),
     }
 }
@@ -264,7 +279,7 @@ impl Kernels {
             (self.dw_channel)(src, &call, &w[ch * k * k..(ch + 1) * k * k], ep.bias[ch], &mut scratch, &mut acc);
             let at = ch * n;
             match &mut out {
-                Output::I8 { data, .. } => (self.ep_i8)(&acc[..n], &eps[ch], &mut data[at..at + n]),
+                Output::I8 { data, .. } | Output::I8PerChannel { data, .. } => (self.ep_i8)(&acc[..n], &eps[ch], &mut data[at..at + n]),
                 Output::F32(data) => (self.ep_f32)(&acc[..n], &eps[ch], &mut data[at..at + n]),
             }
         }
@@ -308,7 +323,7 @@ impl Kernels {
                 let row = &acc[oc * pn..(oc + 1) * pn];
                 let at = oc * p + p0;
                 match &mut out {
-                    Output::I8 { data, .. } => (self.ep_i8)(row, &eps[oc], &mut data[at..at + pn]),
+                    Output::I8 { data, .. } | Output::I8PerChannel { data, .. } => (self.ep_i8)(row, &eps[oc], &mut data[at..at + pn]),
                     Output::F32(data) => (self.ep_f32)(row, &eps[oc], &mut data[at..at + pn]),
                 }
             }
