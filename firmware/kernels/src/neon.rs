@@ -82,6 +82,7 @@ pub(crate) fn variants() -> Vec<Kernels> {
         let mut k = Kernels::scalar();
         k.vresize = armv7::vresize;
         k.set_name("resize_v", "neon-asm");
+        crate::qconv::armv7::install(&mut k);
         out.push(k);
     }
     #[cfg(target_arch = "aarch64")]

@@ -268,3 +268,35 @@ fn bad_arguments_are_errors() {
     let pw = Pointwise { inputs: 3, outputs: 2, pixels: 16 };
     assert!(k.pointwise_conv_i8(&pw, &[0; 48], 0, &[0; 6], &ep, Output::F32(&mut [0.0; 31])).is_err());
 }
+
+/// The SIMD tables this CPU should get are in `Kernels::available()`, so the comparisons above
+/// really ran them (under QEMU: `-cpu cortex-a15` gives the armv7 NEON table, `-cpu cortex-a53`
+/// the aarch64 NEON one only, `-cpu max` also the SDOT pointwise block).
+#[test]
+fn expected_qconv_tables_are_available() {
+    let tables: Vec<Vec<(&str, &str)>> = Kernels::available()
+        .iter()
+        .map(|k| k.names().into_iter().filter(|e| e.0.starts_with("qconv")).collect())
+        .collect();
+    eprintln!("qconv tables: {tables:?}");
+    let has = |kernel: &str, imp: &str| tables.iter().any(|t| t.contains(&(kernel, imp)));
+    #[cfg(target_arch = "arm")]
+    {
+        // HWCAP_NEON (bit 12 of AT_HWCAP = 16) from the auxiliary vector, as the library reads it.
+        let auxv = std::fs::read("/proc/self/auxv").unwrap_or_default();
+        let neon = auxv.chunks_exact(8).any(|e| {
+            let (k, v) = (u32::from_ne_bytes(e[..4].try_into().unwrap()), u32::from_ne_bytes(e[4..].try_into().unwrap()));
+            k == 16 && v & (1 << 12) != 0
+        });
+        for kernel in ["qconv_dw", "qconv_pw", "qconv_epilogue"] {
+            assert_eq!(has(kernel, "neon-armv7"), neon, "{kernel}: NEON detected = {neon}");
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        assert!(has("qconv_dw", "neon") && has("qconv_pw", "neon") && has("qconv_epilogue", "neon"));
+        let dot = std::arch::is_aarch64_feature_detected!("dotprod");
+        assert_eq!(has("qconv_pw", "neon-sdot"), dot, "dotprod detected = {dot}");
+    }
+    let _ = has;
+}

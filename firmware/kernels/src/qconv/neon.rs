@@ -2,7 +2,7 @@
 //! block on the dot-product extension (`SDOT`, via `asm!`: its intrinsics are unstable on Rust
 //! 1.95), installed only when `dotprod` is detected at run time.
 
-use super::{scalar, Pointwise, PwWeights, RowEp};
+use super::{pack_x, pw_pack_groups, scalar, Pointwise, PwWeights, RowEp};
 use std::arch::aarch64::*;
 
 pub(crate) fn install_neon(k: &mut crate::Kernels) {
@@ -10,7 +10,7 @@ pub(crate) fn install_neon(k: &mut crate::Kernels) {
     k.dw_channel = |x, c, w, b, s, a| {
         super::dw_channel_rows(x, c, w, b, s, a, |s, o, w, b, a| unsafe { dw_row(s, o, w, b, a) })
     };
-    k.pw_pack = |w, sh, b| pw_pack(w, sh, b, 2);
+    k.pw_pack = |w, sh, b| pw_pack_groups(w, sh, b, 2, sh.outputs);
     k.pw_block = |x, sh, p0, w, pk, s, a| unsafe { pw_block(x, sh, p0, w, pk, s, a) };
     k.ep_i8 = |a, e, o| unsafe { epilogue_i8(a, e, o) };
     k.ep_f32 = |a, e, o| unsafe { epilogue_f32(a, e, o) };
@@ -21,7 +21,7 @@ pub(crate) fn install_neon(k: &mut crate::Kernels) {
 
 /// Only called after `is_aarch64_feature_detected!("dotprod")`.
 pub(crate) fn install_dotprod(k: &mut crate::Kernels) {
-    k.pw_pack = |w, sh, b| pw_pack(w, sh, b, 4);
+    k.pw_pack = |w, sh, b| pw_pack_groups(w, sh, b, 4, sh.outputs);
     k.pw_block = |x, sh, p0, w, pk, s, a| unsafe { pw_block_sdot(x, sh, p0, w, pk, s, a) };
     k.set_name("qconv_pw", "neon-sdot");
 }
@@ -49,43 +49,6 @@ unsafe fn dw_row(src: &[i16], offsets: &[usize], weights: &[i16], bias: i32, acc
     if i < n {
         scalar::dw_row(&src[i..], offsets, weights, bias, &mut acc[i..]);
     }
-}
-
-/// Packs `pn` pixels from `p0` of `x` as `[c/g][pixel]` words of `g` channels (`g` = 2: two i16,
-/// `g` = 4: four i8), rows padded to `pv` words with zeros. Returns the number of groups.
-fn pack_x(x: &[i8], shape: &Pointwise, p0: usize, pn: usize, pv: usize, g: usize, scratch: &mut Vec<i32>) -> usize {
-    let &Pointwise { inputs: c, pixels: p, .. } = shape;
-    let cg = c.div_ceil(g);
-    scratch.clear();
-    scratch.resize(cg * pv, 0);
-    for k in 0..cg {
-        let chans: Vec<&[i8]> = (k * g..(k * g + g).min(c)).map(|ch| &x[ch * p + p0..ch * p + p0 + pn]).collect();
-        for i in 0..pn {
-            scratch[k * pv + i] = word(g, &mut chans.iter().map(|r| r[i]));
-        }
-    }
-    cg
-}
-
-fn word(g: usize, vals: &mut dyn Iterator<Item = i8>) -> i32 {
-    let mut v = 0u32;
-    for (j, b) in vals.enumerate() {
-        v |= if g == 2 { (b as i16 as u16 as u32) << (16 * j) } else { (b as u8 as u32) << (8 * j) };
-    }
-    v as i32
-}
-
-/// The weights as `[c/g][output]` words of `g` channels (see [`pack_x`]), once per call.
-fn pw_pack(w: &[i8], shape: &Pointwise, bias: &[i32], g: usize) -> PwWeights {
-    let &Pointwise { inputs: c, outputs: o, .. } = shape;
-    let cg = c.div_ceil(g);
-    let mut ws = vec![0i32; cg * o];
-    for oc in 0..o {
-        for k in 0..cg {
-            ws[k * o + oc] = word(g, &mut w[oc * c + k * g..oc * c + (k * g + g).min(c)].iter().copied());
-        }
-    }
-    PwWeights { w: ws, bias: bias.to_vec() }
 }
 
 /// Stores accumulator vectors `a` (4 i32 each) for pixels `i..` of row `oc`, clipped to `pn`.
