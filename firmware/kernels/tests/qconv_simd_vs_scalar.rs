@@ -271,7 +271,7 @@ fn bad_arguments_are_errors() {
 
 /// The SIMD tables this CPU should get are in `Kernels::available()`, so the comparisons above
 /// really ran them (under QEMU: `-cpu cortex-a15` gives the armv7 NEON table, `-cpu cortex-a53`
-/// the aarch64 NEON one only, `-cpu max` also the SDOT pointwise block).
+/// the aarch64 NEON one only, `-cpu max` also the SDOT depthwise and pointwise kernels).
 #[test]
 fn expected_qconv_tables_are_available() {
     let tables: Vec<Vec<(&str, &str)>> = Kernels::available()
@@ -297,6 +297,7 @@ fn expected_qconv_tables_are_available() {
         assert!(has("qconv_dw", "neon") && has("qconv_pw", "neon") && has("qconv_epilogue", "neon"));
         let dot = std::arch::is_aarch64_feature_detected!("dotprod");
         assert_eq!(has("qconv_pw", "neon-sdot"), dot, "dotprod detected = {dot}");
+        assert_eq!(has("qconv_dw", "neon-sdot"), dot, "dotprod detected = {dot}");
     }
     let _ = has;
 }

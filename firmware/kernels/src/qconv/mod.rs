@@ -149,6 +149,9 @@ pub(crate) struct DwCall<'a> {
 pub(crate) struct DwScratch {
     pub plane: Vec<i16>,
     pub offsets: Vec<usize>,
+    /// Raw int8 plane (aarch64 SDOT depthwise: padding holds the call's zero point).
+    #[cfg(target_arch = "aarch64")]
+    pub plane8: Vec<i8>,
 }
 
 /// A depthwise row primitive: `acc[i] = bias + Σ_t weights[t] · src[offsets[t] + i]` (see
