@@ -9,8 +9,9 @@
 //!   2 outputs × 8 pixels, `vld2.16` splits the pair, `vmlal.s16` by scalar lane.
 //! - Epilogues: Advanced SIMD on armv7 always flushes denormals to zero and has no float division,
 //!   no `vcvtn` (round to nearest) and no `vmaxnm`; the NEON epilogue therefore covers the rows
-//!   where that cannot change a bit (see [`epilogue_i8`], [`epilogue_f32`]) and leaves hard-swish
-//!   (two divisions) and rows with subnormal or −0 constants to the scalar code.
+//!   where that cannot change a bit (see [`epilogue_i8`], [`hswish_i8`], [`epilogue_f32`]) and
+//!   leaves f32 hard-swish (two divisions), rows with subnormal or −0 constants and int8 hard-swish
+//!   steps near a rounding tie to the scalar code.
 
 use super::{pack_x, pw_pack_groups, scalar, Pointwise, PwWeights, RowEp};
 
@@ -191,7 +192,10 @@ const RNE_MAGIC: f32 = 12_582_912.0;
 /// both; `v + zp` is within int8 after the clamp, so the saturating narrows equal the scalar cast.
 fn epilogue_i8(acc: &[i32], ep: &RowEp, out: &mut [i8]) {
     let n = out.len().min(acc.len());
-    let steps = if ep.hswish { 0 } else { n / 8 };
+    if ep.hswish {
+        return hswish_i8(&acc[..n], ep, &mut out[..n]);
+    }
+    let steps = n / 8;
     if steps > 0 {
         // SAFETY: reads 8·steps i32 of acc and writes 8·steps bytes of out (both ≥ n); NEON is
         // present (install's precondition).
@@ -243,6 +247,103 @@ fn epilogue_i8(acc: &[i32], ep: &RowEp, out: &mut [i8]) {
         }
     }
     let i = 8 * steps;
+    scalar::epilogue_i8(&acc[i..n], ep, &mut out[i..n]);
+}
+
+/// Constants of [`hswish_i8`]'s loop, read from memory (d0–d15 cannot hold them all).
+#[repr(C, align(16))]
+struct HswishConsts {
+    lo: [f32; 4],
+    hi: [f32; 4],
+    magic: [f32; 4],
+    /// Largest distance to the nearest integer that cannot hide a different rounding.
+    near: [f32; 4],
+    mult_k: [f32; 2],
+    zp: [i16; 4],
+}
+
+/// int8 hard-swish, 4 accumulators per step, with the fast path of the other SIMD epilogues (the
+/// argument is in `super::x86::hswish_q8`'s doc): `v' = r · clamp(r + 3, 0, 6) · k` with
+/// `k = RowEp::fast_hswish_factor`, clamped, rounded; a step with a lane within 2⁻¹¹ of a
+/// half-integer, or NaN, leaves the loop and takes the scalar code. Flush-to-zero cannot change a
+/// result: with `mult` normal, a non-zero `r` is normal and `r · t` is too (`t ≥ 2⁻²²` when
+/// `|r| ≈ 3`, `t ≈ 3` when `r` is tiny); only `v'` may underflow, and then `|v| < 2⁻¹²⁵`, which
+/// rounds to 0 like the flushed `v'`. Rows outside the fast path's range stay scalar.
+fn hswish_i8(acc: &[i32], ep: &RowEp, out: &mut [i8]) {
+    let n = acc.len().min(out.len());
+    let Some(k) = ep.fast_hswish_factor().filter(|_| ep.mult.is_normal()) else {
+        return scalar::epilogue_i8(acc, ep, out);
+    };
+    let c = HswishConsts {
+        lo: [ep.lo; 4],
+        hi: [ep.hi; 4],
+        magic: [RNE_MAGIC; 4],
+        near: [0.5 - 1.0 / 2048.0; 4],
+        mult_k: [ep.mult, k],
+        zp: [ep.zp as i16; 4],
+    };
+    let mut i = 0;
+    while n - i >= 4 {
+        let steps = (n - i) / 4;
+        let left: usize;
+        // SAFETY: reads 4·steps i32 from acc[i..] and writes 4·steps bytes to out[i..] (both have
+        // n − i ≥ 4·steps), reads the 80 bytes of `c`; NEON is present (install's precondition).
+        // The loop stops before a step that fails the test, with `left` steps not done.
+        unsafe {
+            core::arch::asm!(
+                ".fpu neon",
+                "add {t}, {c}, #32",
+                "vld1.32 {{d12-d15}}, [{t}]!", // q6 magic, q7 near
+                "vld1.32 {{d6-d7}}, [{t}]",    // d6 = [mult, k], d7 = zp (i16)
+                "vmov.f32 q4, #3.0",
+                "vmov.f32 q5, #6.0",
+                "2:",
+                "vld1.32 {{d0-d1}}, [{a}]!",
+                "vcvt.f32.s32 q0, q0",
+                "vmul.f32 q0, q0, d6[0]",   // r
+                "vadd.f32 q1, q0, q4",
+                "vmov.i32 q2, #0",
+                "vmax.f32 q1, q1, q2",
+                "vmin.f32 q1, q1, q5",      // t = clamp(r + 3, 0, 6)
+                "vmul.f32 q0, q0, q1",
+                "vmul.f32 q0, q0, d6[1]",   // v' = r·t·k
+                "vld1.32 {{d2-d5}}, [{c}]", // q1 = lo, q2 = hi
+                "vmax.f32 q0, q0, q1",
+                "vmin.f32 q0, q0, q2",
+                "vadd.f32 q1, q0, q6",
+                "vsub.f32 q1, q1, q6",      // rounded, ties to even
+                "vabd.f32 q2, q0, q1",
+                "vclt.f32 q2, q2, q7",      // all ones where safe (false for NaN)
+                "vand d4, d4, d5",
+                "vpmin.u32 d4, d4, d4",
+                "vmov.32 {t}, d4[0]",
+                "cmn {t}, #1",
+                "bne 3f",
+                "vcvt.s32.f32 q1, q1",
+                "vqmovn.s32 d2, q1",
+                "vadd.i16 d2, d2, d7",      // |q| ≤ 255 and zp: no overflow
+                "vqmovn.s16 d2, q1",        // within int8 after the clamp: exact
+                "vst1.32 {{d2[0]}}, [{o}]!",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                "3:",
+                c = in(reg) &c as *const HswishConsts,
+                t = out(reg) _,
+                a = inout(reg) acc.as_ptr().add(i) => _,
+                o = inout(reg) out.as_mut_ptr().add(i) => _,
+                n = inout(reg) steps => left,
+                out("d0") _, out("d1") _, out("d2") _, out("d3") _, out("d4") _, out("d5") _,
+                out("d6") _, out("d7") _, out("d8") _, out("d9") _, out("d10") _, out("d11") _,
+                out("d12") _, out("d13") _, out("d14") _, out("d15") _,
+                options(nostack),
+            );
+        }
+        i += 4 * (steps - left);
+        if left > 0 {
+            scalar::epilogue_i8(&acc[i..i + 4], ep, &mut out[i..i + 4]);
+            i += 4;
+        }
+    }
     scalar::epilogue_i8(&acc[i..n], ep, &mut out[i..n]);
 }
 
