@@ -1,8 +1,9 @@
 //! NEON kernels. aarch64: hand-written intrinsics for the hot rows (NEON is part of the base ISA
 //! there, but the table still goes through the dispatcher). armv7: NEON is optional, and on Rust
 //! 1.95 both its intrinsics and `#[target_feature(enable = "neon")]` are unstable, so the vertical
-//! resize pass (the hot loop of resize and of the fused pass) is written in `asm!` with
-//! `.fpu neon` and installed only when the kernel reports `HWCAP_NEON`; other rows stay scalar there.
+//! resize pass (the hot loop of resize and of the fused pass) and the int8 convolutions
+//! (`qconv::armv7`) are written in `asm!` with `.fpu neon` and installed only when the kernel
+//! reports `HWCAP_NEON`; the other pixel rows stay scalar there.
 use crate::Kernels;
 
 #[cfg(target_arch = "arm")]
