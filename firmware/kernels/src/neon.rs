@@ -91,8 +91,8 @@ pub(crate) fn variants() -> Vec<Kernels> {
         let mut k = Kernels::scalar();
         a64::install(&mut k);
         crate::qconv::neon::install_neon(&mut k);
-        // With the dot-product extension: the same table with the SDOT pointwise block (both are
-        // kept so that the tests compare each with the scalar reference).
+        // With the dot-product extension: the same table with the SDOT depthwise and pointwise
+        // kernels (both are kept so that the tests compare each with the scalar reference).
         let dot = std::arch::is_aarch64_feature_detected!("dotprod").then(|| {
             let mut d = k.clone();
             crate::qconv::neon::install_dotprod(&mut d);

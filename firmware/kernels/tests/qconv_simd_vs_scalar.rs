@@ -301,3 +301,45 @@ fn expected_qconv_tables_are_available() {
     }
     let _ = has;
 }
+
+/// Epilogue constants at the edges of float arithmetic — subnormal scales and clip bounds, a −0
+/// bound, products that overflow to ±inf — where a SIMD unit that flushes subnormals (armv7 NEON)
+/// or orders ±0 differently could differ: every table bit-exact with the scalar one.
+#[test]
+fn epilogue_float_edges() {
+    let p = 256;
+    let x: Vec<i8> = (0..p).map(|i| (i as i32 - 128) as i8).collect();
+    let shape = Pointwise { inputs: 1, outputs: 4, pixels: p };
+    let wt = [1i8, -1, 127, -128];
+    let bias = [0, 1, -5, 3];
+    let acts = [
+        Activation::Identity,
+        Activation::Relu,
+        Activation::HardSwish,
+        Activation::Clip { min: 1e-40, max: 2e-40 },
+        Activation::Clip { min: -1e-40, max: 0.0 },
+        // A −0 bound: `f32::max(+0, −0)` may return either zero, so this is only held on the
+        // targets where every table agrees (the x86-64 AVX2 f32 epilogue differs from scalar here).
+        #[cfg(not(target_arch = "x86_64"))]
+        Activation::Clip { min: -0.0, max: 6.0 },
+        #[cfg(not(target_arch = "x86_64"))]
+        Activation::Clip { min: -3.0, max: -0.0 },
+    ];
+    for scale in [[1e-39f32, 1.0, 1e36, 3e-3], [1e-45, 1e-38, 2e-38, 3e38], [0.5, 0.25, 1e-3, 1e-30]] {
+        for act in acts {
+            let ep = Epilogue { bias: &bias, scale: &scale, activation: act };
+            let mut want = vec![0f32; 4 * p];
+            Kernels::scalar().pointwise_conv_i8(&shape, &x, 0, &wt, &ep, Output::F32(&mut want)).unwrap();
+            let mut want_q = vec![0i8; 4 * p];
+            Kernels::scalar().pointwise_conv_i8(&shape, &x, 0, &wt, &ep, Output::I8 { data: &mut want_q, scale: 0.05, zero_point: 3 }).unwrap();
+            for kt in Kernels::available() {
+                let mut got = vec![0f32; 4 * p];
+                kt.pointwise_conv_i8(&shape, &x, 0, &wt, &ep, Output::F32(&mut got)).unwrap();
+                assert_eq!(bits(&got), bits(&want), "f32 {act:?} {scale:?} {:?}", kt.names());
+                let mut got_q = vec![0i8; 4 * p];
+                kt.pointwise_conv_i8(&shape, &x, 0, &wt, &ep, Output::I8 { data: &mut got_q, scale: 0.05, zero_point: 3 }).unwrap();
+                assert_eq!(got_q, want_q, "i8 {act:?} {scale:?} {:?}", kt.names());
+            }
+        }
+    }
+}

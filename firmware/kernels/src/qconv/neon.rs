@@ -285,7 +285,9 @@ unsafe fn scaled4(a: int32x4_t, ep: &RowEp, int8: bool) -> float32x4_t {
     } else {
         r
     };
-    vminq_f32(vmaxq_f32(v, vdupq_n_f32(ep.lo)), vdupq_n_f32(ep.hi))
+    // maxNum/minNum like the scalar `max`/`min`: a NaN (hard-swish of r = −inf: −inf · 0) clamps to
+    // `lo`, where `fmax` would keep the NaN.
+    vminnmq_f32(vmaxnmq_f32(v, vdupq_n_f32(ep.lo)), vdupq_n_f32(ep.hi))
 }
 
 /// int8 hard-swish of 4 accumulators without the two divisions when they cannot change the result
