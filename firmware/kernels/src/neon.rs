@@ -82,7 +82,8 @@ pub(crate) fn variants() -> Vec<Kernels> {
     if arm_has_neon() {
         let mut k = Kernels::scalar();
         k.vresize = armv7::vresize;
-        k.set_name("resize_v", "neon-asm");
+        // One name for every armv7 NEON entry, so that the table's label is "neon-armv7".
+        k.set_name("resize_v", "neon-armv7");
         crate::qconv::armv7::install(&mut k);
         out.push(k);
     }

@@ -291,6 +291,9 @@ fn expected_qconv_tables_are_available() {
         for kernel in ["qconv_dw", "qconv_pw", "qconv_epilogue"] {
             assert_eq!(has(kernel, "neon-armv7"), neon, "{kernel}: NEON detected = {neon}");
         }
+        if neon {
+            assert_eq!(Kernels::detected().label(), "neon-armv7");
+        }
     }
     #[cfg(target_arch = "aarch64")]
     {
