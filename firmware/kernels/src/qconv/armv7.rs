@@ -31,8 +31,9 @@ pub(crate) fn install(k: &mut crate::Kernels) {
 /// One tap for the depthwise asm: byte offset of the tap in the plane, the i16 weight twice.
 type Tap = [u32; 2];
 
-/// `steps` blocks of `$w` outputs: `acc[..] = bias + Σ_t w_t · src[off_t + ..]` over `nt` taps.
-/// `$ld`/`$mla`/`$st` are the width's load, multiply-accumulates and stores (q4.. accumulate).
+/// `steps` blocks of 16 or 8 outputs: `acc[..] = bias + Σ_t w_t · src[off_t + ..]` over `nt` taps
+/// (`taps` as [`Tap`]). `$init`/`$ld`/`$mla`/`$st`/`$adv` are the block width's accumulator setup,
+/// tap load, multiply-accumulates, stores and source advance (q4–q7 accumulate, q3 holds the bias).
 macro_rules! dw_steps {
     ($src:expr, $taps:expr, $nt:expr, $acc:expr, $steps:expr, $bias:expr,
      [$($init:literal),*], $ld:literal, [$($mla:literal),*], [$($st:literal),*], $adv:literal) => {
