@@ -422,10 +422,15 @@ pub(crate) fn pack_x(x: &[i8], shape: &Pointwise, p0: usize, pn: usize, pv: usiz
     let cg = c.div_ceil(g);
     scratch.clear();
     scratch.resize(cg * pv, 0);
-    for k in 0..cg {
-        let chans: Vec<&[i8]> = (k * g..(k * g + g).min(c)).map(|ch| &x[ch * p + p0..ch * p + p0 + pn]).collect();
-        for i in 0..pn {
-            scratch[k * pv + i] = pack_word(g, &mut chans.iter().map(|r| r[i]));
+    // Channel by channel into its lane of the words (as `pack_word`): a straight loop per channel
+    // row instead of a gather across the group's rows per pixel.
+    let (bits, mask) = if g == 2 { (16, 0xffff) } else { (8, 0xff) };
+    for (k, dst) in scratch.chunks_exact_mut(pv).enumerate() {
+        for j in 0..g.min(c - k * g) {
+            let row = &x[(k * g + j) * p + p0..][..pn];
+            for (d, &v) in dst.iter_mut().zip(row) {
+                *d |= (v as i32 & mask) << (bits * j);
+            }
         }
     }
     cg
