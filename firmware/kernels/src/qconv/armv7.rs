@@ -3,8 +3,8 @@
 //! `asm!` with `.fpu neon`; [`install`] is only called after `HWCAP_NEON` was seen (`crate::neon`).
 //! Only d0–d15 are used: the target is built without `d32`, so d16–d31 cannot be named as operands.
 //!
-//! - Depthwise: the i16 phase-split plane of `super::dw_plane_fast` and a row of 16 (then 8)
-//!   outputs per step, `vmlal.s16` by a duplicated weight per tap.
+//! - Depthwise: the i16 phase-split plane of `super::dw_plane_fast` and a row of 16 (then 8, then
+//!   4) outputs per step, `vmlal.s16` by a duplicated weight per tap.
 //! - Pointwise: channel pairs as i16 words (`super::pack_x`, as the aarch64 block), tiles of
 //!   2 outputs × 8 pixels, `vld2.16` splits the pair, `vmlal.s16` by scalar lane.
 //! - Epilogues: Advanced SIMD on armv7 always flushes denormals to zero and has no float division,
@@ -31,7 +31,7 @@ pub(crate) fn install(k: &mut crate::Kernels) {
 /// One tap for the depthwise asm: byte offset of the tap in the plane, the i16 weight twice.
 type Tap = [u32; 2];
 
-/// `steps` blocks of 16 or 8 outputs: `acc[..] = bias + Σ_t w_t · src[off_t + ..]` over `nt` taps
+/// `steps` blocks of 16, 8 or 4 outputs: `acc[..] = bias + Σ_t w_t · src[off_t + ..]` over `nt` taps
 /// (`taps` as [`Tap`]). `$init`/`$ld`/`$mla`/`$st`/`$adv` are the block width's accumulator setup,
 /// tap load, multiply-accumulates, stores and source advance (q4–q7 accumulate, q3 holds the bias).
 macro_rules! dw_steps {
@@ -109,6 +109,19 @@ fn dw_row(src: &[i16], offsets: &[usize], weights: &[i16], bias: i32, acc: &mut 
                 "add {src}, {src}, #16");
         }
         i += 8;
+    }
+    // Small maps (7×7, 10×10, …) would otherwise be mostly scalar.
+    if nt > 0 && n - i >= 4 {
+        // SAFETY: as above for the 4 outputs i..i + 4 ≤ n.
+        unsafe {
+            dw_steps!(src.as_ptr().add(i), taps.as_ptr(), nt, acc.as_mut_ptr().add(i), 1usize, bias,
+                ["vmov q4, q3"],
+                "vld1.16 {{d0}}, [{t}]",
+                ["vmlal.s16 q4, d0, d4"],
+                ["vst1.32 {{d8-d9}}, [{acc}]!"],
+                "add {src}, {src}, #8");
+        }
+        i += 4;
     }
     if i < n {
         scalar::dw_row(&src[i..], offsets, weights, bias, &mut acc[i..]);
