@@ -26,6 +26,8 @@ pub(crate) mod scalar;
 pub(crate) mod x86;
 #[cfg(target_arch = "aarch64")]
 pub(crate) mod neon;
+#[cfg(target_arch = "arm")]
+pub(crate) mod armv7;
 
 use crate::error::{area, bad, check_len};
 use crate::{KernelError, Kernels};
@@ -157,6 +159,9 @@ pub(crate) struct DwCall<'a> {
 pub(crate) struct DwScratch {
     pub plane: Vec<i16>,
     pub offsets: Vec<usize>,
+    /// Raw int8 plane (aarch64 SDOT depthwise: padding holds the call's zero point).
+    #[cfg(target_arch = "aarch64")]
+    pub plane8: Vec<i8>,
 }
 
 /// A depthwise row primitive: `acc[i] = bias + Σ_t weights[t] · src[offsets[t] + i]` (see
@@ -422,4 +427,50 @@ pub(crate) fn dw_channel_rows(
 pub(crate) fn dw_offsets(k: usize, s: usize, [pw, p1]: [usize; 2], offsets: &mut Vec<usize>) {
     offsets.clear();
     offsets.extend((0..k * k).map(|t| (t / k) * pw + if (t % k) % s == 1 { p1 } else { 0 } + (t % k) / s));
+}
+
+/// Packs `pn` pixels from `p0` of `x` as `[c/g][pixel]` words of `g` channels (`g` = 2: two i16,
+/// `g` = 4: four i8), rows padded to `pv` words with zeros. Returns the number of groups.
+#[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
+pub(crate) fn pack_x(x: &[i8], shape: &Pointwise, p0: usize, pn: usize, pv: usize, g: usize, scratch: &mut Vec<i32>) -> usize {
+    let &Pointwise { inputs: c, pixels: p, .. } = shape;
+    let cg = c.div_ceil(g);
+    scratch.clear();
+    scratch.resize(cg * pv, 0);
+    // Channel by channel into its lane of the words (as `pack_word`): a straight loop per channel
+    // row instead of a gather across the group's rows per pixel.
+    let (bits, mask) = if g == 2 { (16, 0xffff) } else { (8, 0xff) };
+    for (k, dst) in scratch.chunks_exact_mut(pv).enumerate() {
+        for j in 0..g.min(c - k * g) {
+            let row = &x[(k * g + j) * p + p0..][..pn];
+            for (d, &v) in dst.iter_mut().zip(row) {
+                *d |= (v as i32 & mask) << (bits * j);
+            }
+        }
+    }
+    cg
+}
+
+#[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
+fn pack_word(g: usize, vals: &mut dyn Iterator<Item = i8>) -> i32 {
+    let mut v = 0u32;
+    for (j, b) in vals.enumerate() {
+        v |= if g == 2 { (b as i16 as u16 as u32) << (16 * j) } else { (b as u8 as u32) << (8 * j) };
+    }
+    v as i32
+}
+
+/// The weights as `[c/g][os]` words of `g` channels (see [`pack_x`]), once per call; `os ≥ outputs`
+/// is the row stride (words of outputs past `outputs` stay zero, so a block may compute whole tiles).
+#[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
+pub(crate) fn pw_pack_groups(w: &[i8], shape: &Pointwise, bias: &[i32], g: usize, os: usize) -> PwWeights {
+    let &Pointwise { inputs: c, outputs: o, .. } = shape;
+    let cg = c.div_ceil(g);
+    let mut ws = vec![0i32; cg * os];
+    for oc in 0..o {
+        for k in 0..cg {
+            ws[k * os + oc] = pack_word(g, &mut w[oc * c + k * g..oc * c + (k * g + g).min(c)].iter().copied());
+        }
+    }
+    PwWeights { w: ws, bias: bias.to_vec() }
 }
