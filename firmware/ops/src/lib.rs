@@ -8,11 +8,13 @@
 mod lower;
 mod nnef;
 mod qconv;
+mod weights;
 
 pub use lower::lower;
 pub use nnef::register;
 pub use oar_kernels::Activation;
 pub use qconv::{Family, OutQuant, QConv};
+pub use weights::WeightsI8;
 
 /// An op as a plan refers to it: NNEF fragment name and version, and the first oar release
 /// whose runtime has it (written into plan manifests, so that an older runtime can say which
@@ -26,11 +28,13 @@ pub struct OpId {
 
 /// Every op this runtime provides. Version 2 of the int8 convs writes int8 with one scale per
 /// output channel (a fifth input), for a depthwise consumer whose input is quantized per channel.
-pub const OPS: [OpId; 4] = [
+/// `oar_weights_i8` holds a float layer's weights as int8 ([`WeightsI8`]).
+pub const OPS: [OpId; 5] = [
     OpId { name: "oar_qconv_dw", version: 1, since: "0.1.0" },
     OpId { name: "oar_qconv_pw", version: 1, since: "0.1.0" },
     OpId { name: "oar_qconv_dw", version: 2, since: "0.2.0" },
     OpId { name: "oar_qconv_pw", version: 2, since: "0.2.0" },
+    OpId { name: "oar_weights_i8", version: 1, since: "0.2.0" },
 ];
 
 /// Whether this runtime provides op `name` at `version`.
@@ -40,7 +44,11 @@ pub fn has_op(name: &str, version: u32) -> bool {
 
 /// The oar ops a model uses (for the plan manifest), each once, sorted by name.
 pub fn required_ops(model: &tract_nnef::internal::TypedModel) -> Vec<OpId> {
-    let mut ops: Vec<OpId> = model.nodes().iter().filter_map(|n| n.op_as::<QConv>()).map(|op| op.op_id()).collect();
+    let mut ops: Vec<OpId> = model
+        .nodes()
+        .iter()
+        .filter_map(|n| n.op_as::<QConv>().map(|op| op.op_id()).or_else(|| n.op_as::<WeightsI8>().map(|op| op.op_id())))
+        .collect();
     ops.sort_by_key(|o| (o.name, o.version));
     ops.dedup();
     ops

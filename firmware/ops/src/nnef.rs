@@ -4,6 +4,7 @@
 //! change of meaning gets a new name (and a new entry in [`crate::OPS`]).
 
 use crate::qconv::{Family, OutQuant, QConv};
+use crate::weights::WeightsI8;
 use oar_kernels::Activation;
 use tract_nnef::internal::*;
 use tract_nnef::ser::{ints, invocation, numeric, string};
@@ -18,6 +19,14 @@ pub fn register(nnef: &mut tract_nnef::framework::Nnef) {
     let mut registry = Registry::new("oar")
         .with_doc("Extension `oar`: oar's int8 depthwise / pointwise convolutions (oar-ops).");
     registry.register_dumper(dump);
+    registry.register_dumper(dump_weights);
+    let w = crate::OPS[4];
+    registry.register_primitive(
+        &format!("{}_v{}", w.name, w.version),
+        &[TypeName::Scalar.tensor().named("values"), TypeName::Scalar.tensor().named("scale")],
+        &[("output", TypeName::Scalar.tensor())],
+        load_weights,
+    );
     for family in ["dw", "pw"] {
         for version in [1, 2] {
             registry.register_primitive(&fragment(family, version), &parameters(version), &[("output", TypeName::Scalar.tensor())], load);
@@ -131,4 +140,15 @@ fn load(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResult<Val
     };
     let x_zero_point = inv.named_arg_as::<i64>(builder, "x_zero_point")? as i32;
     builder.wire(QConv { family, x_zero_point, activation, output }, &inputs)
+}
+
+fn dump_weights(ast: &mut IntoAst, node: &TypedNode, op: &WeightsI8) -> TractResult<Option<Arc<RValue>>> {
+    let inputs: TVec<Arc<RValue>> = node.inputs.iter().map(|i| ast.mapping[i].clone()).collect();
+    let id = op.op_id();
+    Ok(Some(invocation(&format!("{}_v{}", id.name, id.version), &inputs, &[])))
+}
+
+fn load_weights(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResult<Value> {
+    let inputs: TVec<OutletId> = ["values", "scale"].iter().map(|n| inv.named_arg_as(builder, n)).collect::<TractResult<_>>()?;
+    builder.wire(WeightsI8, &inputs)
 }

@@ -34,6 +34,11 @@ pub struct Int8Args {
     /// float conv today (depthwise and 1×1 convs stay on oar's int8 kernels).
     #[arg(long, requires = "int8")]
     pub float_kxk: bool,
+    /// Keep the weights of the layers left float in f32. By default they are stored as int8
+    /// with one scale per output channel (a quarter of the bytes) and turned back into f32 when
+    /// the device loads the plan: same speed, weights rounded.
+    #[arg(long, requires = "int8")]
+    pub float_weights: bool,
     /// At most this many calibration images (sorted by name).
     #[arg(long, default_value_t = 32, requires = "int8")]
     pub calib_limit: usize,
@@ -144,6 +149,13 @@ pub fn compile(src: &SourceModel, out: &Path, args: &Int8Args) -> Result<()> {
     if let (Some(budget), Some(ev)) = (args.budget, &evaluator) {
         let (m, r, table) = mixed_precision(&prepared, &stats, &opts, &report, &model, ev.as_ref(), budget, args.prefer)?;
         (model, report, mixed_table) = (m, r, Some(table));
+    }
+    if !args.float_weights {
+        let stored = quant::store_weights_int8(&mut model).context("storing float layers' weights as int8")?;
+        if !stored.is_empty() {
+            println!("{} float layers store their weights as int8 (f32 again on load; --float-weights keeps f32)", stored.len());
+        }
+        report.weights_int8_storage = stored;
     }
     let mut quant_table = report.to_toml();
     if !skipped.is_empty() {

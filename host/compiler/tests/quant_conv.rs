@@ -302,3 +302,36 @@ fn depthwise_inputs_with_narrow_channels_are_quantized_per_channel() {
         assert!(err < 0.03 * range, "channel {c}: error {err} vs range {range}");
     }
 }
+
+#[test]
+fn float_layers_can_store_their_weights_as_int8() {
+    // The k×k conv stays float (kxk: false); its weights become cast(int8) · scale in the graph,
+    // a quarter of the bytes, and an optimised model folds them back into one f32 constant.
+    let (mut q, _) = quant::quantize(tiny(), &calib(), &QuantOptions { kxk: false, ..Default::default() }).unwrap();
+    let x = seeded_input(&[1, 8, 16, 16], 9);
+    let before = run(&q, &x);
+    let stored = quant::store_weights_int8(&mut q).unwrap();
+    assert_eq!(stored, vec!["conv3x3".to_string()]);
+    let nnef_bytes = |m: &TypedModel| {
+        let mut buf = vec![];
+        oar_plan::nnef().write_to_tar(m, &mut buf).unwrap();
+        buf
+    };
+    let buf = nnef_bytes(&q);
+    let reloaded = oar_plan::nnef().model_for_read(&mut std::io::Cursor::new(&buf)).unwrap();
+    let optimized = reloaded.clone().into_optimized().unwrap();
+    assert!(optimized.nodes().iter().all(|n| !n.op_is::<oar_ops::WeightsI8>()), "weights folded back to a constant on load: {optimized}");
+    let after = run(&reloaded, &x);
+    let err = max_abs_diff(&before, &after).unwrap();
+    let range = absmax(&before);
+    assert!(err > 0.0 && err < 0.02 * range, "weights rounded, not changed: {err} vs range {range}");
+    // The plan holds the 16·8·3·3 weights as int8, and no f32 copy of them.
+    let consts: Vec<(DatumType, Vec<usize>)> = reloaded
+        .nodes()
+        .iter()
+        .filter_map(|n| n.op_as::<oar_plan::tract::tract_core::ops::konst::Const>())
+        .map(|c| (c.val().datum_type(), c.val().shape().to_vec()))
+        .collect();
+    assert!(consts.contains(&(i8::datum_type(), vec![16, 8, 3, 3])), "{consts:?}");
+    assert!(!consts.contains(&(f32::datum_type(), vec![16, 8, 3, 3])), "{consts:?}");
+}

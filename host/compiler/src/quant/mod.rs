@@ -14,6 +14,7 @@ pub mod hist;
 mod lower;
 pub mod mixed;
 pub mod qconv;
+mod storage;
 
 use crate::CompileError;
 use hist::Histogram;
@@ -24,6 +25,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use lower::{lower_conv, lower_matmul, matmul_shape, ActQuant, ConvQuant, MatMulShape};
+pub use storage::store_weights_int8;
 
 /// How activation thresholds are chosen from the calibration histograms.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -131,6 +133,8 @@ pub struct QuantReport {
     pub activation: ActDType,
     pub calibration_inputs: usize,
     pub layers: Vec<LayerReport>,
+    /// Float layers whose weights the plan stores as int8 ([`store_weights_int8`]).
+    pub weights_int8_storage: Vec<String>,
 }
 
 impl QuantReport {
@@ -183,6 +187,10 @@ impl QuantReport {
             layers.push(toml::Value::Table(e));
         }
         t.insert("layers".into(), toml::Value::Array(layers));
+        if !self.weights_int8_storage.is_empty() {
+            let names: Vec<toml::Value> = self.weights_int8_storage.iter().map(|n| n.clone().into()).collect();
+            t.insert("float_layers_with_int8_weights".into(), names.into());
+        }
         t
     }
 }
@@ -335,6 +343,7 @@ pub fn quantize_with(
         activation: opts.activation,
         calibration_inputs,
         layers: vec![],
+        weights_int8_storage: vec![],
     };
     let layers: Vec<usize> = model
         .eval_order()
