@@ -35,6 +35,13 @@ enum Cmd {
 }
 
 fn main() {
+    // `oar … | head` must end quietly when the reader goes away: Rust ignores SIGPIPE, so a write
+    // to the closed pipe would panic in println!. The default action ends the process silently.
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let level = match cli.verbose {
         0 => "warn",

@@ -94,6 +94,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // `oar … | head` must end quietly when the reader goes away: Rust ignores SIGPIPE, so a write
+    // to the closed pipe would panic in println!. The default action ends the process silently.
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     let result = match cli.command {
