@@ -2,7 +2,8 @@
 //! normalisation into NCHW f32, int8 quantization, a fused camera-frame -> tensor pass, and int8
 //! depthwise / pointwise convolutions with a fused requantizing epilogue ([`qconv`]: scalar, AVX2,
 //! AVX-VNNI and AVX-512 VNNI when detected, aarch64 NEON, aarch64 SDOT for pointwise when `dotprod`
-//! is detected; armv7 and others scalar).
+//! is detected; armv7 and others scalar), and a float depthwise 3×3 / 5×5 convolution with a fused
+//! activation ([`dwconv_f32`]: scalar, AVX2+FMA, aarch64 NEON; armv7 and others scalar).
 //!
 //! # Dispatch
 //! Every kernel has a scalar reference ([`scalar`]) and SIMD versions: AVX2 and SSE4.1 on x86-64
@@ -32,6 +33,7 @@
 //!   the same row primitives), so the same bounds apply.
 
 mod dispatch;
+pub mod dwconv_f32;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod multiversion;
 mod error;
@@ -46,6 +48,7 @@ mod x86;
 pub use dispatch::{selected, Kernels};
 pub use error::KernelError;
 pub use scalar::Norm;
+pub use dwconv_f32::{depthwise_conv_f32, FloatActivation};
 pub use qconv::{depthwise_conv_i8, pointwise_conv_i8, Activation, Depthwise, Epilogue, Output, Pointwise};
 
 use error::{area, bad, check_len};
