@@ -1,17 +1,24 @@
 //! oar's own tract ops, running `oar-kernels`:
 //! - [`QConv`]: int8 depthwise 3×3 / 5×5 and pointwise 1×1 convolutions with the fused epilogue
 //!   (bias, per-channel requantization, activation) writing int8 or f32;
+//! - [`DwConvF32`]: float depthwise 3×3 / 5×5 convolutions with the BatchNorm scale folded in and
+//!   the activation (ReLU, clip, hard-swish) fused;
 //! - their NNEF form (fragments with a versioned name, [`OPS`]), added to a framework by
 //!   [`register`] (`oar_plan::nnef()` does it, so plans using them load on the device);
-//! - [`lower()`]: the pass that replaces tract's quantized `Conv` nodes of those shapes by oar ops.
+//! - [`lower()`]: the pass that replaces tract's quantized `Conv` nodes of those shapes by oar ops;
+//!   [`lower_float()`]: the one that replaces tract's float depthwise `Conv` (and what follows it).
 
+mod dwconv_f32;
 mod lower;
+mod lower_float;
 mod nnef;
 mod qconv;
 
+pub use dwconv_f32::DwConvF32;
 pub use lower::lower;
+pub use lower_float::lower_float;
 pub use nnef::register;
-pub use oar_kernels::Activation;
+pub use oar_kernels::{Activation, FloatActivation};
 pub use qconv::{Family, OutQuant, QConv};
 
 /// An op as a plan refers to it: NNEF fragment name and version, and the first oar release
@@ -25,9 +32,10 @@ pub struct OpId {
 }
 
 /// Every op this runtime provides.
-pub const OPS: [OpId; 2] = [
+pub const OPS: [OpId; 3] = [
     OpId { name: "oar_qconv_dw", version: 1, since: "0.1.0" },
     OpId { name: "oar_qconv_pw", version: 1, since: "0.1.0" },
+    OpId { name: "oar_dwconv_f32", version: 1, since: "0.1.0" },
 ];
 
 /// Whether this runtime provides op `name` at `version`.
@@ -37,7 +45,11 @@ pub fn has_op(name: &str, version: u32) -> bool {
 
 /// The oar ops a model uses (for the plan manifest), each once, sorted by name.
 pub fn required_ops(model: &tract_nnef::internal::TypedModel) -> Vec<OpId> {
-    let mut ops: Vec<OpId> = model.nodes().iter().filter_map(|n| n.op_as::<QConv>()).map(|op| op.op_id()).collect();
+    let mut ops: Vec<OpId> = model
+        .nodes()
+        .iter()
+        .filter_map(|n| n.op_as::<QConv>().map(|op| op.op_id()).or_else(|| n.op_as::<DwConvF32>().map(|op| op.op_id())))
+        .collect();
     ops.sort_by_key(|o| o.name);
     ops.dedup();
     ops

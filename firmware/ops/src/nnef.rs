@@ -1,25 +1,38 @@
 //! NNEF form of the oar ops: `oar_qconv_dw_v1(x, weights, bias, scale, kernel, stride, padding, …)`
-//! and `oar_qconv_pw_v1(x, weights, bias, scale, …)`. The fragment name carries the op version; a
+//! and `oar_qconv_pw_v1(x, weights, bias, scale, …)`, `oar_dwconv_f32_v1(x, weights, bias, kernel,
+//! stride, padding, activation, …)`. The fragment name carries the op version; a
 //! change of meaning gets a new name (and a new entry in [`crate::OPS`]).
 
 use crate::qconv::{Family, OutQuant, QConv};
-use oar_kernels::Activation;
+use crate::{DwConvF32, OpId};
+use oar_kernels::{Activation, FloatActivation};
 use tract_nnef::internal::*;
 use tract_nnef::ser::{ints, invocation, numeric, string};
 
 fn fragment(family: &str) -> String {
     let id = crate::OPS.iter().find(|o| o.name.ends_with(family)).expect("op listed in OPS");
+    fragment_of(*id)
+}
+
+fn fragment_of(id: OpId) -> String {
     format!("{}_v{}", id.name, id.version)
 }
 
 /// Adds the oar ops (and their writer) to an NNEF framework, in a registry named `oar`.
 pub fn register(nnef: &mut tract_nnef::framework::Nnef) {
     let mut registry = Registry::new("oar")
-        .with_doc("Extension `oar`: oar's int8 depthwise / pointwise convolutions (oar-ops).");
+        .with_doc("Extension `oar`: oar's int8 depthwise / pointwise and float depthwise convolutions (oar-ops).");
     registry.register_dumper(dump);
-    for family in ["dw", "pw"] {
+    registry.register_dumper(dump_dwconv_f32);
+    for family in ["qconv_dw", "qconv_pw"] {
         registry.register_primitive(&fragment(family), &parameters(), &[("output", TypeName::Scalar.tensor())], load);
     }
+    registry.register_primitive(
+        &fragment_of(crate::OPS[2]),
+        &dwconv_f32_parameters(),
+        &[("output", TypeName::Scalar.tensor())],
+        load_dwconv_f32,
+    );
     nnef.registries.push(registry);
 }
 
@@ -51,8 +64,8 @@ fn dump(ast: &mut IntoAst, node: &TypedNode, op: &QConv) -> TractResult<Option<A
         Activation::HardSwish => ("hard_swish", 0.0, 0.0),
     };
     let (name, kernel, stride, pad) = match op.family {
-        Family::Depthwise { kernel, stride, pad } => (fragment("dw"), kernel, stride, pad),
-        Family::Pointwise => (fragment("pw"), 1, 1, [0; 4]),
+        Family::Depthwise { kernel, stride, pad } => (fragment("qconv_dw"), kernel, stride, pad),
+        Family::Pointwise => (fragment("qconv_pw"), 1, 1, [0; 4]),
     };
     let mut args: Vec<(&str, RValue)> =
         vec![("kernel", numeric(kernel)), ("stride", numeric(stride)), ("padding", ints(&pad))];
@@ -108,4 +121,67 @@ fn load(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResult<Val
     };
     let x_zero_point = inv.named_arg_as::<i64>(builder, "x_zero_point")? as i32;
     builder.wire(QConv { family, x_zero_point, activation, output }, &inputs)
+}
+
+fn dwconv_f32_parameters() -> Vec<Parameter> {
+    vec![
+        TypeName::Scalar.tensor().named("input"),
+        TypeName::Scalar.tensor().named("weights"),
+        TypeName::Scalar.tensor().named("bias"),
+        TypeName::Integer.named("kernel"),
+        TypeName::Integer.named("stride"),
+        TypeName::Integer.array().named("padding"),
+        TypeName::String.named("activation"),
+        TypeName::Scalar.named("clip_min").default(0.0),
+        TypeName::Scalar.named("clip_max").default(0.0),
+        TypeName::Scalar.named("alpha").default(0.0),
+        TypeName::Scalar.named("beta").default(0.0),
+    ]
+}
+
+fn dump_dwconv_f32(ast: &mut IntoAst, node: &TypedNode, op: &DwConvF32) -> TractResult<Option<Arc<RValue>>> {
+    let inputs: TVec<Arc<RValue>> = node.inputs.iter().map(|i| ast.mapping[i].clone()).collect();
+    let (act, lo, hi, alpha, beta) = match op.activation {
+        FloatActivation::Identity => ("identity", 0.0, 0.0, 0.0, 0.0),
+        FloatActivation::Relu => ("relu", 0.0, 0.0, 0.0, 0.0),
+        FloatActivation::Clip { min, max } => ("clip", min, max, 0.0, 0.0),
+        FloatActivation::HardSwish { alpha, beta } => ("hard_swish", 0.0, 0.0, alpha, beta),
+    };
+    let args: Vec<(&str, RValue)> = vec![
+        ("kernel", numeric(op.kernel)),
+        ("stride", numeric(op.stride)),
+        ("padding", ints(&op.pad)),
+        ("activation", string(act)),
+        ("clip_min", numeric(lo)),
+        ("clip_max", numeric(hi)),
+        ("alpha", numeric(alpha)),
+        ("beta", numeric(beta)),
+    ];
+    Ok(Some(invocation(&fragment_of(op.op_id()), &inputs, &args)))
+}
+
+fn load_dwconv_f32(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResult<Value> {
+    let inputs: TVec<OutletId> =
+        ["input", "weights", "bias"].iter().map(|n| inv.named_arg_as(builder, n)).collect::<TractResult<_>>()?;
+    let name = &inv.invocation.id.0;
+    let pad: TVec<usize> = inv.named_arg_as(builder, "padding")?;
+    ensure!(pad.len() == 4, "{name}: padding needs 4 values [top, left, bottom, right]");
+    let activation = match &*inv.named_arg_as::<String>(builder, "activation")? {
+        "identity" => FloatActivation::Identity,
+        "relu" => FloatActivation::Relu,
+        "clip" => FloatActivation::Clip {
+            min: inv.named_arg_as(builder, "clip_min")?,
+            max: inv.named_arg_as(builder, "clip_max")?,
+        },
+        "hard_swish" => FloatActivation::HardSwish {
+            alpha: inv.named_arg_as(builder, "alpha")?,
+            beta: inv.named_arg_as(builder, "beta")?,
+        },
+        other => bail!("{name}: unknown activation `{other}`"),
+    };
+    let kernel = inv.named_arg_as::<i64>(builder, "kernel")?;
+    let stride = inv.named_arg_as::<i64>(builder, "stride")?;
+    ensure!(matches!(kernel, 3 | 5) && matches!(stride, 1 | 2), "{name}: kernel 3 or 5 and stride 1 or 2, got {kernel} and {stride}");
+    let op = DwConvF32 { kernel: kernel as usize, stride: stride as usize, pad: [pad[0], pad[1], pad[2], pad[3]], activation };
+    builder.wire(op, &inputs)
 }
