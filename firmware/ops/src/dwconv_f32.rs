@@ -9,8 +9,9 @@ use tract_linalg::multithread::current_tract_executor;
 use tract_nnef::internal::*;
 
 /// Depthwise `kernel`×`kernel` convolution (3 or 5), `stride` 1 or 2, padding `[t, l, b, r]`, with
-/// a fused activation. Inputs: `x` (f32 NCHW), `weights` (f32, `C·k·k` values, `[C][1][k][k]`),
-/// `bias` (f32, `[C]`). Output: f32 `[N][C][oh][ow]`.
+/// a fused activation. Inputs: `x` (f32 NCHW, or CHW as tract's declutter leaves convs between
+/// rank-3 ops), `weights` (f32, `C·k·k` values, `[C][1][k][k]`), `bias` (f32, `[C]`). Output: f32
+/// `[N][C][oh][ow]` (or `[C][oh][ow]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DwConvF32 {
     pub kernel: usize,
@@ -44,9 +45,11 @@ impl EvalOp for DwConvF32 {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let (x, w, bias) = args_3!(inputs);
-        ensure!(x.rank() == 4, "oar dwconv_f32: NCHW input expected, got shape {:?}", x.shape());
+        let r = x.rank();
+        ensure!(r == 3 || r == 4, "oar dwconv_f32: NCHW or CHW input expected, got shape {:?}", x.shape());
         ensure!(x.datum_type() == f32::datum_type(), "oar dwconv_f32: f32 input expected, got {:?}", x.datum_type());
-        let (n, c, h, wd) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
+        let n = if r == 4 { x.shape()[0] } else { 1 };
+        let (c, h, wd) = (x.shape()[r - 3], x.shape()[r - 2], x.shape()[r - 1]);
         let k = self.kernel;
         let xs = x.try_as_plain_ram()?.as_slice::<f32>()?;
         let w = w.cast_to::<f32>()?;
@@ -64,7 +67,8 @@ impl EvalOp for DwConvF32 {
         let threads = pool_threads(&exec);
         let parts = if threads > 1 && c * per_ch * k * k >= PARALLEL_MACS { threads.min(c) } else { 1 };
         let chunk = c.div_ceil(parts);
-        let mut out = unsafe { Tensor::uninitialized::<f32>(&[n, c, oh, ow])? };
+        let out_shape: TVec<usize> = if r == 4 { tvec![n, c, oh, ow] } else { tvec![c, oh, ow] };
+        let mut out = unsafe { Tensor::uninitialized::<f32>(&out_shape)? };
         // SAFETY: a fresh f32 tensor; every value is written by the kernel below.
         let outs = unsafe { out.as_slice_mut_unchecked::<f32>() };
         for (b, dst) in outs.chunks_mut(c * per_ch).enumerate() {
@@ -88,11 +92,14 @@ impl TypedOp for DwConvF32 {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         ensure!(inputs.len() == 3, "oar dwconv_f32 takes x, weights, bias");
         let x = inputs[0];
-        ensure!(x.rank() == 4, "oar dwconv_f32: NCHW input expected, got {x:?}");
+        let r = x.rank();
+        ensure!(r == 3 || r == 4, "oar dwconv_f32: NCHW or CHW input expected, got {x:?}");
         ensure!(x.datum_type == f32::datum_type(), "oar dwconv_f32: f32 input expected, got {x:?}");
         ensure!(matches!(self.kernel, 3 | 5) && matches!(self.stride, 1 | 2),
             "oar dwconv_f32: kernel 3 or 5 and stride 1 or 2 expected, got {} and {}", self.kernel, self.stride);
-        let (oh, ow) = dw_out_hw(&x.shape[2], &x.shape[3], self.kernel, self.stride, self.pad);
-        Ok(tvec!(f32::fact(&[x.shape[0].clone(), x.shape[1].clone(), oh, ow])))
+        let (oh, ow) = dw_out_hw(&x.shape[r - 2], &x.shape[r - 1], self.kernel, self.stride, self.pad);
+        let mut shape: TVec<TDim> = x.shape.iter().take(r - 2).cloned().collect();
+        shape.extend([oh, ow]);
+        Ok(tvec!(f32::fact(&shape)))
     }
 }

@@ -12,7 +12,7 @@ use tract_nnef::tract_core::ops::math::{Add, Max, Min, Mul};
 use tract_nnef::tract_core::ops::nn::{DataFormat, HardSwish};
 
 /// Replaces every float depthwise `Conv` (group = input channels = output channels, 3×3 or 5×5,
-/// stride 1 or 2 in both axes, dilation 1, NCHW, explicit or valid padding — or SAME padding when
+/// stride 1 or 2 in both axes, dilation 1, NCHW or CHW, explicit or valid padding — or SAME padding when
 /// the input's spatial dims are known) by a [`DwConvF32`], folding into it what follows the conv
 /// while each node is the single consumer of the previous one:
 /// - a removal of the batch axis (`squeeze(axes = [0])`, tract's declutter puts one there when the
@@ -128,14 +128,19 @@ fn explicit_pad(ps: &PaddingSpec, k: usize, s: usize, hw: [Option<usize>; 2]) ->
 fn plan_for(model: &TypedModel, id: usize, conv: &Conv) -> TractResult<Option<Plan>> {
     let node = model.node(id);
     let ps = &conv.pool_spec;
-    if conv.q_params.is_some() || ps.data_format != DataFormat::NCHW || conv.kernel_fmt != KernelFormat::OIHW || ps.rank() != 2 {
+    let rank = match ps.data_format {
+        DataFormat::NCHW => 4,
+        DataFormat::CHW => 3,
+        _ => return Ok(None),
+    };
+    if conv.q_params.is_some() || conv.kernel_fmt != KernelFormat::OIHW || ps.rank() != 2 {
         return Ok(None);
     }
     if ps.dilations().iter().any(|&d| d != 1) || node.inputs.len() != 3 {
         return Ok(None);
     }
     let xf = model.outlet_fact(node.inputs[0])?;
-    if xf.datum_type != f32::datum_type() || xf.rank() != 4 {
+    if xf.datum_type != f32::datum_type() || xf.rank() != rank {
         return Ok(None);
     }
     let (Some(kernel), Some(bias)) = (konst(model, node.inputs[1]), konst(model, node.inputs[2])) else { return Ok(None) };
@@ -148,7 +153,7 @@ fn plan_for(model: &TypedModel, id: usize, conv: &Conv) -> TractResult<Option<Pl
         return Ok(None);
     }
     let (k, s) = (kh, strides[0]);
-    let hw = [xf.shape[2].to_usize().ok(), xf.shape[3].to_usize().ok()];
+    let hw = [xf.shape[rank - 2].to_usize().ok(), xf.shape[rank - 1].to_usize().ok()];
     let Some(pad) = explicit_pad(&ps.padding, k, s, hw) else { return Ok(None) };
     let kernel = kernel.cast_to::<f32>()?;
     let mut weights = kernel.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
@@ -161,10 +166,10 @@ fn plan_for(model: &TypedModel, id: usize, conv: &Conv) -> TractResult<Option<Pl
     };
 
     // Per-channel affine ops, possibly after the batch axis is dropped.
-    let (mut last, mut rank, mut squeeze) = (id, 4, false);
+    let (mut last, mut rank, mut squeeze) = (id, rank, false);
     let (mut scale, mut shift) = (vec![1f32; c], vec![0f32; c]);
     while let Some(next) = single_successor(model, last) {
-        if !squeeze && model.node(next).op_as::<AxisOp>() == Some(&AxisOp::Rm(0)) {
+        if rank == 4 && !squeeze && model.node(next).op_as::<AxisOp>() == Some(&AxisOp::Rm(0)) {
             (squeeze, rank, last) = (true, 3, next);
         } else if let Some(m) = bin_per_channel::<Mul>(model, next, last, rank, c) {
             for ch in 0..c {

@@ -134,15 +134,21 @@ fn fill_plane(x: &[f32], shape: &Depthwise, plane: &mut Vec<f32>) -> [usize; 2] 
         if s == 1 {
             dst[pl..pl + wd].copy_from_slice(row);
         } else {
-            // Padded column `pl + xi` goes to phase `(pl + xi) % 2`, index `(pl + xi) / 2`.
+            // Padded column `pl + xi` goes to phase `(pl + xi) % 2`, index `(pl + xi) / 2`: from
+            // the first xi with an even column `a`, pairs (even, odd) land at the same index.
             let (even, odd) = dst.split_at_mut(p1);
-            let a = pl % 2; // first xi of phase 0
-            for (d, &v) in even[(pl + a) / 2..].iter_mut().zip(row.iter().skip(a).step_by(2)) {
-                *d = v;
+            let a = pl % 2;
+            if a == 1 {
+                odd[pl / 2] = row[0];
             }
-            let b = 1 - a; // first xi of phase 1
-            for (d, &v) in odd[(pl + b) / 2..].iter_mut().zip(row.iter().skip(b).step_by(2)) {
-                *d = v;
+            let base = (pl + a) / 2;
+            let pairs = row[a.min(wd)..].chunks_exact(2);
+            if let [v] = pairs.remainder() {
+                even[(pl + wd - 1) / 2] = *v;
+            }
+            for ((e, o), p) in even[base..].iter_mut().zip(odd[base..].iter_mut()).zip(pairs) {
+                *e = p[0];
+                *o = p[1];
             }
         }
     }
