@@ -17,10 +17,15 @@ fn pseudo(n: usize, seed: u64) -> Vec<f32> {
 }
 
 fn dw(m: &mut TypedModel, name: &str, x: OutletId, k: usize, stride: usize, padding: PaddingSpec, bias: Tensor) -> TractResult<OutletId> {
+    dw_in(m, name, x, k, stride, padding, bias, DataFormat::NCHW)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn dw_in(m: &mut TypedModel, name: &str, x: OutletId, k: usize, stride: usize, padding: PaddingSpec, bias: Tensor, data_format: DataFormat) -> TractResult<OutletId> {
     let kt = m.add_const(format!("{name}.k"), Tensor::from_shape(&[C, 1, k, k], &pseudo(C * k * k, k as u64))?)?;
     let bt = m.add_const(format!("{name}.b"), bias)?;
     let pool_spec = PoolSpec {
-        data_format: DataFormat::NCHW,
+        data_format,
         kernel_shape: tvec![k, k],
         padding,
         dilations: None,
@@ -164,5 +169,23 @@ fn same_padding_and_unsupported_convs() -> TractResult<()> {
             assert_close(&run(&m, &x), &run(&reference, &x), "same upper");
         }
     }
+    Ok(())
+}
+
+/// tract's declutter leaves most depthwise convs of PP-LCNet in rank 3 (`CHW`, no batch axis).
+#[test]
+fn chw_convs_are_lowered() -> TractResult<()> {
+    let mut m = TypedModel::default();
+    let x = m.add_source("x", f32::fact([C, 15, 12]))?;
+    let y = dw_in(&mut m, "dw", x, 5, 2, PaddingSpec::Explicit(tvec![2, 2], tvec![2, 2]), tensor0(0f32), DataFormat::CHW)?;
+    let y = bin(&mut m, "bn", Box::new(Mul), y, Tensor::from_shape(&[C, 1, 1], &pseudo(C, 8))?)?;
+    let y = bin(&mut m, "relu", Box::new(Max), y, scalar(0.0, 3))?;
+    m.select_output_outlets(&[y])?;
+    let reference = m.clone();
+    assert_eq!(lower_float(&mut m)?, 1);
+    assert_eq!(m.nodes().iter().filter_map(|n| n.op_as::<DwConvF32>()).next().unwrap().activation, FloatActivation::Relu);
+    let x = Tensor::from_shape(&[C, 15, 12], &pseudo(C * 180, 2))?;
+    let (_, read) = roundtrip(&m)?;
+    assert_close(&run(&read.into_optimized()?, &x), &run(&reference, &x), "chw");
     Ok(())
 }
