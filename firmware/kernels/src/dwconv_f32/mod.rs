@@ -105,6 +105,7 @@ pub(crate) struct Rows<'a> {
 impl Rows<'_> {
     /// Whether reading `lanes` values at every output position rounded up to whole vectors stays in
     /// the plane (the SIMD rows check it once per channel).
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     pub fn fits(&self, lanes: usize) -> bool {
         let max_off = self.offsets.iter().copied().max().unwrap_or(0);
         self.oh >= 1 && (self.oh - 1) * self.row_step + max_off + self.ow.max(lanes) <= self.plane.len()
