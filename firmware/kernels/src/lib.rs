@@ -1,16 +1,25 @@
 //! Pixel and tensor kernels for oar: camera formats to RGB, OpenCV-exact bilinear resize,
 //! normalisation into NCHW f32, int8 quantization, a fused camera-frame -> tensor pass, and int8
-//! depthwise / pointwise convolutions with a fused requantizing epilogue ([`qconv`]: scalar, AVX2,
-//! AVX-VNNI and AVX-512 VNNI when detected, aarch64 NEON, aarch64 SDOT for pointwise when `dotprod`
-//! is detected; armv7 and others scalar), and a float depthwise 3×3 / 5×5 convolution with a fused
-//! activation ([`dwconv_f32`]: scalar, AVX2+FMA, aarch64 NEON; armv7 and others scalar).
+//! depthwise / pointwise convolutions with a fused requantizing epilogue ([`qconv`]).
+//!
+//! | ISA | resize, colour, normalise, quantize | int8 depthwise / pointwise / epilogue |
+//! |---|---|---|
+//! | x86-64 | SSE4.1, AVX2 (horizontal resize scalar) | AVX2, AVX-VNNI, AVX-512 VNNI (the SSE4.1 table: scalar rows on a faster plane build) |
+//! | aarch64 | NEON (horizontal resize scalar) | NEON (`vmlal`); with `dotprod`: SDOT depthwise and pointwise, NEON epilogue |
+//! | armv7 with NEON | vertical resize (`asm!`), rest scalar | NEON `asm!` (`neon-armv7`): all three; f32 hard-swish and a few edge rows scalar |
+//! | armv7 without NEON, riscv64, others | scalar | scalar |
+//!
+//! The float depthwise 3×3 / 5×5 convolution with a fused activation ([`dwconv_f32`]): AVX2+FMA on
+//! x86-64, NEON on aarch64, scalar elsewhere (armv7 included).
 //!
 //! # Dispatch
 //! Every kernel has a scalar reference ([`scalar`]) and SIMD versions: AVX2 and SSE4.1 on x86-64
 //! (`is_x86_feature_detected!`), NEON on aarch64 (always present, still chosen by the dispatcher) and
 //! NEON on armv7 (only after run-time detection: `HWCAP_NEON` read from `/proc/self/auxv`, since
 //! `is_arm_feature_detected!` is unstable; NEON intrinsics and `target_feature(enable = "neon")` are
-//! unstable there too, so armv7 gets an `asm!` NEON vertical resize pass and scalar rows otherwise).
+//! unstable there too, so the armv7 NEON kernels — the vertical resize pass and the int8
+//! convolutions — are `asm!`, other rows scalar). The aarch64 dot-product kernels are `asm!` SDOT
+//! too (`vdotq_s32` is unstable), installed only when `dotprod` is detected.
 //! riscv64 and others use the scalar code.
 //! Features are detected once ([`Kernels::global`], a `OnceLock`); the table of function pointers
 //! it yields is used by the free functions of this crate. [`selected`] lists which implementation

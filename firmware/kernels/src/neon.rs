@@ -1,8 +1,9 @@
 //! NEON kernels. aarch64: hand-written intrinsics for the hot rows (NEON is part of the base ISA
 //! there, but the table still goes through the dispatcher). armv7: NEON is optional, and on Rust
 //! 1.95 both its intrinsics and `#[target_feature(enable = "neon")]` are unstable, so the vertical
-//! resize pass (the hot loop of resize and of the fused pass) is written in `asm!` with
-//! `.fpu neon` and installed only when the kernel reports `HWCAP_NEON`; other rows stay scalar there.
+//! resize pass (the hot loop of resize and of the fused pass) and the int8 convolutions
+//! (`qconv::armv7`) are written in `asm!` with `.fpu neon` and installed only when the kernel
+//! reports `HWCAP_NEON`; the other pixel rows stay scalar there.
 use crate::Kernels;
 
 #[cfg(target_arch = "arm")]
@@ -81,7 +82,9 @@ pub(crate) fn variants() -> Vec<Kernels> {
     if arm_has_neon() {
         let mut k = Kernels::scalar();
         k.vresize = armv7::vresize;
-        k.set_name("resize_v", "neon-asm");
+        // One name for every armv7 NEON entry, so that the table's label is "neon-armv7".
+        k.set_name("resize_v", "neon-armv7");
+        crate::qconv::armv7::install(&mut k);
         out.push(k);
     }
     #[cfg(target_arch = "aarch64")]
@@ -90,8 +93,8 @@ pub(crate) fn variants() -> Vec<Kernels> {
         a64::install(&mut k);
         crate::qconv::neon::install_neon(&mut k);
         crate::dwconv_f32::neon::install(&mut k);
-        // With the dot-product extension: the same table with the SDOT pointwise block (both are
-        // kept so that the tests compare each with the scalar reference).
+        // With the dot-product extension: the same table with the SDOT depthwise and pointwise
+        // kernels (both are kept so that the tests compare each with the scalar reference).
         let dot = std::arch::is_aarch64_feature_detected!("dotprod").then(|| {
             let mut d = k.clone();
             crate::qconv::neon::install_dotprod(&mut d);

@@ -268,3 +268,81 @@ fn bad_arguments_are_errors() {
     let pw = Pointwise { inputs: 3, outputs: 2, pixels: 16 };
     assert!(k.pointwise_conv_i8(&pw, &[0; 48], 0, &[0; 6], &ep, Output::F32(&mut [0.0; 31])).is_err());
 }
+
+/// The SIMD tables this CPU should get are in `Kernels::available()`, so the comparisons above
+/// really ran them (under QEMU: `-cpu cortex-a15` gives the armv7 NEON table, `-cpu cortex-a53`
+/// the aarch64 NEON one only, `-cpu max` also the SDOT depthwise and pointwise kernels).
+#[test]
+fn expected_qconv_tables_are_available() {
+    let tables: Vec<Vec<(&str, &str)>> = Kernels::available()
+        .iter()
+        .map(|k| k.names().into_iter().filter(|e| e.0.starts_with("qconv")).collect())
+        .collect();
+    eprintln!("qconv tables: {tables:?}");
+    let has = |kernel: &str, imp: &str| tables.iter().any(|t| t.contains(&(kernel, imp)));
+    #[cfg(target_arch = "arm")]
+    {
+        // HWCAP_NEON (bit 12 of AT_HWCAP = 16) from the auxiliary vector, as the library reads it.
+        let auxv = std::fs::read("/proc/self/auxv").unwrap_or_default();
+        let neon = auxv.chunks_exact(8).any(|e| {
+            let (k, v) = (u32::from_ne_bytes(e[..4].try_into().unwrap()), u32::from_ne_bytes(e[4..].try_into().unwrap()));
+            k == 16 && v & (1 << 12) != 0
+        });
+        for kernel in ["qconv_dw", "qconv_pw", "qconv_epilogue"] {
+            assert_eq!(has(kernel, "neon-armv7"), neon, "{kernel}: NEON detected = {neon}");
+        }
+        if neon {
+            assert_eq!(Kernels::detected().label(), "neon-armv7");
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        assert!(has("qconv_dw", "neon") && has("qconv_pw", "neon") && has("qconv_epilogue", "neon"));
+        let dot = std::arch::is_aarch64_feature_detected!("dotprod");
+        assert_eq!(has("qconv_pw", "neon-sdot"), dot, "dotprod detected = {dot}");
+        assert_eq!(has("qconv_dw", "neon-sdot"), dot, "dotprod detected = {dot}");
+    }
+    let _ = has;
+}
+
+/// Epilogue constants at the edges of float arithmetic — subnormal scales and clip bounds, a −0
+/// bound, products that overflow to ±inf — where a SIMD unit that flushes subnormals (armv7 NEON)
+/// or orders ±0 differently could differ: every table bit-exact with the scalar one.
+#[test]
+fn epilogue_float_edges() {
+    let p = 256;
+    let x: Vec<i8> = (0..p).map(|i| (i as i32 - 128) as i8).collect();
+    let shape = Pointwise { inputs: 1, outputs: 4, pixels: p };
+    let wt = [1i8, -1, 127, -128];
+    let bias = [0, 1, -5, 3];
+    let acts = [
+        Activation::Identity,
+        Activation::Relu,
+        Activation::HardSwish,
+        Activation::Clip { min: 1e-40, max: 2e-40 },
+        Activation::Clip { min: -1e-40, max: 0.0 },
+        // A −0 bound: `f32::max(+0, −0)` may return either zero, so this is only held on the
+        // targets where every table agrees (the x86-64 AVX2 f32 epilogue differs from scalar here).
+        #[cfg(not(target_arch = "x86_64"))]
+        Activation::Clip { min: -0.0, max: 6.0 },
+        #[cfg(not(target_arch = "x86_64"))]
+        Activation::Clip { min: -3.0, max: -0.0 },
+    ];
+    for scale in [[1e-39f32, 1.0, 1e36, 3e-3], [1e-45, 1e-38, 2e-38, 3e38], [0.5, 0.25, 1e-3, 1e-30]] {
+        for act in acts {
+            let ep = Epilogue { bias: &bias, scale: &scale, activation: act };
+            let mut want = vec![0f32; 4 * p];
+            Kernels::scalar().pointwise_conv_i8(&shape, &x, 0, &wt, &ep, Output::F32(&mut want)).unwrap();
+            let mut want_q = vec![0i8; 4 * p];
+            Kernels::scalar().pointwise_conv_i8(&shape, &x, 0, &wt, &ep, Output::I8 { data: &mut want_q, scale: 0.05, zero_point: 3 }).unwrap();
+            for kt in Kernels::available() {
+                let mut got = vec![0f32; 4 * p];
+                kt.pointwise_conv_i8(&shape, &x, 0, &wt, &ep, Output::F32(&mut got)).unwrap();
+                assert_eq!(bits(&got), bits(&want), "f32 {act:?} {scale:?} {:?}", kt.names());
+                let mut got_q = vec![0i8; 4 * p];
+                kt.pointwise_conv_i8(&shape, &x, 0, &wt, &ep, Output::I8 { data: &mut got_q, scale: 0.05, zero_point: 3 }).unwrap();
+                assert_eq!(got_q, want_q, "i8 {act:?} {scale:?} {:?}", kt.names());
+            }
+        }
+    }
+}

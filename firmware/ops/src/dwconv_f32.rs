@@ -24,7 +24,7 @@ impl Eq for DwConvF32 {}
 
 impl DwConvF32 {
     pub fn op_id(&self) -> OpId {
-        crate::OPS[2]
+        crate::DWCONV_F32
     }
 }
 

@@ -31,11 +31,18 @@ pub struct OpId {
     pub since: &'static str,
 }
 
-/// Every op this runtime provides.
-pub const OPS: [OpId; 3] = [
+/// The float depthwise conv (not indexed by position in [`OPS`]: that list grows).
+pub const DWCONV_F32: OpId = OpId { name: "oar_dwconv_f32", version: 1, since: "0.2.0" };
+
+/// Every op this runtime provides. Version 2 of the int8 convs writes int8 with one scale per
+/// output channel (a fifth input), for a depthwise consumer whose input is quantized per channel.
+/// `oar_dwconv_f32` is the float depthwise conv with its activation fused ([`DwConvF32`]).
+pub const OPS: [OpId; 5] = [
     OpId { name: "oar_qconv_dw", version: 1, since: "0.1.0" },
     OpId { name: "oar_qconv_pw", version: 1, since: "0.1.0" },
-    OpId { name: "oar_dwconv_f32", version: 1, since: "0.1.0" },
+    OpId { name: "oar_qconv_dw", version: 2, since: "0.2.0" },
+    OpId { name: "oar_qconv_pw", version: 2, since: "0.2.0" },
+    DWCONV_F32,
 ];
 
 /// Whether this runtime provides op `name` at `version`.
@@ -50,7 +57,7 @@ pub fn required_ops(model: &tract_nnef::internal::TypedModel) -> Vec<OpId> {
         .iter()
         .filter_map(|n| n.op_as::<QConv>().map(|op| op.op_id()).or_else(|| n.op_as::<DwConvF32>().map(|op| op.op_id())))
         .collect();
-    ops.sort_by_key(|o| o.name);
+    ops.sort_by_key(|o| (o.name, o.version));
     ops.dedup();
     ops
 }

@@ -1,6 +1,7 @@
 //! NNEF form of the oar ops: `oar_qconv_dw_v1(x, weights, bias, scale, kernel, stride, padding, …)`
-//! and `oar_qconv_pw_v1(x, weights, bias, scale, …)`, `oar_dwconv_f32_v1(x, weights, bias, kernel,
-//! stride, padding, activation, …)`. The fragment name carries the op version; a
+//! and `oar_qconv_pw_v1(x, weights, bias, scale, …)`; `_v2` of both adds `out_scales` (int8
+//! output with one scale per channel); `oar_dwconv_f32_v1(x, weights, bias, kernel, stride, padding,
+//! activation, …)`. The fragment name carries the op version; a
 //! change of meaning gets a new name (and a new entry in [`crate::OPS`]).
 
 use crate::qconv::{Family, OutQuant, QConv};
@@ -9,8 +10,8 @@ use oar_kernels::{Activation, FloatActivation};
 use tract_nnef::internal::*;
 use tract_nnef::ser::{ints, invocation, numeric, string};
 
-fn fragment(family: &str) -> String {
-    let id = crate::OPS.iter().find(|o| o.name.ends_with(family)).expect("op listed in OPS");
+fn fragment(family: &str, version: u32) -> String {
+    let id = crate::OPS.iter().find(|o| o.name.ends_with(family) && o.version == version).expect("op listed in OPS");
     fragment_of(*id)
 }
 
@@ -24,11 +25,13 @@ pub fn register(nnef: &mut tract_nnef::framework::Nnef) {
         .with_doc("Extension `oar`: oar's int8 depthwise / pointwise and float depthwise convolutions (oar-ops).");
     registry.register_dumper(dump);
     registry.register_dumper(dump_dwconv_f32);
-    for family in ["qconv_dw", "qconv_pw"] {
-        registry.register_primitive(&fragment(family), &parameters(), &[("output", TypeName::Scalar.tensor())], load);
+    for family in ["dw", "pw"] {
+        for version in [1, 2] {
+            registry.register_primitive(&fragment(family, version), &parameters(version), &[("output", TypeName::Scalar.tensor())], load);
+        }
     }
     registry.register_primitive(
-        &fragment_of(crate::OPS[2]),
+        &fragment_of(crate::DWCONV_F32),
         &dwconv_f32_parameters(),
         &[("output", TypeName::Scalar.tensor())],
         load_dwconv_f32,
@@ -36,12 +39,23 @@ pub fn register(nnef: &mut tract_nnef::framework::Nnef) {
     nnef.registries.push(registry);
 }
 
-fn parameters() -> Vec<Parameter> {
-    vec![
+/// Version 2 adds `out_scales` (per-channel int8 output, `output = "i8_per_channel"`).
+fn parameters(version: u32) -> Vec<Parameter> {
+    let mut tensors = vec![
         TypeName::Scalar.tensor().named("input"),
         TypeName::Scalar.tensor().named("weights"),
         TypeName::Scalar.tensor().named("bias"),
         TypeName::Scalar.tensor().named("scale"),
+    ];
+    if version >= 2 {
+        tensors.push(TypeName::Scalar.tensor().named("out_scales"));
+    }
+    tensors.extend(attributes());
+    tensors
+}
+
+fn attributes() -> Vec<Parameter> {
+    vec![
         TypeName::Integer.named("kernel"),
         TypeName::Integer.named("stride"),
         TypeName::Integer.array().named("padding"),
@@ -63,9 +77,10 @@ fn dump(ast: &mut IntoAst, node: &TypedNode, op: &QConv) -> TractResult<Option<A
         Activation::Clip { min, max } => ("clip", min, max),
         Activation::HardSwish => ("hard_swish", 0.0, 0.0),
     };
+    let version = op.op_id().version;
     let (name, kernel, stride, pad) = match op.family {
-        Family::Depthwise { kernel, stride, pad } => (fragment("qconv_dw"), kernel, stride, pad),
-        Family::Pointwise => (fragment("qconv_pw"), 1, 1, [0; 4]),
+        Family::Depthwise { kernel, stride, pad } => (fragment("dw", version), kernel, stride, pad),
+        Family::Pointwise => (fragment("pw", version), 1, 1, [0; 4]),
     };
     let mut args: Vec<(&str, RValue)> =
         vec![("kernel", numeric(kernel)), ("stride", numeric(stride)), ("padding", ints(&pad))];
@@ -79,17 +94,21 @@ fn dump(ast: &mut IntoAst, node: &TypedNode, op: &QConv) -> TractResult<Option<A
             args.push(("y_scale", numeric(scale)));
             args.push(("y_zero_point", numeric(zero_point)));
         }
+        OutQuant::I8PerChannel { scale, zero_point } => {
+            args.push(("output", string("i8_per_channel")));
+            args.push(("y_scale", numeric(scale)));
+            args.push(("y_zero_point", numeric(zero_point)));
+        }
         OutQuant::F32 => args.push(("output", string("f32"))),
     }
     Ok(Some(invocation(&name, &inputs, &args)))
 }
 
 fn load(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResult<Value> {
-    let inputs: TVec<OutletId> = ["input", "weights", "bias", "scale"]
-        .iter()
-        .map(|n| inv.named_arg_as(builder, n))
-        .collect::<TractResult<_>>()?;
     let name = &inv.invocation.id.0;
+    let v2 = name.ends_with("_v2");
+    let tensors: &[&str] = if v2 { &["input", "weights", "bias", "scale", "out_scales"] } else { &["input", "weights", "bias", "scale"] };
+    let inputs: TVec<OutletId> = tensors.iter().map(|n| inv.named_arg_as(builder, n)).collect::<TractResult<_>>()?;
     let family = if name.starts_with("oar_qconv_dw") {
         let pad: TVec<usize> = inv.named_arg_as(builder, "padding")?;
         ensure!(pad.len() == 4, "{name}: padding needs 4 values [top, left, bottom, right]");
@@ -116,8 +135,12 @@ fn load(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResult<Val
             scale: inv.named_arg_as(builder, "y_scale")?,
             zero_point: inv.named_arg_as::<i64>(builder, "y_zero_point")? as i32,
         },
+        "i8_per_channel" if v2 => OutQuant::I8PerChannel {
+            scale: inv.named_arg_as(builder, "y_scale")?,
+            zero_point: inv.named_arg_as::<i64>(builder, "y_zero_point")? as i32,
+        },
         "f32" => OutQuant::F32,
-        other => bail!("{name}: unknown output `{other}` (i8 or f32)"),
+        other => bail!("{name}: unknown output `{other}` (i8, f32{})", if v2 { ", i8_per_channel" } else { "" }),
     };
     let x_zero_point = inv.named_arg_as::<i64>(builder, "x_zero_point")? as i32;
     builder.wire(QConv { family, x_zero_point, activation, output }, &inputs)

@@ -20,13 +20,20 @@ pub enum Family {
 pub enum OutQuant {
     /// int8, typed `QI8(zero_point, scale)`.
     I8 { scale: f32, zero_point: i32 },
+    /// int8 typed `QI8(zero_point, scale)`, channel `c` quantized with `out_scales[c]` (the op's
+    /// fifth input) instead of `scale`: the tensor holds the activated output times
+    /// `scale / out_scales[c]`. The compiler makes it from a per-channel multiplication then a
+    /// quantizing cast (a depthwise input quantized per channel, so that narrow channels keep
+    /// their precision).
+    I8PerChannel { scale: f32, zero_point: i32 },
     /// Real values.
     F32,
 }
 
 /// int8 convolution with fused epilogue. Inputs: `x` (NCHW, i8/u8 or their quantized types),
 /// `weights` (i8, `[O][C/group][k][k]`), `bias` (i32, `[O]`), `scale` (f32, `[O]`: real value of one
-/// accumulator unit, `x_scale · w_scale[o]`). The maths is `oar_kernels::qconv`'s.
+/// accumulator unit, `x_scale · w_scale[o]`), and for [`OutQuant::I8PerChannel`] `out_scales`
+/// (f32, `[O]`). The maths is `oar_kernels::qconv`'s.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QConv {
     pub family: Family,
@@ -40,9 +47,12 @@ impl Eq for QConv {}
 
 impl QConv {
     pub fn op_id(&self) -> OpId {
-        match self.family {
-            Family::Depthwise { .. } => crate::OPS[0],
-            Family::Pointwise => crate::OPS[1],
+        let v2 = matches!(self.output, OutQuant::I8PerChannel { .. });
+        match (self.family, v2) {
+            (Family::Depthwise { .. }, false) => crate::OPS[0],
+            (Family::Pointwise, false) => crate::OPS[1],
+            (Family::Depthwise { .. }, true) => crate::OPS[2],
+            (Family::Pointwise, true) => crate::OPS[3],
         }
     }
 
@@ -55,7 +65,9 @@ impl QConv {
 
     fn output_dt(&self) -> DatumType {
         match self.output {
-            OutQuant::I8 { scale, zero_point } => DatumType::QI8(QParams::ZpScale { zero_point, scale }),
+            OutQuant::I8 { scale, zero_point } | OutQuant::I8PerChannel { scale, zero_point } => {
+                DatumType::QI8(QParams::ZpScale { zero_point, scale })
+            }
             OutQuant::F32 => f32::datum_type(),
         }
     }
@@ -117,6 +129,14 @@ impl EvalOp for QConv {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let per_channel_out = matches!(self.output, OutQuant::I8PerChannel { .. });
+        ensure!(inputs.len() == 4 + per_channel_out as usize, "oar qconv: {} inputs for output {:?}", inputs.len(), self.output);
+        let mut inputs = inputs;
+        let out_scales = if per_channel_out { Some(inputs.pop().unwrap().cast_to::<f32>()?.into_owned()) } else { None };
+        let out_scales = match &out_scales {
+            Some(t) => t.try_as_plain_ram()?.as_slice::<f32>()?.to_vec(),
+            None => vec![],
+        };
         let (x, w, bias, scale) = args_4!(inputs);
         ensure!(x.rank() == 4, "oar qconv: NCHW input expected, got shape {:?}", x.shape());
         let (n, c, h, wd) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
@@ -154,6 +174,11 @@ impl EvalOp for QConv {
                     let all = unsafe { out.as_slice_mut_unchecked::<i8>() };
                     Output::I8 { data: &mut all[b * per_out..(b + 1) * per_out], scale, zero_point }
                 }
+                OutQuant::I8PerChannel { zero_point, .. } => {
+                    ensure!(out_scales.len() == o, "oar qconv: {} output scales for {o} channels", out_scales.len());
+                    let all = unsafe { out.as_slice_mut_unchecked::<i8>() };
+                    Output::I8PerChannel { data: &mut all[b * per_out..(b + 1) * per_out], scales: &out_scales, zero_point }
+                }
                 OutQuant::F32 => {
                     let all = unsafe { out.as_slice_mut_unchecked::<f32>() };
                     Output::F32(&mut all[b * per_out..(b + 1) * per_out])
@@ -174,7 +199,7 @@ impl EvalOp for QConv {
                     }
                 }
             };
-            let pieces: Vec<(usize, Output)> = dst.chunks(chunk * per_ch).into_iter().enumerate().collect();
+            let pieces: Vec<(usize, Output)> = dst.chunks(chunk, per_ch).into_iter().enumerate().collect();
             let res = if pieces.len() > 1 { in_pool(&exec, || pieces.into_par_iter().try_for_each(run)) } else { pieces.into_iter().try_for_each(run) };
             res.map_err(|e| format_err!("oar qconv {:?}: {e}", self.family))?;
         }
@@ -186,7 +211,8 @@ impl TypedOp for QConv {
     as_op!();
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        ensure!(inputs.len() == 4, "oar qconv takes x, weights, bias, scale");
+        let per_channel_out = matches!(self.output, OutQuant::I8PerChannel { .. });
+        ensure!(inputs.len() == 4 + per_channel_out as usize, "oar qconv takes x, weights, bias, scale (and out_scales for per-channel int8 output)");
         let x = inputs[0];
         ensure!(x.rank() == 4, "oar qconv: NCHW input expected, got {x:?}");
         let o = inputs[2].shape.volume();

@@ -204,3 +204,64 @@ fn plan_needing_a_newer_op_names_it_and_the_release() {
     assert!(e.contains("oar_qconv_dw@7") && e.contains("oar 9.1.0"), "{e}");
     assert!(matches!(Engine::load(&path), Err(PlanError::MissingOp { .. })));
 }
+
+/// Three of oar's int8 convs in a row, as the compiler chains them (dw 3×3 s2 + hard-swish → int8;
+/// pw 8→6 + ReLU6 → int8 with one scale per channel (op v2); dw 5×5 → int8), with fixed
+/// weights and scales: the plan's integer output, through NNEF and the device engine.
+fn int8_chain_plan(path: &std::path::Path) -> Engine {
+    use oar_ops::{Activation, Family, OutQuant, QConv};
+    use tract_nnef::tract_core::ops::cast::cast;
+    let q = |zp, scale| DatumType::QI8(QParams::ZpScale { zero_point: zp, scale });
+    let ints = |n: usize, seed: i32, m: i32| (0..n as i32).map(|i| ((i * 37 + seed) % (2 * m + 1) - m) as i8).collect::<Vec<i8>>();
+    let mut m = TypedModel::default();
+    let x = m.add_source("x", f32::fact([1, 8, 10, 9])).unwrap();
+    let mut at = m.wire_node("xq", cast(q(2, 0.02)), &[x]).unwrap()[0];
+    let stages: [(&str, QConv, usize, usize, i32); 3] = [
+        ("dw3", QConv { family: Family::Depthwise { kernel: 3, stride: 2, pad: [1, 1, 1, 0] }, x_zero_point: 2, activation: Activation::HardSwish, output: OutQuant::I8 { scale: 0.03, zero_point: -5 } }, 8, 9, 0),
+        ("pw", QConv { family: Family::Pointwise, x_zero_point: -5, activation: Activation::Clip { min: 0.0, max: 6.0 }, output: OutQuant::I8PerChannel { scale: 0.05, zero_point: 0 } }, 6, 8, 1),
+        ("dw5", QConv { family: Family::Depthwise { kernel: 5, stride: 1, pad: [2, 2, 2, 2] }, x_zero_point: 0, activation: Activation::Identity, output: OutQuant::I8 { scale: 0.5, zero_point: 3 } }, 6, 25, 2),
+    ];
+    for (name, op, o, per, seed) in stages {
+        let w = Tensor::from_shape(&[o, per], &ints(o * per, seed, 127)).unwrap();
+        let bias: Vec<i32> = (0..o as i32).map(|c| 50 * c - 120 + seed).collect();
+        let scale: Vec<f32> = (0..o).map(|c| 0.0004 * (1.0 + c as f32 * 0.3)).collect();
+        let mut inputs = vec![at];
+        inputs.push(m.add_const(format!("{name}.w"), w).unwrap());
+        inputs.push(m.add_const(format!("{name}.b"), tensor1(&bias)).unwrap());
+        inputs.push(m.add_const(format!("{name}.s"), tensor1(&scale)).unwrap());
+        if matches!(op.output, OutQuant::I8PerChannel { .. }) {
+            let out: Vec<f32> = (0..o).map(|c| 0.05 / (1.0 + 4.0 * c as f32)).collect();
+            inputs.push(m.add_const(format!("{name}.out_scales"), tensor1(&out)).unwrap());
+        }
+        at = m.wire_node(name, op, &inputs).unwrap()[0];
+    }
+    m.select_output_outlets(&[at]).unwrap();
+    let nnef = nnef().write_to_tar(&m, Vec::new()).unwrap();
+    let mut man = manifest();
+    man.labels = None;
+    write_plan(path, &man, &[(MODEL_ENTRY, &nnef)]).unwrap();
+    Engine::load(path).unwrap()
+}
+
+/// Integer results are exact across machines: this digest was recorded on x86-64 (AVX2 / AVX-512
+/// kernels) and must be the same under qemu-aarch64 (NEON, and SDOT with `-cpu max`), qemu-arm
+/// (armv7 NEON) and riscv64 (scalar) in tests/qemu.sh, and with `OAR_KERNELS=scalar`.
+#[test]
+fn int8_plan_integer_outputs_are_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = int8_chain_plan(&dir.path().join("chain.oar"));
+    let ops: Vec<(String, u32)> = engine.plan.manifest.required_ops.iter().map(|o| (o.name.clone(), o.version)).collect();
+    assert!(ops.contains(&("oar_qconv_pw".into(), 2)), "{ops:?}");
+    let x = Tensor::from_shape(&[1, 8, 10, 9], &(0..720).map(|i| (i as f32 * 0.61).sin() * 2.4).collect::<Vec<_>>()).unwrap();
+    let y = engine.run_one(x).unwrap().remove(0);
+    assert_eq!(y.shape(), &[1, 6, 5, 4]);
+    let v: Vec<i8> = unsafe { y.as_slice_unchecked::<i8>() }.to_vec();
+    let sum: i64 = v.iter().map(|&x| x as i64).sum();
+    let weighted = v.iter().enumerate().fold(0u32, |a, (i, &x)| a.wrapping_add((x as i32 as u32).wrapping_mul(i as u32 + 1)));
+    let distinct = v.iter().collect::<std::collections::BTreeSet<_>>().len();
+    eprintln!("int8 chain on {:?}: sum {sum}, weighted {weighted}, {distinct} distinct, first {:?}", oar_kernels::selected(), &v[..10]);
+    assert!(distinct > 40, "a chain whose output is nearly constant would pin nothing: {v:?}");
+    assert_eq!((sum, weighted, &v[..10]), PINNED_INT8_CHAIN);
+}
+
+const PINNED_INT8_CHAIN: (i64, u32, &[i8]) = (282, 7875, &[3, 1, 4, 3, -2, -4, 8, 1, 3, -2]);

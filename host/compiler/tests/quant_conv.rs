@@ -222,7 +222,9 @@ fn affine_ops_and_activations_fuse_into_oar_convs() {
     // pw1: BatchNorm and hard-swish fused, writes int8 for dw; dw: hard-swish fused and the affine
     // after it taken into its output quantization, writes int8 for pw2; pw2: ReLU fused, model output.
     assert_eq!((ops[0].activation, ops[1].activation, ops[2].activation), (Activation::HardSwish, Activation::HardSwish, Activation::Relu));
-    assert!(matches!(ops[0].output, OutQuant::I8 { .. }), "{ops:?}");
+    // dw's input channels are too narrow for one scale (seeded weights): pw1 writes one per channel.
+    assert!(matches!(ops[0].output, OutQuant::I8PerChannel { .. }), "{ops:?}");
+    assert_eq!(ops[0].op_id().version, 2);
     assert!(matches!(ops[1].output, OutQuant::I8 { zero_point, .. } if zero_point != 0), "{ops:?}");
     assert_eq!(ops[2].output, OutQuant::F32);
     let left: Vec<String> = q.nodes().iter().filter(|n| !n.op_is::<QConv>() && !n.op_is::<oar_plan::tract::tract_core::ops::konst::Const>()).map(|n| format!("{} {}", n.name, n.op.name())).collect();
@@ -267,4 +269,36 @@ fn negative_batchnorm_multipliers_fuse_by_flipping_the_channels() {
     let got = run(&q, &x);
     let err = max_abs_diff(&reference, &got).unwrap();
     assert!(err < 0.04 * range, "{err} vs range {range}");
+}
+
+#[test]
+fn depthwise_inputs_with_narrow_channels_are_quantized_per_channel() {
+    // PicoDet's ESNet: one channel of a depthwise input reaches ~117 while others stay under 0.2,
+    // and the BatchNorm after the conv multiplies the narrow ones by up to ~200. One scale for the
+    // tensor would round the narrow channels to 0.
+    let mut m = TypedModel::default();
+    let x = m.add_source("x", f32::fact([1, 4, 16, 16])).unwrap();
+    let per_channel = |m: &mut TypedModel, name: &str, v: [f32; 4]| m.add_const(name, Tensor::from_shape(&[1, 4, 1, 1], &v).unwrap()).unwrap();
+    let ranges = per_channel(&mut m, "ranges", [100.0, 1.0, 0.2, 1.0]);
+    let wide = m.wire_node("wide", mul(), &[x, ranges]).unwrap()[0];
+    let d = conv(&mut m, "dw3x3", wide, 4, 4, 3, 4, 21);
+    let bn = per_channel(&mut m, "bn", [1.0, 1.0, 200.0, 1.0]);
+    let y = m.wire_node("bn_mul", mul(), &[d, bn]).unwrap()[0];
+    m.select_output_outlets(&[y]).unwrap();
+    let calib: Vec<Tensor> = (0..4).map(|s| seeded_input(&[1, 4, 16, 16], 300 + s)).collect();
+    let x = seeded_input(&[1, 4, 16, 16], 7);
+    let reference = run(&m, &x);
+    let (q, report) = quant::quantize(m, &calib, &QuantOptions { method: Method::MinMax, ..Default::default() }).unwrap();
+    let layer = report.layers.iter().find(|l| l.name == "dw3x3").and_then(|l| l.quant.as_ref()).expect("dw3x3 is int8");
+    let scales = layer.x_channel_scales.as_ref().expect("per-channel input scales");
+    assert!(scales[2] < scales[0] / 100.0, "{scales:?}");
+    assert_eq!(qconvs(&q).len(), 1);
+    let got = run(&q, &x);
+    let channel = |t: &Tensor, c: usize| t.to_plain_array_view::<f32>().unwrap().index_axis(tract_ndarray::Axis(1), c).to_owned();
+    for c in 0..4 {
+        let (r, g) = (channel(&reference, c), channel(&got, c));
+        let range = r.iter().fold(0f32, |a, v| a.max(v.abs()));
+        let err = (&r - &g).iter().fold(0f32, |a, v| a.max(v.abs()));
+        assert!(err < 0.03 * range, "channel {c}: error {err} vs range {range}");
+    }
 }

@@ -26,6 +26,8 @@ pub(crate) mod scalar;
 pub(crate) mod x86;
 #[cfg(target_arch = "aarch64")]
 pub(crate) mod neon;
+#[cfg(target_arch = "arm")]
+pub(crate) mod armv7;
 
 use crate::error::{area, bad, check_len};
 use crate::{KernelError, Kernels};
@@ -47,19 +49,29 @@ pub enum Activation {
 pub enum Output<'a> {
     /// int8 with `real = (q − zero_point) · scale`.
     I8 { data: &'a mut [i8], scale: f32, zero_point: i32 },
+    /// int8 with `real = (q − zero_point) · scales[c]` in channel `c` (`[channels][plane]`): for
+    /// a consumer that reads each channel alone (a depthwise conv, whose input scales are per
+    /// channel too), so that narrow channels keep their precision.
+    I8PerChannel { data: &'a mut [i8], scales: &'a [f32], zero_point: i32 },
     /// Real values (for a last layer or a float consumer).
     F32(&'a mut [f32]),
 }
 
 impl<'a> Output<'a> {
-    /// Consecutive pieces of `len` values (the last may be shorter), each with the same
-    /// quantization: lets callers hand disjoint channel ranges to different threads.
-    pub fn chunks(self, len: usize) -> Vec<Output<'a>> {
-        let len = len.max(1);
+    /// Consecutive pieces of `channels` channels of `plane` values each (the last may be
+    /// shorter), each with its channels' quantization: lets callers hand disjoint channel ranges
+    /// to different threads.
+    pub fn chunks(self, channels: usize, plane: usize) -> Vec<Output<'a>> {
+        let len = (channels * plane).max(1);
         match self {
             Output::I8 { data, scale, zero_point } => {
                 data.chunks_mut(len).map(|data| Output::I8 { data, scale, zero_point }).collect()
             }
+            Output::I8PerChannel { data, scales, zero_point } => data
+                .chunks_mut(len)
+                .zip(scales.chunks(channels.max(1)))
+                .map(|(data, scales)| Output::I8PerChannel { data, scales, zero_point })
+                .collect(),
             Output::F32(data) => data.chunks_mut(len).map(Output::F32).collect(),
         }
     }
@@ -147,6 +159,9 @@ pub(crate) struct DwCall<'a> {
 pub(crate) struct DwScratch {
     pub plane: Vec<i16>,
     pub offsets: Vec<usize>,
+    /// Raw int8 plane (aarch64 SDOT depthwise: padding holds the call's zero point).
+    #[cfg(target_arch = "aarch64")]
+    pub plane8: Vec<i8>,
 }
 
 /// A depthwise row primitive: `acc[i] = bias + Σ_t weights[t] · src[offsets[t] + i]` (see
@@ -191,23 +206,28 @@ fn row_eps(ep: &Epilogue, out: &Output, n: usize) -> Result<Vec<RowEp>, KernelEr
         }
     }
     let hswish = ep.activation == Activation::HardSwish;
+    // One row's int8 epilogue for output scale `ys`.
+    let int8_row = |s: f32, ys: f32, zp: i32| -> Result<RowEp, KernelError> {
+        if !(ys.is_finite() && ys > 0.0) {
+            return Err(bad("output scale", "must be finite and > 0"));
+        }
+        if !(-128..=127).contains(&zp) {
+            return Err(bad("output zero_point", "must be in -128..=127"));
+        }
+        let q = |v: f32| (zp as f32 + (v / ys).round_ties_even()).clamp(-128.0, 127.0) as i32;
+        let (lo, hi) = match ep.activation {
+            Activation::Relu => (zp, 127),
+            Activation::Clip { min, max } => (q(min), q(max)),
+            Activation::Identity | Activation::HardSwish => (-128, 127),
+        };
+        let (lo, hi) = ((lo - zp) as f32, (hi - zp) as f32);
+        Ok(RowEp { mult: if hswish { s } else { s / ys }, lo, hi, zp, hswish, y_scale: ys })
+    };
     Ok(match *out {
-        Output::I8 { scale: ys, zero_point: zp, .. } => {
-            if !(ys.is_finite() && ys > 0.0) {
-                return Err(bad("output scale", "must be finite and > 0"));
-            }
-            if !(-128..=127).contains(&zp) {
-                return Err(bad("output zero_point", "must be in -128..=127"));
-            }
-            let q = |v: f32| (zp as f32 + (v / ys).round_ties_even()).clamp(-128.0, 127.0) as i32;
-            let (lo, hi) = match ep.activation {
-                Activation::Relu => (zp, 127),
-                Activation::Clip { min, max } => (q(min), q(max)),
-                Activation::Identity | Activation::HardSwish => (-128, 127),
-            };
-            let (lo, hi) = ((lo - zp) as f32, (hi - zp) as f32);
-            let mult = |s: f32| if hswish { s } else { s / ys };
-            ep.scale.iter().map(|&s| RowEp { mult: mult(s), lo, hi, zp, hswish, y_scale: ys }).collect()
+        Output::I8 { scale: ys, zero_point: zp, .. } => ep.scale.iter().map(|&s| int8_row(s, ys, zp)).collect::<Result<_, _>>()?,
+        Output::I8PerChannel { scales, zero_point: zp, .. } => {
+            check_len("output scales", n, scales.len())?;
+            ep.scale.iter().zip(scales).map(|(&s, &ys)| int8_row(s, ys, zp)).collect::<Result<_, _>>()?
         }
         Output::F32(_) => {
             let (lo, hi) = match ep.activation {
@@ -222,7 +242,7 @@ fn row_eps(ep: &Epilogue, out: &Output, n: usize) -> Result<Vec<RowEp>, KernelEr
 
 fn check_out(out: &Output, n: usize) -> Result<(), KernelError> {
     match out {
-        Output::I8 { data, .. } => check_len("output", n, data.len()),
+        Output::I8 { data, .. } | Output::I8PerChannel { data, .. } => check_len("output", n, data.len()),
         Output::F32(data) => check_len("output", n, data.len()),
     }
 }
@@ -264,7 +284,7 @@ impl Kernels {
             (self.dw_channel)(src, &call, &w[ch * k * k..(ch + 1) * k * k], ep.bias[ch], &mut scratch, &mut acc);
             let at = ch * n;
             match &mut out {
-                Output::I8 { data, .. } => (self.ep_i8)(&acc[..n], &eps[ch], &mut data[at..at + n]),
+                Output::I8 { data, .. } | Output::I8PerChannel { data, .. } => (self.ep_i8)(&acc[..n], &eps[ch], &mut data[at..at + n]),
                 Output::F32(data) => (self.ep_f32)(&acc[..n], &eps[ch], &mut data[at..at + n]),
             }
         }
@@ -308,7 +328,7 @@ impl Kernels {
                 let row = &acc[oc * pn..(oc + 1) * pn];
                 let at = oc * p + p0;
                 match &mut out {
-                    Output::I8 { data, .. } => (self.ep_i8)(row, &eps[oc], &mut data[at..at + pn]),
+                    Output::I8 { data, .. } | Output::I8PerChannel { data, .. } => (self.ep_i8)(row, &eps[oc], &mut data[at..at + pn]),
                     Output::F32(data) => (self.ep_f32)(row, &eps[oc], &mut data[at..at + pn]),
                 }
             }
@@ -407,4 +427,50 @@ pub(crate) fn dw_channel_rows(
 pub(crate) fn dw_offsets(k: usize, s: usize, [pw, p1]: [usize; 2], offsets: &mut Vec<usize>) {
     offsets.clear();
     offsets.extend((0..k * k).map(|t| (t / k) * pw + if (t % k) % s == 1 { p1 } else { 0 } + (t % k) / s));
+}
+
+/// Packs `pn` pixels from `p0` of `x` as `[c/g][pixel]` words of `g` channels (`g` = 2: two i16,
+/// `g` = 4: four i8), rows padded to `pv` words with zeros. Returns the number of groups.
+#[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
+pub(crate) fn pack_x(x: &[i8], shape: &Pointwise, p0: usize, pn: usize, pv: usize, g: usize, scratch: &mut Vec<i32>) -> usize {
+    let &Pointwise { inputs: c, pixels: p, .. } = shape;
+    let cg = c.div_ceil(g);
+    scratch.clear();
+    scratch.resize(cg * pv, 0);
+    // Channel by channel into its lane of the words (as `pack_word`): a straight loop per channel
+    // row instead of a gather across the group's rows per pixel.
+    let (bits, mask) = if g == 2 { (16, 0xffff) } else { (8, 0xff) };
+    for (k, dst) in scratch.chunks_exact_mut(pv).enumerate() {
+        for j in 0..g.min(c - k * g) {
+            let row = &x[(k * g + j) * p + p0..][..pn];
+            for (d, &v) in dst.iter_mut().zip(row) {
+                *d |= (v as i32 & mask) << (bits * j);
+            }
+        }
+    }
+    cg
+}
+
+#[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
+fn pack_word(g: usize, vals: &mut dyn Iterator<Item = i8>) -> i32 {
+    let mut v = 0u32;
+    for (j, b) in vals.enumerate() {
+        v |= if g == 2 { (b as i16 as u16 as u32) << (16 * j) } else { (b as u8 as u32) << (8 * j) };
+    }
+    v as i32
+}
+
+/// The weights as `[c/g][os]` words of `g` channels (see [`pack_x`]), once per call; `os ≥ outputs`
+/// is the row stride (words of outputs past `outputs` stay zero, so a block may compute whole tiles).
+#[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
+pub(crate) fn pw_pack_groups(w: &[i8], shape: &Pointwise, bias: &[i32], g: usize, os: usize) -> PwWeights {
+    let &Pointwise { inputs: c, outputs: o, .. } = shape;
+    let cg = c.div_ceil(g);
+    let mut ws = vec![0i32; cg * os];
+    for oc in 0..o {
+        for k in 0..cg {
+            ws[k * os + oc] = pack_word(g, &mut w[oc * c + k * g..oc * c + (k * g + g).min(c)].iter().copied());
+        }
+    }
+    PwWeights { w: ws, bias: bias.to_vec() }
 }

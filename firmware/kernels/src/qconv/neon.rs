@@ -1,8 +1,8 @@
-//! aarch64 NEON int8 convolution primitives (bit-exact with `super::scalar`), plus a pointwise
-//! block on the dot-product extension (`SDOT`, via `asm!`: its intrinsics are unstable on Rust
-//! 1.95), installed only when `dotprod` is detected at run time.
+//! aarch64 NEON int8 convolution primitives (bit-exact with `super::scalar`), plus a depthwise
+//! channel and a pointwise block on the dot-product extension (`SDOT`, via `asm!`: its intrinsics
+//! are unstable on Rust 1.95), installed only when `dotprod` is detected at run time.
 
-use super::{scalar, Pointwise, PwWeights, RowEp};
+use super::{pack_x, pw_pack_groups, scalar, Depthwise, DwCall, DwScratch, Pointwise, PwWeights, RowEp};
 use std::arch::aarch64::*;
 
 pub(crate) fn install_neon(k: &mut crate::Kernels) {
@@ -10,7 +10,7 @@ pub(crate) fn install_neon(k: &mut crate::Kernels) {
     k.dw_channel = |x, c, w, b, s, a| {
         super::dw_channel_rows(x, c, w, b, s, a, |s, o, w, b, a| unsafe { dw_row(s, o, w, b, a) })
     };
-    k.pw_pack = |w, sh, b| pw_pack(w, sh, b, 2);
+    k.pw_pack = |w, sh, b| pw_pack_groups(w, sh, b, 2, sh.outputs);
     k.pw_block = |x, sh, p0, w, pk, s, a| unsafe { pw_block(x, sh, p0, w, pk, s, a) };
     k.ep_i8 = |a, e, o| unsafe { epilogue_i8(a, e, o) };
     k.ep_f32 = |a, e, o| unsafe { epilogue_f32(a, e, o) };
@@ -21,9 +21,113 @@ pub(crate) fn install_neon(k: &mut crate::Kernels) {
 
 /// Only called after `is_aarch64_feature_detected!("dotprod")`.
 pub(crate) fn install_dotprod(k: &mut crate::Kernels) {
-    k.pw_pack = |w, sh, b| pw_pack(w, sh, b, 4);
+    k.pw_pack = |w, sh, b| pw_pack_groups(w, sh, b, 4, sh.outputs);
     k.pw_block = |x, sh, p0, w, pk, s, a| unsafe { pw_block_sdot(x, sh, p0, w, pk, s, a) };
+    k.dw_channel = |x, c, w, b, s, a| unsafe { dw_channel_sdot(x, c, w, b, s, a) };
     k.set_name("qconv_pw", "neon-sdot");
+    k.set_name("qconv_dw", "neon-sdot");
+}
+
+/// Bytes after the int8 plane that [`dw_rows_sdot`] may read.
+const PLANE8_SLACK: usize = 32;
+
+/// Depthwise channel on the dot-product extension, straight on int8 values: the padded plane holds
+/// raw `x` with padding = `x_zp` (a padded tap then adds `w·(x_zp − x_zp)` = 0 once `x_zp·Σw` is
+/// taken off the bias; all sums wrap like the reference's). Each kernel row's taps are one word of
+/// 4 weights (5×5: two words, the second with one tap), zeros after the last tap; for 4 outputs,
+/// `tbl` gathers the 4 input bytes each word multiplies (output `j`: row bytes `s·j + 4g ..+ 4`)
+/// from one 16-byte load and one SDOT adds the 4 dot products. No i16 plane: the plane is a copy of
+/// the int8 rows.
+#[target_feature(enable = "neon,dotprod")]
+unsafe fn dw_channel_sdot(x: &[i8], call: &DwCall, w: &[i8], bias: i32, scratch: &mut DwScratch, acc: &mut [i32]) {
+    let &DwCall { shape, oh, ow, x_zp } = call;
+    let &Depthwise { height: h, width: wd, kernel: k, stride: s, pad: [pt, pl, pb, pr], .. } = shape;
+    let (ph, pw) = (h + pt + pb, wd + pl + pr);
+    // What dw_rows_sdot relies on (guaranteed by depthwise_conv_i8's checks and DW_SLACK).
+    assert!(x.len() == h * wd && w.len() == k * k && (k == 3 || k == 5) && (s == 1 || s == 2));
+    assert!(oh > 0 && ow > 0 && acc.len() >= oh * ow + 7 && (oh - 1) * s + k <= ph && (ow - 1) * s + k <= pw);
+    let plane = &mut scratch.plane8;
+    let len = ph * pw + PLANE8_SLACK;
+    if plane.len() != len {
+        // One scratch per call, so one zero point: the padding written here stays valid.
+        plane.clear();
+        plane.resize(len, x_zp as i8);
+    }
+    for (y, row) in x.chunks_exact(wd).enumerate() {
+        let at = (y + pt) * pw + pl;
+        plane[at..at + wd].copy_from_slice(row);
+    }
+    let wsum: i32 = w.iter().map(|&v| v as i32).sum();
+    let corr = bias.wrapping_sub(x_zp.wrapping_mul(wsum));
+    let g = k.div_ceil(4);
+    let mut wv = [vdupq_n_s8(0); 10];
+    for ky in 0..k {
+        for gi in 0..g {
+            let b: [u8; 4] = std::array::from_fn(|j| if 4 * gi + j < k { w[ky * k + 4 * gi + j] as u8 } else { 0 });
+            wv[ky * g + gi] = vreinterpretq_s8_u32(vdupq_n_u32(u32::from_le_bytes(b)));
+        }
+    }
+    // idx[half][g]: output j of the half reads bytes s·j + 4g + b of its load; with stride 1 both
+    // halves share one load (the second half 4 bytes further in), with stride 2 the second half
+    // loads 8 bytes further.
+    let mut idx = [[vdupq_n_u8(0); 2]; 2];
+    for (half, row) in idx.iter_mut().enumerate() {
+        for (gi, v) in row.iter_mut().enumerate() {
+            let sh = if s == 1 { 4 * half } else { 0 };
+            let b: [u8; 16] = std::array::from_fn(|e| (s * (e / 4) + 4 * gi + e % 4 + sh) as u8);
+            *v = vld1q_u8(b.as_ptr());
+        }
+    }
+    let (p, a) = (plane.as_ptr(), acc.as_mut_ptr());
+    match (k, s) {
+        (3, 1) => dw_rows_sdot::<3, 1, 1>(p, pw, oh, ow, &wv, &idx, corr, a),
+        (3, _) => dw_rows_sdot::<3, 1, 2>(p, pw, oh, ow, &wv, &idx, corr, a),
+        (_, 1) => dw_rows_sdot::<5, 2, 1>(p, pw, oh, ow, &wv, &idx, corr, a),
+        _ => dw_rows_sdot::<5, 2, 2>(p, pw, oh, ow, &wv, &idx, corr, a),
+    }
+}
+
+/// The output rows of [`dw_channel_sdot`], 8 outputs per step (per kernel row: one 16-byte load,
+/// two with stride 2; `2·G` tbl and `2·G` SDOT). Whole steps write up to 7 values past a row, into
+/// the next row (computed after it) or the accumulator slack.
+///
+/// SAFETY (caller): `plane` holds `ph·pw + PLANE8_SLACK` bytes with `(oh − 1)·S + K ≤ ph` and
+/// `(ow − 1)·S + K ≤ pw`, `acc` holds `oh·ow + 7` values, and `dotprod` is present. The last read
+/// of a row starts at byte `(oy·S + ky)·pw + S·i + 8·(S − 1)` with `S·i ≤ pw − K`: it ends before
+/// `ph·pw + 23 − K`, inside the slack.
+#[target_feature(enable = "neon,dotprod")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn dw_rows_sdot<const K: usize, const G: usize, const S: usize>(
+    plane: *const i8,
+    pw: usize,
+    oh: usize,
+    ow: usize,
+    wv: &[int8x16_t; 10],
+    idx: &[[uint8x16_t; 2]; 2],
+    corr: i32,
+    acc: *mut i32,
+) {
+    let b = vdupq_n_s32(corr);
+    for oy in 0..oh {
+        let dst = acc.add(oy * ow);
+        let mut i = 0;
+        while i < ow {
+            let (mut a0, mut a1) = (b, b);
+            for ky in 0..K {
+                let r = plane.add((oy * S + ky) * pw + S * i);
+                let x0 = vld1q_s8(r);
+                let x1 = if S == 1 { x0 } else { vld1q_s8(r.add(8)) };
+                for gi in 0..G {
+                    let wk = wv[ky * G + gi];
+                    a0 = sdot(a0, vqtbl1q_s8(x0, idx[0][gi]), wk);
+                    a1 = sdot(a1, vqtbl1q_s8(x1, idx[1][gi]), wk);
+                }
+            }
+            vst1q_s32(dst.add(i), a0);
+            vst1q_s32(dst.add(i + 4), a1);
+            i += 8;
+        }
+    }
 }
 
 /// 8 outputs per step: `vmlal` widens i16 × i16 into i32 lanes.
@@ -49,43 +153,6 @@ unsafe fn dw_row(src: &[i16], offsets: &[usize], weights: &[i16], bias: i32, acc
     if i < n {
         scalar::dw_row(&src[i..], offsets, weights, bias, &mut acc[i..]);
     }
-}
-
-/// Packs `pn` pixels from `p0` of `x` as `[c/g][pixel]` words of `g` channels (`g` = 2: two i16,
-/// `g` = 4: four i8), rows padded to `pv` words with zeros. Returns the number of groups.
-fn pack_x(x: &[i8], shape: &Pointwise, p0: usize, pn: usize, pv: usize, g: usize, scratch: &mut Vec<i32>) -> usize {
-    let &Pointwise { inputs: c, pixels: p, .. } = shape;
-    let cg = c.div_ceil(g);
-    scratch.clear();
-    scratch.resize(cg * pv, 0);
-    for k in 0..cg {
-        let chans: Vec<&[i8]> = (k * g..(k * g + g).min(c)).map(|ch| &x[ch * p + p0..ch * p + p0 + pn]).collect();
-        for i in 0..pn {
-            scratch[k * pv + i] = word(g, &mut chans.iter().map(|r| r[i]));
-        }
-    }
-    cg
-}
-
-fn word(g: usize, vals: &mut dyn Iterator<Item = i8>) -> i32 {
-    let mut v = 0u32;
-    for (j, b) in vals.enumerate() {
-        v |= if g == 2 { (b as i16 as u16 as u32) << (16 * j) } else { (b as u8 as u32) << (8 * j) };
-    }
-    v as i32
-}
-
-/// The weights as `[c/g][output]` words of `g` channels (see [`pack_x`]), once per call.
-fn pw_pack(w: &[i8], shape: &Pointwise, bias: &[i32], g: usize) -> PwWeights {
-    let &Pointwise { inputs: c, outputs: o, .. } = shape;
-    let cg = c.div_ceil(g);
-    let mut ws = vec![0i32; cg * o];
-    for oc in 0..o {
-        for k in 0..cg {
-            ws[k * o + oc] = word(g, &mut w[oc * c + k * g..oc * c + (k * g + g).min(c)].iter().copied());
-        }
-    }
-    PwWeights { w: ws, bias: bias.to_vec() }
 }
 
 /// Stores accumulator vectors `a` (4 i32 each) for pixels `i..` of row `oc`, clipped to `pn`.
@@ -218,7 +285,9 @@ unsafe fn scaled4(a: int32x4_t, ep: &RowEp, int8: bool) -> float32x4_t {
     } else {
         r
     };
-    vminq_f32(vmaxq_f32(v, vdupq_n_f32(ep.lo)), vdupq_n_f32(ep.hi))
+    // maxNum/minNum like the scalar `max`/`min`: a NaN (hard-swish of r = −inf: −inf · 0) clamps to
+    // `lo`, where `fmax` would keep the NaN.
+    vminnmq_f32(vmaxnmq_f32(v, vdupq_n_f32(ep.lo)), vdupq_n_f32(ep.hi))
 }
 
 /// int8 hard-swish of 4 accumulators without the two divisions when they cannot change the result

@@ -18,11 +18,14 @@ pub struct Histogram {
     pub max: f32,
     /// Values seen (NaNs are skipped).
     pub count: u64,
+    /// Largest |x| per channel (axis 1 of an N×C×… tensor; empty when not recorded): depthwise
+    /// convs read each channel alone, so their input can be quantized per channel.
+    pub channel_absmax: Vec<f32>,
 }
 
 impl Default for Histogram {
     fn default() -> Self {
-        Histogram { bins: vec![0.0; BINS], absmax: 0.0, min: f32::INFINITY, max: f32::NEG_INFINITY, count: 0 }
+        Histogram { bins: vec![0.0; BINS], absmax: 0.0, min: f32::INFINITY, max: f32::NEG_INFINITY, count: 0, channel_absmax: vec![] }
     }
 }
 
@@ -58,6 +61,29 @@ impl Histogram {
             let ix = if w > 0.0 { ((v.abs() / w) as usize).min(BINS - 1) } else { 0 };
             self.bins[ix] += 1.0;
             self.count += 1;
+        }
+    }
+
+    /// [`Histogram::add`], also recording the largest |x| of each channel of `values`, laid out
+    /// as `[n][channels][inner]` (NCHW). Calls with different channel counts drop the record.
+    pub fn add_nchw(&mut self, values: &[f32], channels: usize) {
+        let first = self.count == 0 && self.channel_absmax.is_empty();
+        self.add(values);
+        if channels == 0 || values.len() % channels != 0 || values.is_empty() {
+            self.channel_absmax.clear();
+            return;
+        }
+        if first {
+            self.channel_absmax = vec![0.0; channels];
+        } else if self.channel_absmax.len() != channels {
+            self.channel_absmax.clear();
+            return;
+        }
+        let inner = values.len() / channels;
+        for (i, plane) in values.chunks(inner).enumerate() {
+            let m = plane.iter().filter(|v| !v.is_nan()).fold(0f32, |m, v| m.max(v.abs()));
+            let c = &mut self.channel_absmax[i % channels];
+            *c = c.max(m);
         }
     }
 

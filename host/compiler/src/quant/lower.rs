@@ -28,6 +28,9 @@ pub struct ConvQuant {
     pub output: OutletId,
     /// Number of weights (now one byte each instead of four).
     pub weights: usize,
+    /// Per-channel input scales, when the input is quantized per channel (depthwise convs whose
+    /// channels' ranges differ too much for one scale; `x_scale` is then the largest of them).
+    pub x_channel_scales: Option<Vec<f32>>,
 }
 
 /// How an activation is quantized.
@@ -179,7 +182,7 @@ pub fn lower_conv(
     let acc_name = model.unique_name(format!("{name}.i8conv")).into_owned();
     let acc = model.wire_node(acc_name, qconv, &[xq, k, b, x0, xs, k0, ks, y0, ys])?[0];
     let output = dequantize_in_place(model, id, acc, tensor0(y_scale))?;
-    Ok(ConvQuant { x_scale, x_zero_point, k_scale, y_scale, quantized_input: xq, output, weights })
+    Ok(ConvQuant { x_scale, x_zero_point, k_scale, y_scale, quantized_input: xq, output, weights, x_channel_scales: None })
 }
 
 /// The shape of a matmul EinSum worth lowering: which input holds the constant weights, and the
@@ -283,5 +286,5 @@ pub fn lower_matmul(
     let per_channel: Vec<f32> = k_scale.iter().map(|k| x_scale * k).collect();
     let output = dequantize_in_place(model, id, acc, Tensor::from_shape(&dims, &per_channel)?)?;
     let y_scale = per_channel.iter().fold(f32::INFINITY, |a, &b| a.min(b));
-    Ok(ConvQuant { x_scale, x_zero_point, k_scale, y_scale, quantized_input: xq, output, weights: q.len() })
+    Ok(ConvQuant { x_scale, x_zero_point, k_scale, y_scale, quantized_input: xq, output, weights: q.len(), x_channel_scales: None })
 }

@@ -140,7 +140,10 @@ impl QuantReport {
 
     pub fn to_toml(&self) -> toml::Table {
         let mut t = toml::Table::new();
-        t.insert("scheme".into(), "int8: weights symmetric per output channel, activations per tensor".into());
+        t.insert(
+            "scheme".into(),
+            "int8: weights symmetric per output channel, activations per tensor (depthwise inputs per channel where a channel's range is under 1/4 of the tensor's)".into(),
+        );
         t.insert("method".into(), self.method.name().into());
         if let Some(p) = self.percentile {
             t.insert("percentile".into(), p.into());
@@ -167,6 +170,10 @@ impl QuantReport {
             if let Some(q) = &l.quant {
                 e.insert("x_scale".into(), (q.x_scale as f64).into());
                 e.insert("x_zero_point".into(), (q.x_zero_point as i64).into());
+                if let Some(cs) = &q.x_channel_scales {
+                    let lo = cs.iter().fold(f32::INFINITY, |a, &b| a.min(b));
+                    e.insert("x_scale_per_channel_min".into(), (lo as f64).into());
+                }
                 e.insert("y_scale".into(), (q.y_scale as f64).into());
                 let (lo, hi) = q.k_scale.iter().fold((f32::INFINITY, 0f32), |(a, b), &s| (a.min(s), b.max(s)));
                 e.insert("k_scale_min".into(), (lo as f64).into());
@@ -247,7 +254,8 @@ impl Calibrator {
         for (o, v) in self.outlets.iter().zip(values.iter()) {
             let v = v.cast_to::<f32>().map_err(|e| qerr(format!("{e:#}")))?;
             let data = v.try_as_plain_ram().and_then(|r| r.as_slice::<f32>().map(|s| s.to_vec())).map_err(|e| qerr(format!("{e:#}")))?;
-            self.stats.get_mut(o).expect("one histogram per outlet").add(&data);
+            let channels = if v.rank() >= 2 { v.shape()[1] } else { 0 };
+            self.stats.get_mut(o).expect("one histogram per outlet").add_nchw(&data, channels);
         }
         Ok(())
     }
@@ -376,14 +384,20 @@ pub fn quantize_with(
         let oar_family = node.op_as::<Conv>().and_then(|c| qconv::family(c).ok());
         let lowered = if let Some(family) = oar_family {
             let act = ActQuant { scale: x_scale, zero_point: x_zero_point, dt: act_dt };
-            qconv::lower_qconv(&mut model, id, family, act, existing)
+            let per_channel = match family {
+                oar_ops::Family::Depthwise { .. } => depthwise_input_scales(h, t, x_scale),
+                oar_ops::Family::Pointwise => None,
+            };
+            qconv::lower_qconv(&mut model, id, family, act, existing, per_channel)
         } else if is_conv {
             lower_conv(&mut model, id, x_scale, x_zero_point, act_dt, existing)
         } else {
             lower::lower_matmul(&mut model, id, x_scale, x_zero_point, act_dt, existing)
         };
         let q = lowered.map_err(|e| qerr(format!("{}: cannot lower to int8: {e:#}", node.name)))?;
-        quantized_inputs.insert(x, q.quantized_input);
+        if q.x_channel_scales.is_none() {
+            quantized_inputs.insert(x, q.quantized_input);
+        }
         layer.quant = Some(q);
         report.layers.push(layer);
     }
@@ -441,6 +455,32 @@ fn structural_reason(model: &TypedModel, id: usize, opts: &QuantOptions) -> Opti
     } else {
         None
     }
+}
+
+/// A channel whose range is below this fraction of the tensor's threshold gets its own scale
+/// (depthwise inputs only): under one scale it would use fewer than 1/4 of the int8 levels. On
+/// PicoDet's ESNet, one channel of a depthwise input reaches 117 while others stay under 0.2:
+/// one scale rounds those to 0, and the BatchNorm after the conv (multipliers up to 195) turns
+/// the lost signal into a wrong detector (mAP 0 with that one layer int8).
+const CHANNEL_RANGE_FRACTION: f32 = 0.25;
+
+/// Headroom of a channel's own scale over its calibration range: one channel's range is seen on
+/// far fewer values than the tensor's, so new inputs exceed it more often (clipped at ±127).
+const CHANNEL_HEADROOM: f32 = 2.0;
+
+/// Per-channel scales for the input of a depthwise conv (`s_c = scale · min(1, 2 · absmax_c / t)`,
+/// the tensor's scale for channels that come near the threshold `t`), or `None` when every
+/// channel reaches [`CHANNEL_RANGE_FRACTION`] of `t` (one scale serves them all, and no
+/// rescaling is needed) or the calibration did not record channels.
+fn depthwise_input_scales(h: &Histogram, t: f32, scale: f32) -> Option<Vec<f32>> {
+    let narrowest = h.channel_absmax.iter().filter(|&&m| m > 0.0).fold(f32::INFINITY, |a, &m| a.min(m));
+    log::debug!("depthwise input: threshold {t}, narrowest channel {narrowest} ({:.4} of it)", narrowest / t);
+    let narrow = narrowest < CHANNEL_RANGE_FRACTION * t;
+    if !narrow || !(t > 0.0) {
+        return None;
+    }
+    let scales: Vec<f32> = h.channel_absmax.iter().map(|&m| if m > 0.0 { scale * (CHANNEL_HEADROOM * m / t).min(1.0) } else { scale }).collect();
+    scales.iter().all(|s| s.is_normal()).then_some(scales)
 }
 
 /// (zero point, scale, storage type) of an activation with threshold `t`.

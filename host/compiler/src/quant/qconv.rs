@@ -105,12 +105,18 @@ pub fn family(conv: &Conv) -> Result<Family, String> {
 
 /// Replaces float conv `id` by `QConv(xq)` writing f32, `xq` the quantized input (made here as
 /// `cast(x → q_dt)` unless `existing`). The conv is left unreachable (call `into_compact`).
+///
+/// With `channel_scales` (depthwise only: each output channel reads one input channel), input
+/// channel `c` is quantized with its own scale: `xq = cast(x · act.scale / s_c)` (a cast of its
+/// own, never shared), and the op's scale for channel `c` is `s_c · w_scale_c`, so the kernel is
+/// the same.
 pub fn lower_qconv(
     model: &mut TypedModel,
     id: usize,
     family: Family,
     act: super::lower::ActQuant,
     existing: Option<OutletId>,
+    channel_scales: Option<Vec<f32>>,
 ) -> TractResult<ConvQuant> {
     let node = model.node(id).clone();
     let name = node.name.clone();
@@ -121,13 +127,30 @@ pub fn lower_qconv(
     let bias = bias.cast_to::<f32>()?;
     let bias = bias.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
     ensure!(bias.len() == 1 || bias.len() == o, "bias of {} values for {o} channels", bias.len());
-    let scale: Vec<f32> = k_scale.iter().map(|k| act.scale * k).collect();
+    if let Some(cs) = &channel_scales {
+        ensure!(matches!(family, Family::Depthwise { .. }) && cs.len() == o, "per-channel input scales: depthwise conv of {o} channels expected, got {} scales", cs.len());
+    }
+    let x_scale = |c: usize| channel_scales.as_ref().map_or(act.scale, |cs| cs[c]);
+    let scale: Vec<f32> = k_scale.iter().enumerate().map(|(c, k)| x_scale(c) * k).collect();
     if let Some(c) = scale.iter().position(|s| !(s.is_normal() && *s > 0.0)) {
         bail!("conv {name}: channel {c}'s scale {} (input scale {} × weight scale {}) is not a positive normal number", scale[c], act.scale, k_scale[c]);
     }
     let bias_i32: Vec<i32> = (0..o).map(|c| to_acc_units(if bias.len() == 1 { bias[0] } else { bias[c] }, scale[c])).collect();
 
-    let xq = super::lower::quantized_input(model, node.inputs[0], act, existing)?;
+    let xq = match &channel_scales {
+        None => super::lower::quantized_input(model, node.inputs[0], act, existing)?,
+        Some(cs) => {
+            let x = node.inputs[0];
+            let rank = model.outlet_fact(x)?.rank();
+            let mut shape = vec![1; rank];
+            shape[1] = o;
+            let r: Vec<f32> = cs.iter().map(|s| act.scale / s).collect();
+            let r = model.add_const(model.unique_name(format!("{name}.x_rescale")).into_owned(), Tensor::from_shape(&shape, &r)?)?;
+            let mul_name = model.unique_name(format!("{name}.x_per_channel")).into_owned();
+            let scaled = model.wire_node(mul_name, oar_plan::tract::tract_core::ops::math::mul(), &[x, r])?[0];
+            super::lower::quantized_input(model, scaled, act, None)?
+        }
+    };
     let konst = |model: &mut TypedModel, suffix: &str, t: Tensor| {
         let n = model.unique_name(format!("{name}.{suffix}")).into_owned();
         model.add_const(n, t)
@@ -153,6 +176,7 @@ pub fn lower_qconv(
         quantized_input: xq,
         output: out,
         weights: q.len(),
+        x_channel_scales: channel_scales,
     })
 }
 
@@ -303,6 +327,18 @@ fn fuse_one(model: &mut TypedModel, id: usize) -> TractResult<Option<usize>> {
             return replace(model, id, next, op, None, None, 1).map(Some);
         }
     }
+    // A per-channel multiplication by r_c > 0 then a quantizing cast (`lower_qconv`'s per-channel
+    // input of a depthwise conv): write int8 with channel c in units of s / r_c, the same integers.
+    if let (Some(r), Some(cast)) = (per_channel_const::<Mul>(model, next, id, channels), single_successor(model, next)) {
+        if let Some(DatumType::QI8(QParams::ZpScale { zero_point, scale: ys })) = model.node(cast).op_as::<Cast>().map(|c| c.to) {
+            let out_scales: Vec<f32> = r.iter().map(|r| ys / r).collect();
+            let uniform = r.iter().all(|v| *v == r[0]); // fuse_affine_requant's case
+            if !uniform && r.iter().all(|r| r.is_finite() && *r > 0.0) && out_scales.iter().all(|s| s.is_normal()) {
+                let op = QConv { output: OutQuant::I8PerChannel { scale: ys, zero_point }, ..op.clone() };
+                return replace_with(model, id, cast, op, None, None, Some(out_scales), 2).map(Some);
+            }
+        }
+    }
     // A quantizing cast of the output: write int8.
     if let Some(cast_op) = model.node(next).op_as::<Cast>() {
         if let DatumType::QI8(QParams::ZpScale { zero_point, scale: ys }) = cast_op.to {
@@ -436,6 +472,21 @@ fn replace(
     scale: Option<Vec<f32>>,
     absorbed: usize,
 ) -> TractResult<usize> {
+    replace_with(model, id, last, op, bias, scale, None, absorbed)
+}
+
+/// [`replace`], with the fifth input of an [`OutQuant::I8PerChannel`] op.
+#[allow(clippy::too_many_arguments)]
+fn replace_with(
+    model: &mut TypedModel,
+    id: usize,
+    last: usize,
+    op: QConv,
+    bias: Option<Vec<i32>>,
+    scale: Option<Vec<f32>>,
+    out_scales: Option<Vec<f32>>,
+    absorbed: usize,
+) -> TractResult<usize> {
     let name = model.node(id).name.clone();
     let inputs = model.node(id).inputs.clone();
     let mut patch = TypedModelPatch::default();
@@ -445,6 +496,9 @@ fn replace(
     }
     if let Some(s) = scale {
         taps[3] = patch.add_const(format!("{name}.scale.fused"), tensor1(&s))?;
+    }
+    if let Some(s) = out_scales {
+        taps.push(patch.add_const(format!("{name}.out_scales"), tensor1(&s))?);
     }
     let out = patch.wire_node(format!("{name}.fused"), op, &taps)?[0];
     patch.shunt_outside(model, OutletId::new(last, 0), out)?;
