@@ -23,6 +23,7 @@ pub struct Kernels {
     pub(crate) pw_block: crate::qconv::PwBlock,
     pub(crate) ep_i8: crate::qconv::EpI8,
     pub(crate) ep_f32: crate::qconv::EpF32,
+    pub(crate) dw_f32: crate::dwconv_f32::DwF32Rows,
     /// (kernel, implementation) for every entry above.
     pub(crate) names: Vec<(&'static str, &'static str)>,
 }
@@ -33,9 +34,9 @@ impl std::fmt::Debug for Kernels {
     }
 }
 
-pub(crate) const KERNELS: [&str; 11] = [
+pub(crate) const KERNELS: [&str; 12] = [
     "yuyv_to_rgb", "nv12_to_rgb", "resize_h", "resize_v", "resize_area2", "normalize", "quantize_f32", "quantize_u8",
-    "qconv_dw", "qconv_pw", "qconv_epilogue",
+    "qconv_dw", "qconv_pw", "qconv_epilogue", "dwconv_f32",
 ];
 
 impl Kernels {
@@ -55,6 +56,7 @@ impl Kernels {
             pw_block: crate::qconv::scalar::pw_block,
             ep_i8: crate::qconv::scalar::epilogue_i8,
             ep_f32: crate::qconv::scalar::epilogue_f32,
+            dw_f32: crate::dwconv_f32::scalar::dw_rows,
             names: KERNELS.iter().map(|&k| (k, "scalar")).collect(),
         }
     }

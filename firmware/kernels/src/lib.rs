@@ -9,6 +9,9 @@
 //! | armv7 with NEON | vertical resize (`asm!`), rest scalar | NEON `asm!` (`neon-armv7`): all three; f32 hard-swish and a few edge rows scalar |
 //! | armv7 without NEON, riscv64, others | scalar | scalar |
 //!
+//! The float depthwise 3×3 / 5×5 convolution with a fused activation ([`dwconv_f32`]): AVX2+FMA on
+//! x86-64, NEON on aarch64, scalar elsewhere (armv7 included).
+//!
 //! # Dispatch
 //! Every kernel has a scalar reference ([`scalar`]) and SIMD versions: AVX2 and SSE4.1 on x86-64
 //! (`is_x86_feature_detected!`), NEON on aarch64 (always present, still chosen by the dispatcher) and
@@ -39,6 +42,7 @@
 //!   the same row primitives), so the same bounds apply.
 
 mod dispatch;
+pub mod dwconv_f32;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod multiversion;
 mod error;
@@ -53,6 +57,7 @@ mod x86;
 pub use dispatch::{selected, Kernels};
 pub use error::KernelError;
 pub use scalar::Norm;
+pub use dwconv_f32::{depthwise_conv_f32, FloatActivation};
 pub use qconv::{depthwise_conv_i8, pointwise_conv_i8, Activation, Depthwise, Epilogue, Output, Pointwise};
 
 use error::{area, bad, check_len};

@@ -33,6 +33,9 @@ pub(crate) fn variants() -> Vec<Kernels> {
         k.hresize = scalar::hresize_row;
         k.set_name("resize_h", "scalar");
         crate::qconv::x86::install_avx2(&mut k);
+        if is_x86_feature_detected!("fma") {
+            crate::dwconv_f32::x86::install(&mut k);
+        }
         if is_x86_feature_detected!("avxvnni") {
             out.push(k.clone());
             crate::qconv::x86::install_avxvnni(&mut k);

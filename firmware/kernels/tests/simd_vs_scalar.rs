@@ -165,6 +165,6 @@ fn quantize_rounds_half_away_from_zero() {
 #[test]
 fn selected_lists_every_kernel() {
     let s = oar_kernels::selected();
-    assert_eq!(s.len(), 11);
+    assert_eq!(s.len(), 12);
     eprintln!("selected: {s:?}; available: {:?}", Kernels::available().iter().map(|k| k.label()).collect::<Vec<_>>());
 }

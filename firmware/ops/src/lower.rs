@@ -45,19 +45,19 @@ struct Plan {
     last: usize,
 }
 
-fn konst(model: &TypedModel, outlet: OutletId) -> Option<Arc<Tensor>> {
+pub(crate) fn konst(model: &TypedModel, outlet: OutletId) -> Option<Arc<Tensor>> {
     model.outlet_fact(outlet).ok()?.konst.clone()
 }
 
 /// The one successor of `id`'s output, when it has exactly one and is not a model output.
-fn single_successor(model: &TypedModel, id: usize) -> Option<usize> {
+pub(crate) fn single_successor(model: &TypedModel, id: usize) -> Option<usize> {
     let succ = &model.node(id).outputs[0].successors;
     let is_output = model.output_outlets().ok()?.contains(&OutletId::new(id, 0));
     (succ.len() == 1 && !is_output).then(|| succ[0].node)
 }
 
 /// `Some(c)` when node `id` is a binary op `op` with one constant input whose values are all `c`.
-fn bin_with_const<B: BinMiniOp>(model: &TypedModel, id: usize) -> Option<f32> {
+pub(crate) fn bin_with_const<B: BinMiniOp>(model: &TypedModel, id: usize) -> Option<f32> {
     let node = model.node(id);
     let bin = node.op_as::<TypedBinOp>()?;
     if !bin.0.is::<B>() || node.inputs.len() != 2 {
@@ -163,21 +163,40 @@ fn plan_for(model: &TypedModel, id: usize, conv: &Conv) -> TractResult<Option<Pl
 }
 
 fn apply(model: &mut TypedModel, id: usize, plan: Plan) -> TractResult<()> {
-    let name = model.node(plan.last).name.clone();
     let x = model.node(id).inputs[0];
+    let consts = vec![("oar_weights", plan.weights), ("oar_bias", tensor1(&plan.bias)), ("oar_scale", tensor1(&plan.scale))];
+    replace_by(model, x, plan.last, Box::new(plan.op), consts, None)
+}
+
+/// Replaces the nodes from `x`'s consumer up to `last` by `op` on `x` and `consts` (named after
+/// `last` with these suffixes), followed by `post` if given. The last new node takes `last`'s name
+/// (outputs and reports refer to it); `last` is renamed `….replaced` and left unreachable.
+pub(crate) fn replace_by(
+    model: &mut TypedModel,
+    x: OutletId,
+    last: usize,
+    op: Box<dyn TypedOp>,
+    consts: Vec<(&str, Tensor)>,
+    post: Option<Box<dyn TypedOp>>,
+) -> TractResult<()> {
+    let name = model.node(last).name.clone();
     let mut patch = TypedModelPatch::default();
-    let tap = patch.tap_model(model, x)?;
-    let w = patch.add_const(format!("{name}.oar_weights"), plan.weights)?;
-    let b = patch.add_const(format!("{name}.oar_bias"), tensor1(&plan.bias))?;
-    let s = patch.add_const(format!("{name}.oar_scale"), tensor1(&plan.scale))?;
+    let mut inputs = vec![patch.tap_model(model, x)?];
+    for (suffix, t) in consts {
+        inputs.push(patch.add_const(format!("{name}.{suffix}"), t)?);
+    }
     let new_name = model.unique_name(format!("{name}.oar")).into_owned();
-    let out = patch.wire_node(new_name, plan.op, &[tap, w, b, s])?[0];
-    patch.shunt_outside(model, OutletId::new(plan.last, 0), out)?;
+    let mut out = patch.wire_node(&new_name, op, &inputs)?[0];
+    let mut final_name = new_name;
+    if let Some(post) = post {
+        final_name = model.unique_name(format!("{name}.oar.post")).into_owned();
+        out = patch.wire_node(&final_name, post, &[out])?[0];
+    }
+    patch.shunt_outside(model, OutletId::new(last, 0), out)?;
     let before = model.nodes().len();
     patch.apply(model)?;
-    // The new node takes the name of the node it stands for (outputs and reports refer to it).
-    model.node_mut(plan.last).name = model.unique_name(format!("{name}.replaced")).into_owned();
-    let new_id = (before..model.nodes().len()).find(|&n| model.node(n).op_is::<QConv>()).context("patched QConv")?;
+    model.node_mut(last).name = model.unique_name(format!("{name}.replaced")).into_owned();
+    let new_id = (before..model.nodes().len()).find(|&n| model.node(n).name == final_name).context("patched node")?;
     model.node_mut(new_id).name = name;
     Ok(())
 }

@@ -1,28 +1,34 @@
 //! NNEF form of the oar ops: `oar_qconv_dw_v1(x, weights, bias, scale, kernel, stride, padding, …)`
 //! and `oar_qconv_pw_v1(x, weights, bias, scale, …)`; `_v2` of both adds `out_scales` (int8
-//! output with one scale per channel). The fragment name carries the op version; a
+//! output with one scale per channel); `oar_dwconv_f32_v1(x, weights, bias, kernel, stride, padding,
+//! activation, …)`. The fragment name carries the op version; a
 //! change of meaning gets a new name (and a new entry in [`crate::OPS`]).
 
 use crate::qconv::{Family, OutQuant, QConv};
 use crate::weights::WeightsI8;
-use oar_kernels::Activation;
+use crate::{DwConvF32, OpId};
+use oar_kernels::{Activation, FloatActivation};
 use tract_nnef::internal::*;
 use tract_nnef::ser::{ints, invocation, numeric, string};
 
 fn fragment(family: &str, version: u32) -> String {
     let id = crate::OPS.iter().find(|o| o.name.ends_with(family) && o.version == version).expect("op listed in OPS");
+    fragment_of(*id)
+}
+
+fn fragment_of(id: OpId) -> String {
     format!("{}_v{}", id.name, id.version)
 }
 
 /// Adds the oar ops (and their writer) to an NNEF framework, in a registry named `oar`.
 pub fn register(nnef: &mut tract_nnef::framework::Nnef) {
     let mut registry = Registry::new("oar")
-        .with_doc("Extension `oar`: oar's int8 depthwise / pointwise convolutions (oar-ops).");
+        .with_doc("Extension `oar`: oar's int8 depthwise / pointwise and float depthwise convolutions (oar-ops).");
     registry.register_dumper(dump);
+    registry.register_dumper(dump_dwconv_f32);
     registry.register_dumper(dump_weights);
-    let w = crate::OPS[4];
     registry.register_primitive(
-        &format!("{}_v{}", w.name, w.version),
+        &fragment_of(crate::WEIGHTS_I8),
         &[TypeName::Scalar.tensor().named("values"), TypeName::Scalar.tensor().named("scale")],
         &[("output", TypeName::Scalar.tensor())],
         load_weights,
@@ -32,6 +38,12 @@ pub fn register(nnef: &mut tract_nnef::framework::Nnef) {
             registry.register_primitive(&fragment(family, version), &parameters(version), &[("output", TypeName::Scalar.tensor())], load);
         }
     }
+    registry.register_primitive(
+        &fragment_of(crate::DWCONV_F32),
+        &dwconv_f32_parameters(),
+        &[("output", TypeName::Scalar.tensor())],
+        load_dwconv_f32,
+    );
     nnef.registries.push(registry);
 }
 
@@ -144,11 +156,73 @@ fn load(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResult<Val
 
 fn dump_weights(ast: &mut IntoAst, node: &TypedNode, op: &WeightsI8) -> TractResult<Option<Arc<RValue>>> {
     let inputs: TVec<Arc<RValue>> = node.inputs.iter().map(|i| ast.mapping[i].clone()).collect();
-    let id = op.op_id();
-    Ok(Some(invocation(&format!("{}_v{}", id.name, id.version), &inputs, &[])))
+    Ok(Some(invocation(&fragment_of(op.op_id()), &inputs, &[])))
 }
 
 fn load_weights(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResult<Value> {
     let inputs: TVec<OutletId> = ["values", "scale"].iter().map(|n| inv.named_arg_as(builder, n)).collect::<TractResult<_>>()?;
     builder.wire(WeightsI8, &inputs)
+}
+
+fn dwconv_f32_parameters() -> Vec<Parameter> {
+    vec![
+        TypeName::Scalar.tensor().named("input"),
+        TypeName::Scalar.tensor().named("weights"),
+        TypeName::Scalar.tensor().named("bias"),
+        TypeName::Integer.named("kernel"),
+        TypeName::Integer.named("stride"),
+        TypeName::Integer.array().named("padding"),
+        TypeName::String.named("activation"),
+        TypeName::Scalar.named("clip_min").default(0.0),
+        TypeName::Scalar.named("clip_max").default(0.0),
+        TypeName::Scalar.named("alpha").default(0.0),
+        TypeName::Scalar.named("beta").default(0.0),
+    ]
+}
+
+fn dump_dwconv_f32(ast: &mut IntoAst, node: &TypedNode, op: &DwConvF32) -> TractResult<Option<Arc<RValue>>> {
+    let inputs: TVec<Arc<RValue>> = node.inputs.iter().map(|i| ast.mapping[i].clone()).collect();
+    let (act, lo, hi, alpha, beta) = match op.activation {
+        FloatActivation::Identity => ("identity", 0.0, 0.0, 0.0, 0.0),
+        FloatActivation::Relu => ("relu", 0.0, 0.0, 0.0, 0.0),
+        FloatActivation::Clip { min, max } => ("clip", min, max, 0.0, 0.0),
+        FloatActivation::HardSwish { alpha, beta } => ("hard_swish", 0.0, 0.0, alpha, beta),
+    };
+    let args: Vec<(&str, RValue)> = vec![
+        ("kernel", numeric(op.kernel)),
+        ("stride", numeric(op.stride)),
+        ("padding", ints(&op.pad)),
+        ("activation", string(act)),
+        ("clip_min", numeric(lo)),
+        ("clip_max", numeric(hi)),
+        ("alpha", numeric(alpha)),
+        ("beta", numeric(beta)),
+    ];
+    Ok(Some(invocation(&fragment_of(op.op_id()), &inputs, &args)))
+}
+
+fn load_dwconv_f32(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResult<Value> {
+    let inputs: TVec<OutletId> =
+        ["input", "weights", "bias"].iter().map(|n| inv.named_arg_as(builder, n)).collect::<TractResult<_>>()?;
+    let name = &inv.invocation.id.0;
+    let pad: TVec<usize> = inv.named_arg_as(builder, "padding")?;
+    ensure!(pad.len() == 4, "{name}: padding needs 4 values [top, left, bottom, right]");
+    let activation = match &*inv.named_arg_as::<String>(builder, "activation")? {
+        "identity" => FloatActivation::Identity,
+        "relu" => FloatActivation::Relu,
+        "clip" => FloatActivation::Clip {
+            min: inv.named_arg_as(builder, "clip_min")?,
+            max: inv.named_arg_as(builder, "clip_max")?,
+        },
+        "hard_swish" => FloatActivation::HardSwish {
+            alpha: inv.named_arg_as(builder, "alpha")?,
+            beta: inv.named_arg_as(builder, "beta")?,
+        },
+        other => bail!("{name}: unknown activation `{other}`"),
+    };
+    let kernel = inv.named_arg_as::<i64>(builder, "kernel")?;
+    let stride = inv.named_arg_as::<i64>(builder, "stride")?;
+    ensure!(matches!(kernel, 3 | 5) && matches!(stride, 1 | 2), "{name}: kernel 3 or 5 and stride 1 or 2, got {kernel} and {stride}");
+    let op = DwConvF32 { kernel: kernel as usize, stride: stride as usize, pad: [pad[0], pad[1], pad[2], pad[3]], activation };
+    builder.wire(op, &inputs)
 }

@@ -58,10 +58,7 @@ impl QConv {
 
     fn out_hw<D: DimLike>(&self, h: &D, w: &D) -> (D, D) {
         match self.family {
-            Family::Depthwise { kernel: k, stride: s, pad: [t, l, b, r] } => (
-                (h.clone() + (t + b) - k) / s + 1usize,
-                (w.clone() + (l + r) - k) / s + 1usize,
-            ),
+            Family::Depthwise { kernel, stride, pad } => dw_out_hw(h, w, kernel, stride, pad),
             Family::Pointwise => (h.clone(), w.clone()),
         }
     }
@@ -88,12 +85,18 @@ impl Op for QConv {
     op_as_typed_op!();
 }
 
+/// Output (height, width) of a depthwise `k`×`k` conv with stride `s` and padding `[t, l, b, r]`
+/// (symbolic dims allowed).
+pub(crate) fn dw_out_hw<D: DimLike>(h: &D, w: &D, k: usize, s: usize, [t, l, b, r]: [usize; 4]) -> (D, D) {
+    ((h.clone() + (t + b) - k) / s + 1usize, (w.clone() + (l + r) - k) / s + 1usize)
+}
+
 /// Multiply-accumulates below which a layer runs on the calling thread (a rayon hand-off costs
 /// a few µs; 256 k MACs take ~30 µs on one core).
-const PARALLEL_MACS: usize = 1 << 18;
+pub(crate) const PARALLEL_MACS: usize = 1 << 18;
 
 /// Threads of `exec`, the executor tract runs this plan with (`oar_plan` sets it from `--threads`).
-fn pool_threads(exec: &Executor) -> usize {
+pub(crate) fn pool_threads(exec: &Executor) -> usize {
     match exec {
         Executor::SingleThread => 1,
         Executor::MultiThread(pool) => pool.current_num_threads(),
@@ -102,7 +105,7 @@ fn pool_threads(exec: &Executor) -> usize {
 }
 
 /// Runs `f` inside `exec`'s pool, so that rayon's parallel iterators use its threads.
-fn in_pool<R: Send>(exec: &Executor, f: impl FnOnce() -> R + Send) -> R {
+pub(crate) fn in_pool<R: Send>(exec: &Executor, f: impl FnOnce() -> R + Send) -> R {
     match exec {
         Executor::MultiThread(pool) => pool.install(f),
         _ => f(),

@@ -13,7 +13,7 @@ pub struct WeightsI8;
 
 impl WeightsI8 {
     pub fn op_id(&self) -> OpId {
-        crate::OPS[4]
+        crate::WEIGHTS_I8
     }
 
     fn dequantize(q: &Tensor, scale: &Tensor) -> TractResult<Tensor> {

@@ -39,6 +39,9 @@ pub struct ConformArgs {
     /// One JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// tract's ops only, no oar ops (no fused float depthwise conv): the baseline.
+    #[arg(long)]
+    pub tract_only: bool,
 }
 
 /// How far one output is from its reference.
@@ -57,7 +60,8 @@ pub fn run(args: &ConformArgs) -> Result<ExitCode> {
 
     let start = Instant::now();
     let src = source_model(&args.model, input.shape())?;
-    oar_compiler::compile(&src, &plan).with_context(|| format!("cannot compile {}", args.model.display()))?;
+    let opts = oar_compiler::CompileOptions { oar_ops: !args.tract_only };
+    oar_compiler::compile_with(&src, &plan, &opts).with_context(|| format!("cannot compile {}", args.model.display()))?;
     let compile_s = start.elapsed().as_secs_f64();
 
     let engine = Engine::load(&plan)?;

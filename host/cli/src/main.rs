@@ -62,6 +62,10 @@ enum Command {
         /// How --prune ranks filters: l1 or fpgm.
         #[arg(long, default_value = "l1")]
         prune_criterion: oar_compiler::prune::Criterion,
+        /// Float plans: tract's ops only, no oar ops (no fused float depthwise conv): the plan
+        /// runs on any oar runtime, and is the baseline to compare with.
+        #[arg(long)]
+        tract_only: bool,
     },
     /// Print a plan's manifest, op histogram, parameter count and sizes.
     Inspect {
@@ -105,8 +109,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Fetch { models, all, list, compile } => fetch(models, all, list, compile),
-        Command::Compile { model, like, out, int8, prune, prune_criterion } => {
-            compile(&model, like.as_deref(), &out, &int8, prune.map(|r| (r, prune_criterion)))
+        Command::Compile { model, like, out, int8, prune, prune_criterion, tract_only } => {
+            let opts = oar_compiler::CompileOptions { oar_ops: !tract_only };
+            compile(&model, like.as_deref(), &out, &int8, prune.map(|r| (r, prune_criterion)), &opts)
         }
         Command::Inspect { plan, json } => inspect(&plan, json),
         Command::Ocr(args) => ocr::run(&args),
@@ -158,6 +163,7 @@ fn compile(
     out: &std::path::Path,
     int8: &cmd_int8::Int8Args,
     prune: Option<(f32, oar_compiler::prune::Criterion)>,
+    opts: &oar_compiler::CompileOptions,
 ) -> Result<ExitCode> {
     let zoo = Zoo::open()?;
     let src = models::source(&zoo, model, like)?;
@@ -174,7 +180,7 @@ fn compile(
         return Ok(ExitCode::SUCCESS);
     }
     let spinner = models::spinner(&format!("compiling {model}"));
-    let compiled = oar_compiler::compile(&src, out);
+    let compiled = oar_compiler::compile_with(&src, out, opts);
     spinner.finish_and_clear();
     let compiled = compiled.with_context(|| format!("cannot compile {model}"))?;
     let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);

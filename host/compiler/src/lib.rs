@@ -98,10 +98,40 @@ pub struct Prepared {
     pub path: PathBuf,
 }
 
-/// Compiles `src` to a float plan at `out` (written atomically).
+/// Choices of [`compile_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompileOptions {
+    /// Replace tract ops by oar's own where it has faster ones (float depthwise convs with their
+    /// activation: `oar_ops::lower_float`). Off: the plan uses tract's ops only (runs on any oar
+    /// runtime, and is the baseline to compare with).
+    pub oar_ops: bool,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions { oar_ops: true }
+    }
+}
+
+/// Compiles `src` to a float plan at `out` (written atomically), with the default options.
 pub fn compile(src: &SourceModel, out: &Path) -> Result<Compiled, CompileError> {
+    compile_with(src, out, &CompileOptions::default())
+}
+
+/// Compiles `src` to a float plan at `out` (written atomically). With `opts.oar_ops`, the plan is
+/// still checked against the decluttered source graph (not against the lowered one).
+pub fn compile_with(src: &SourceModel, out: &Path, opts: &CompileOptions) -> Result<Compiled, CompileError> {
     let prepared = prepare(src)?;
-    emit(&prepared, &prepared.typed, out)
+    if !opts.oar_ops {
+        return emit(&prepared, &prepared.typed, out);
+    }
+    let mut model = prepared.typed.clone();
+    let lowered = oar_ops::lower_float(&mut model).map_err(|e| CompileError::Model {
+        path: prepared.path.clone(),
+        message: format!("cannot lower float depthwise convs to oar ops: {e:#}"),
+    })?;
+    log::info!("{}: {lowered} float depthwise convs run by oar_dwconv_f32", prepared.path.display());
+    emit_checked(&prepared, &model, &prepared.typed, out)
 }
 
 /// Loads `src`, pins its input shape and declutters it.
@@ -170,6 +200,11 @@ fn prepare_with(src: &SourceModel, keep_pointwise: bool) -> Result<Prepared, Com
 /// `prepared`'s manifest and labels, after checking that the NNEF written reads back and
 /// computes what `model` computes.
 pub fn emit(prepared: &Prepared, model: &TypedModel, out: &Path) -> Result<Compiled, CompileError> {
+    emit_checked(prepared, model, model, out)
+}
+
+/// [`emit`], checking the plan against `reference` (a graph computing what `model` computes).
+fn emit_checked(prepared: &Prepared, model: &TypedModel, reference: &TypedModel, out: &Path) -> Result<Compiled, CompileError> {
     let model_err = |message: String| CompileError::Model { path: prepared.path.clone(), message };
     let mut model = model.clone();
     let gelus = zoo_fixes::expand_gelu_exact(&mut model).map_err(|e| model_err(format!("cannot expand GELU: {e:#}")))?;
@@ -181,7 +216,7 @@ pub fn emit(prepared: &Prepared, model: &TypedModel, out: &Path) -> Result<Compi
         .write_to_tar_with_config(model, Vec::new(), false, true)
         .map_err(|e| model_err(format!("cannot serialise to NNEF: {e:#}")))?;
 
-    let check_error = check_against_source(model, &nnef, &prepared.manifest.input, &prepared.path)?;
+    let check_error = check_against_source(reference, &nnef, &prepared.manifest.input, &prepared.path)?;
 
     let labels_text = prepared.labels.as_deref().map(join_labels);
     // An older runtime must refuse a plan that uses an oar op it lacks, by name.
