@@ -8,6 +8,7 @@ use oar_plan::{
     join_labels, sha256_hex, write_plan, InputSpec, LabelsInfo, Layout, Manifest, ModelInfo, ResizePolicy, TensorSpec,
     FORMAT_VERSION, LABELS_ENTRY, MODEL_ENTRY,
 };
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tract_onnx::prelude::{InferenceFact, InferenceModelExt};
 
@@ -403,6 +404,13 @@ fn check_against_source(typed: &TypedModel, nnef: &[u8], input: &InputSpec, path
     let reloaded = oar_plan::nnef()
         .model_for_read(&mut std::io::Cursor::new(nnef))
         .map_err(|e| model_err(format!("the NNEF written does not read back: {e:#}")))?;
+    if quantized {
+        // The int8 check below tolerates flipped roundings; a lost or changed op must still show.
+        let (want, got) = (op_histogram(typed), op_histogram(&reloaded));
+        if want != got {
+            return Err(model_err(format!("the NNEF read back has other ops: {got:?}, written {want:?}")));
+        }
+    }
     let got = reloaded
         .into_optimized()
         .and_then(|m| m.into_runnable())
@@ -411,13 +419,36 @@ fn check_against_source(typed: &TypedModel, nnef: &[u8], input: &InputSpec, path
     let mut errors = vec![];
     for (i, (a, b)) in reference.iter().zip(got.iter()).enumerate() {
         let err = max_abs_diff(a, b).map_err(|e| model_err(format!("output {i}: {e:#}")))?;
-        let allowed = check_tolerance(a).map_err(|e| model_err(format!("output {i}: {e:#}")))?;
+        let mut allowed = check_tolerance(a).map_err(|e| model_err(format!("output {i}: {e:#}")))?;
+        if quantized {
+            // The plan read back is the same graph in another node order, which tract's
+            // optimiser may fuse in another order: float results then differ in the last bits,
+            // and an int8 quantization step after them can flip (PP-OCRv4 rec: 0.02–0.03 on a
+            // softmax output). Rounding flips are bounded; a serialisation bug is not.
+            allowed *= INT8_ROUND_TRIP_FACTOR;
+        }
         if !(err <= allowed) {
             return Err(CompileError::Mismatch { path: path.to_path_buf(), output: i, error: err, allowed });
         }
         errors.push(err);
     }
     Ok(errors)
+}
+
+/// How much more an int8 plan's NNEF round trip may differ than [`check_tolerance`] allows.
+const INT8_ROUND_TRIP_FACTOR: f32 = 50.0;
+
+/// The layers (convs, matmuls, oar's ops) and how many of each: what an NNEF round trip must
+/// keep (shape and cast ops may be written and read back in other forms).
+fn op_histogram(model: &TypedModel) -> BTreeMap<String, usize> {
+    let mut h = BTreeMap::new();
+    for n in model.nodes() {
+        let name = n.op.name();
+        if name.starts_with("oar_") || ["Conv", "EinSum", "Softmax"].contains(&&*name) {
+            *h.entry(name.to_string()).or_insert(0) += 1;
+        }
+    }
+    h
 }
 
 /// The error the compile-time check allows on an output: 1e-3 of its largest magnitude, never
