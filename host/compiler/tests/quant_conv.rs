@@ -335,3 +335,13 @@ fn float_layers_can_store_their_weights_as_int8() {
     assert!(consts.contains(&(i8::datum_type(), vec![16, 8, 3, 3])), "{consts:?}");
     assert!(!consts.contains(&(f32::datum_type(), vec![16, 8, 3, 3])), "{consts:?}");
 }
+
+#[test]
+fn type_scales_survive_the_nnef_text() {
+    // tract writes quantized types' scales with 9 decimals: the compiler's scales must be those.
+    for s in [0.002988846_f32, 1.0 / 127.0, 3.3e-5 / 127.0, 0.7 / 255.0, 117.0 / 127.0] {
+        let e = quant::nnef_exact_scale(s);
+        assert!(e > 0.0 && (e - s).abs() <= 5e-10 + s * 1e-6, "{s} -> {e}");
+        assert_eq!(format!("{e:.9}").parse::<f32>().unwrap(), e, "{s}");
+    }
+}

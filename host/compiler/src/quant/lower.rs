@@ -42,6 +42,16 @@ pub struct ActQuant {
     pub dt: DatumType,
 }
 
+/// `scale` as a plan will hold it: tract's NNEF writer prints the scale of a quantized tensor type
+/// with 9 decimals (`graph.quant`), so a scale with more digits would come back different and
+/// the plan would round some values differently from the graph the compiler checked (PP-OCRv4
+/// rec's int8 plans differed by up to 0.09 on the softmax). Every type scale the compiler makes
+/// goes through this.
+pub fn nnef_exact_scale(scale: f32) -> f32 {
+    let printed: f32 = format!("{scale:.9}").parse().unwrap_or(scale);
+    if printed > 0.0 { printed } else { scale }
+}
+
 /// Symmetric per-output-channel int8 quantization of an OIHW kernel: (values, scales).
 pub fn quantize_weights(kernel: &Tensor) -> TractResult<(Vec<i8>, Vec<f32>)> {
     quantize_weights_along(kernel, 0)

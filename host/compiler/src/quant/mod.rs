@@ -24,7 +24,7 @@ use oar_plan::tract::*;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub use lower::{lower_conv, lower_matmul, matmul_shape, ActQuant, ConvQuant, MatMulShape};
+pub use lower::{lower_conv, lower_matmul, matmul_shape, nnef_exact_scale, ActQuant, ConvQuant, MatMulShape};
 pub use storage::store_weights_int8;
 
 /// How activation thresholds are chosen from the calibration histograms.
@@ -495,9 +495,10 @@ fn depthwise_input_scales(h: &Histogram, t: f32, scale: f32) -> Option<Vec<f32>>
 /// (zero point, scale, storage type) of an activation with threshold `t`.
 fn activation_params(h: &Histogram, t: f32, dt: ActDType) -> (i32, f32, DatumType) {
     let t = if t > 0.0 { t } else { 1e-6 };
-    match dt {
+    let (zp, scale, dt) = match dt {
         ActDType::I8 => (0, t / 127.0, i8::datum_type()),
         ActDType::U8 if h.min >= 0.0 => (0, t / 255.0, u8::datum_type()),
         ActDType::U8 => (128, t / 127.0, u8::datum_type()),
-    }
+    };
+    (zp, lower::nnef_exact_scale(scale), dt)
 }

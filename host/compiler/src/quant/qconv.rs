@@ -406,7 +406,7 @@ fn fuse_affine_requant(model: &mut TypedModel, id: usize, op: &QConv) -> TractRe
         let k = model.add_const(name, tensor1(&b))?;
         model.add_edge(k, InletId::new(c, 2))?;
     }
-    let new = QConv { output: OutQuant::I8 { scale: s / k, zero_point: zp + n as i32 }, ..op.clone() };
+    let new = QConv { output: OutQuant::I8 { scale: super::lower::nnef_exact_scale(s / k), zero_point: zp + n as i32 }, ..op.clone() };
     // Its type (scale s/k) differs from the cast's, so the consumers are rewired one by one.
     let name = model.node(id).name.clone();
     let inputs = model.node(id).inputs.clone();
