@@ -26,8 +26,8 @@ pub struct Int8Args {
     /// The percentile of |x| for --method percentile.
     #[arg(long, default_value_t = 99.99, requires = "int8")]
     pub percentile: f64,
-    /// Also lower matmuls (EinSums: 1×1 convs, linear layers) to integer EinSums. Experimental:
-    /// wrong results on PP-OCRv4 rec today (the plan check refuses them), see docs/int8.md.
+    /// Also lower matmuls (EinSums: linear layers, attention projections) to tract's integer
+    /// EinSum. Off by default: not yet timed against float (docs/int8.md).
     #[arg(long, requires = "int8")]
     pub int8_matmul: bool,
     /// Keep k×k convs float: tract's int8 conv makes the plan smaller but is much slower than its

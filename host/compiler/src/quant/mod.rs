@@ -86,8 +86,8 @@ pub struct QuantOptions {
     pub exclude: Vec<String>,
     pub activation: ActDType,
     /// Lower matmuls (EinSums with constant weights, e.g. 1×1 convs) too, not only convs.
-    /// Experimental, off by default: on PP-OCRv4 rec the lowered EinSums give wrong results
-    /// (the compile-time NNEF check refuses the plan); see docs/int8.md.
+    /// Off by default: tract's int8 matmul with a separate dequantization pass has not been
+    /// timed against its float matmul yet; see docs/int8.md.
     pub matmuls: bool,
     /// Lower k×k (not depthwise) convs to tract's own int8 conv. Smaller weights, but tract runs
     /// it on its int8 matmul with im2col and separate requantization, measured ~30× slower than
@@ -438,7 +438,7 @@ fn structural_reason(model: &TypedModel, id: usize, opts: &QuantOptions) -> Opti
     let node = model.node(id);
     let Some(conv) = node.op_as::<Conv>() else {
         if !opts.matmuls {
-            return Some("matmul kept float (int8 matmuls are experimental: --int8-matmul)".to_string());
+            return Some("matmul kept float (int8 matmuls: --int8-matmul)".to_string());
         }
         return lower::matmul_shape(model, id).err();
     };
