@@ -170,12 +170,7 @@ impl Kernels {
         out: &mut [f32],
     ) -> Result<(), KernelError> {
         let &Depthwise { channels: c, height: h, width: wd, kernel: k, stride: s, .. } = shape;
-        if k != 3 && k != 5 {
-            return Err(bad("kernel", "depthwise kernels are 3x3 or 5x5"));
-        }
-        if s != 1 && s != 2 {
-            return Err(bad("stride", "must be 1 or 2"));
-        }
+        shape.check_kernel()?;
         check_len("x", area("x", &[c, h, wd])?, x.len())?;
         check_len("w", c * k * k, w.len())?;
         check_len("bias", c, bias.len())?;

@@ -103,6 +103,17 @@ pub struct Depthwise {
 
 impl Depthwise {
     /// Output (height, width).
+    /// The kernels exist for 3×3 and 5×5 filters, stride 1 or 2 (int8 and float alike).
+    pub(crate) fn check_kernel(&self) -> Result<(), KernelError> {
+        if self.kernel != 3 && self.kernel != 5 {
+            return Err(bad("kernel", "depthwise kernels are 3x3 or 5x5"));
+        }
+        if self.stride != 1 && self.stride != 2 {
+            return Err(bad("stride", "must be 1 or 2"));
+        }
+        Ok(())
+    }
+
     pub fn output_hw(&self) -> Result<(usize, usize), KernelError> {
         let [t, l, b, r] = self.pad;
         let (ph, pw) = (self.height + t + b, self.width + l + r);
@@ -259,13 +270,8 @@ impl Kernels {
         ep: &Epilogue,
         mut out: Output,
     ) -> Result<(), KernelError> {
-        let &Depthwise { channels: c, height: h, width: wd, kernel: k, stride: s, .. } = shape;
-        if k != 3 && k != 5 {
-            return Err(bad("kernel", "depthwise kernels are 3x3 or 5x5"));
-        }
-        if s != 1 && s != 2 {
-            return Err(bad("stride", "must be 1 or 2"));
-        }
+        let &Depthwise { channels: c, height: h, width: wd, kernel: k, .. } = shape;
+        shape.check_kernel()?;
         if !(-128..=127).contains(&x_zero_point) {
             return Err(bad("x_zero_point", "must be in -128..=127"));
         }
