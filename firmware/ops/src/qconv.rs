@@ -132,10 +132,11 @@ impl EvalOp for QConv {
         let per_channel_out = matches!(self.output, OutQuant::I8PerChannel { .. });
         ensure!(inputs.len() == 4 + per_channel_out as usize, "oar qconv: {} inputs for output {:?}", inputs.len(), self.output);
         let mut inputs = inputs;
-        let out_scales = if per_channel_out { Some(inputs.pop().unwrap().cast_to::<f32>()?.into_owned()) } else { None };
-        let out_scales = match &out_scales {
-            Some(t) => t.try_as_plain_ram()?.as_slice::<f32>()?.to_vec(),
-            None => vec![],
+        let out_scales = if per_channel_out { Some(inputs.pop().unwrap()) } else { None };
+        let out_scales = out_scales.as_ref().map(|t| t.cast_to::<f32>()).transpose()?;
+        let out_scales: &[f32] = match &out_scales {
+            Some(t) => t.try_as_plain_ram()?.as_slice::<f32>()?,
+            None => &[],
         };
         let (x, w, bias, scale) = args_4!(inputs);
         ensure!(x.rank() == 4, "oar qconv: NCHW input expected, got shape {:?}", x.shape());
@@ -177,7 +178,7 @@ impl EvalOp for QConv {
                 OutQuant::I8PerChannel { zero_point, .. } => {
                     ensure!(out_scales.len() == o, "oar qconv: {} output scales for {o} channels", out_scales.len());
                     let all = unsafe { out.as_slice_mut_unchecked::<i8>() };
-                    Output::I8PerChannel { data: &mut all[b * per_out..(b + 1) * per_out], scales: &out_scales, zero_point }
+                    Output::I8PerChannel { data: &mut all[b * per_out..(b + 1) * per_out], scales: out_scales, zero_point }
                 }
                 OutQuant::F32 => {
                     let all = unsafe { out.as_slice_mut_unchecked::<f32>() };
