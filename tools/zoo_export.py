@@ -2,14 +2,16 @@
 """Exports seed-list architectures of the PaddlePaddle zoo to ONNX with seeded random weights, with a
 fixed input and onnxruntime's outputs, for `oar conform` (see docs/zoo.md).
 
-Definitions come from PyPI packages: PaddleClas backbones (`paddleclas==2.6.0`, module `ppcls`) and
-PaddleSeg models (`paddleseg==2.8.0`). Export: paddlepaddle 3.0.0 `paddle.onnx.export` (paddle2onnx
+Definitions come from PyPI packages: PaddleClas backbones (`paddleclas==2.6.0`, module `ppcls`),
+PaddleSeg models (`paddleseg==2.8.0`) and PaddleDetection detectors (`paddledet==2.6.0`, module
+`ppdet`, assembled from the architecture sections of their configs in `tools/zoo_det.py`). Export: paddlepaddle 3.0.0 `paddle.onnx.export` (paddle2onnx
 2.1.0, opset 13). Environment, as `.ci/run` and `tools/zoo_run.py` make it:
 
     python3 -m venv --system-site-packages VENV        # onnxruntime and numpy come from the system
     VENV/bin/pip install paddlepaddle==3.0.0 paddle2onnx==2.1.0
-    VENV/bin/pip install --no-deps paddleclas==2.6.0 paddleseg==2.8.0
-    VENV/bin/pip install scikit-learn pyyaml opencv-python-headless easydict tqdm prettytable ujson
+    VENV/bin/pip install --no-deps paddleclas==2.6.0 paddleseg==2.8.0 paddledet==2.6.0
+    VENV/bin/pip install scikit-learn pyyaml opencv-python-headless easydict tqdm prettytable ujson \
+        pycocotools typeguard matplotlib pandas
 
 Usage:
     VENV/bin/python tools/zoo_export.py --out DIR [--set ci|all] [--max-params M] [NAME...]
@@ -30,6 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import zoo_det  # noqa: E402
 import zoo_table  # noqa: E402
 
 # Small, quick models for CI: each ONNX file at most 20 MB (PP-LiteSeg(STDC-1), 33 MB, is replaced
@@ -110,6 +113,8 @@ def catalogue():
             out.append((family, name, "clas"))
         elif family == "PaddleSeg" and name in segs:
             out.append((family, name, "seg"))
+        elif family == "PaddleDetection" and name in zoo_det.CONFIGS:
+            out.append((family, name, "det"))
     return out
 
 
@@ -135,6 +140,8 @@ def build(name, kind):
 
         logger.init_logger()  # some backbones warn through it (e.g. on unused return_stages)
         model, side = getattr(clas, name)(class_num=1000), clas_input(name)
+    elif kind == "det":
+        return zoo_det.build(name)
     else:
         ctor, side = seg_builders()[name]
         model = ctor()

@@ -28,19 +28,25 @@ import zoo_table  # noqa: E402
 
 PACKAGES = [
     ["paddlepaddle==3.0.0", "paddle2onnx==2.1.0", "onnxruntime==1.32.0"],
-    ["--no-deps", "paddleclas==2.6.0", "paddleseg==2.8.0"],
-    ["scikit-learn", "pyyaml", "opencv-python-headless", "easydict", "tqdm", "prettytable", "ujson"],
+    ["--no-deps", "paddleclas==2.6.0", "paddleseg==2.8.0", "paddledet==2.6.0"],
+    ["scikit-learn", "pyyaml", "opencv-python-headless", "easydict", "tqdm", "prettytable", "ujson",
+     # what importing ppdet pulls in
+     "pycocotools", "typeguard", "matplotlib", "pandas"],
 ]
 
 
 def setup(venv):
     py = venv / "bin" / "python"
-    if (venv / "zoo-ready").exists():
+    ready = venv / "zoo-ready"
+    wanted = "\n".join(" ".join(p) for p in PACKAGES) + "\n"
+    if ready.exists() and ready.read_text() == wanted:
         return py
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    # A venv made for an older package list gets what it lacks (pip skips what is there).
     for pkgs in PACKAGES:
         subprocess.run([str(py), "-m", "pip", "install", "-q", *pkgs], check=True)
-    (venv / "zoo-ready").write_text("\n".join(" ".join(p) for p in PACKAGES) + "\n")
+    ready.write_text(wanted)
     return py
 
 
@@ -84,7 +90,10 @@ def conform_one(d, oar, runs):
         result = {"error": lines[-1] if lines else f"exit code {p.returncode}", "ort_ms": ort_ms}
     result["name"] = meta["name"]
     # Seeded weights can drive an output to all zeros, which proves nothing: zoo_table.py tells.
-    result["ref_max"] = [float(np.abs(np.load(d / f"output_{i}.npy")).max(initial=0)) for i in range(meta["outputs"])]
+    refs = [np.load(d / f"output_{i}.npy") for i in range(meta["outputs"])]
+    result["ref_max"] = [float(np.abs(r).max(initial=0)) for r in refs]
+    # ppdet's heads start from zero weights: their seeded outputs can be one value repeated (zoo_det.py spreads them).
+    result["ref_constant"] = [bool(r.size > 1 and np.all(r == r.flat[0])) for r in refs]
     zoo_table.write_json(d / "conform.json", result)
     return result
 

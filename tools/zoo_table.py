@@ -30,9 +30,9 @@ REAL = {
 # Why a family (or a model) was not attempted, when no definition of it was exported.
 NOT_ATTEMPTED = {
     "PaddleClas": "no definition in paddleclas 2.6.0's ppcls.arch.backbone under this name",
-    "PaddleDetection": "not exported: paddledet 2.6.0's wheel has ppdet.modeling but not the YAML configs its detectors are assembled from, and importing ppdet needs pycocotools",
+    "PaddleDetection": "not attempted: no architecture section for this seed name in tools/zoo_det.py yet (paddledet 2.6.0 ships ppdet.modeling without the YAML configs detectors are assembled from; zoo_det.py writes each one's)",
     "PaddleSeg": "not attempted: no definition in paddleseg 2.8.0 mapped to this seed name yet",
-    "PaddleOCR": "not exported: the paddleocr wheel (3.7.0) is a pipeline client over paddlex; the model definitions (ppocr/modeling) are not on PyPI",
+    "PaddleOCR": "not exported: no PyPI package ships PaddleOCR's model definitions (ppocr/modeling): the paddleocr wheels 2.0.6 to 3.7.0 hold the inference client only, paddlex 3.7 the pipelines, PPOCRLabel the labelling tool",
     "PaddleGAN": "not attempted: no PaddleGAN definitions installed in this run",
     "PaddleVideo": "not attempted: no PaddleVideo definitions installed in this run",
     "PaddleNLP": "not attempted: text models (token ids in, no image pipeline); no export in this run",
@@ -158,6 +158,10 @@ def status_of(row, results):
         if zeros:
             return "untested", {"reason": f"with seeded weights onnxruntime's output {zeros[0]} is all zeros: "
                                           "equal outputs would prove nothing (needs other weights)"}
+        constant = [i for i, k in enumerate(c.get("ref_constant", [])) if k]
+        if constant:
+            return "untested", {"reason": f"with seeded weights onnxruntime's output {constant[0]} is one value repeated: "
+                                          "equal outputs would prove little (needs other weights)"}
         if c["conformant"]:
             return "architecture", fields
         return "unsupported", {"reason": f"oar's output differs from onnxruntime's (max rel error {rel:.2e})", **fields}
