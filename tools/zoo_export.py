@@ -46,6 +46,10 @@ CI_MAX_BYTES = 20 << 20
 
 SEED = 0
 
+# Seed names that name an architecture family rather than one model: the PaddleClas definition exported
+# for them (the smallest of the family, or the one PaddleClas documents for it).
+CLAS_ALIASES = {"ConvNeXt": "ConvNeXt_tiny", "VAN": "VAN_B0", "RegNet": "RegNetX_4GF"}
+
 
 def clas_input(name):
     """Input side of a PaddleClas backbone: the size its pretrained weights were trained at."""
@@ -109,7 +113,7 @@ def catalogue():
     segs = seg_builders()
     for row in zoo_table.read_seed(zoo_table.DEFAULT_SEED):
         family, name = row["family"], row["name"]
-        if family == "PaddleClas" and hasattr(clas, name):
+        if family == "PaddleClas" and hasattr(clas, CLAS_ALIASES.get(name, name)):
             out.append((family, name, "clas"))
         elif family == "PaddleSeg" and name in segs:
             out.append((family, name, "seg"))
@@ -139,7 +143,8 @@ def build(name, kind):
         from ppcls.utils import logger
 
         logger.init_logger()  # some backbones warn through it (e.g. on unused return_stages)
-        model, side = getattr(clas, name)(class_num=1000), clas_input(name)
+        definition = CLAS_ALIASES.get(name, name)
+        model, side = getattr(clas, definition)(class_num=1000), clas_input(definition)
     elif kind == "det":
         return zoo_det.build(name)
     else:

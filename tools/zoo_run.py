@@ -89,6 +89,8 @@ def conform_one(d, oar, runs):
         lines = [l for l in p.stderr.splitlines() if l.strip()]
         result = {"error": lines[-1] if lines else f"exit code {p.returncode}", "ort_ms": ort_ms}
     result["name"] = meta["name"]
+    # The cargo profile the binary was built with (target/<profile>/oar): debug times are not release times.
+    result["oar_build"] = Path(oar).resolve().parent.name
     # Seeded weights can drive an output to all zeros, which proves nothing: zoo_table.py tells.
     refs = [np.load(d / f"output_{i}.npy") for i in range(meta["outputs"])]
     result["ref_max"] = [float(np.abs(r).max(initial=0)) for r in refs]

@@ -149,6 +149,8 @@ def status_of(row, results):
             return "unsupported", {"reason": short("oar: " + c["error"])}
         rel = max(o["max_rel"] for o in c["outputs"])
         fields = {"max_rel": float(f"{rel:.3g}"), "oar_ms": round(c["oar_ms"], 2), "ort_ms": round(c["ort_ms"], 2)}
+        if "oar_build" in c:
+            fields["_oar_build"] = c["oar_build"]  # for docs/zoo.md only: `oar zoo` reads the TOML strictly
         refs = c.get("ref_max", [])
         bad = [i for i, m in enumerate(refs) if not math.isfinite(m)]
         if bad:
@@ -216,11 +218,17 @@ def write_all(seed, results, repo):
         for r in (r for r in rows if r["family"] == fam):
             out += ["[[model]]", f"index = {r['index']}", f"name = {toml_str(r['name'])}",
                     f"task = {toml_str(r['task'])}", f"status = {toml_str(r['status'])}"]
-            for k, v in r["fields"].items():
+            for k, v in ((k, v) for k, v in r["fields"].items() if not k.startswith("_")):
                 out.append(f"{k} = {toml_str(v) if isinstance(v, str) else v}")
             out.append("")
         write_atomic(repo / "models" / "zoo" / family_file(fam), "\n".join(out))
     write_atomic(repo / "docs" / "zoo.md", zoo_md(rows, families))
+
+
+def latency_ratios(rows):
+    """oar/onnxruntime latency of the conformant models among rows."""
+    return [r["fields"]["oar_ms"] / r["fields"]["ort_ms"] for r in rows
+            if r["status"] == "architecture" and "oar_ms" in r["fields"] and r["fields"]["ort_ms"] > 0]
 
 
 def zoo_md(rows, families):
@@ -235,19 +243,23 @@ def zoo_md(rows, families):
              "- `unsupported`: tried and failed; the reason says where (exporter or oar).",
              "- `untested`: not tried in the last run; the reason says why.", "",
              "## Counts per family", "",
-             "| family | models | " + " | ".join(statuses) + " |", "|---|---:|" + "---:|" * len(statuses)]
+             "| family | models | " + " | ".join(statuses) + " | median oar/ORT |",
+             "|---|---:|" + "---:|" * len(statuses) + "---:|"]
     for fam in families + ["all"]:
         sel = [r for r in rows if fam == "all" or r["family"] == fam]
         counts = [sum(r["status"] == s for r in sel) for s in statuses]
         name = "**all**" if fam == "all" else fam
-        lines.append(f"| {name} | {len(sel)} | " + " | ".join(str(c) for c in counts) + " |")
+        ratios = latency_ratios(sel)
+        median = f"{statistics.median(ratios):.2f}" if ratios else ""
+        lines.append(f"| {name} | {len(sel)} | " + " | ".join(str(c) for c in counts) + f" | {median} |")
     tried = [r for r in rows if "oar_ms" in r["fields"] and r["status"] == "architecture"]
-    ratios = [r["fields"]["oar_ms"] / r["fields"]["ort_ms"] for r in tried if r["fields"]["ort_ms"] > 0]
+    ratios = latency_ratios(rows)
+    builds = sorted({r["fields"]["_oar_build"] for r in tried if "_oar_build" in r["fields"]})
     lines += ["", "## Conformance (last run)", ""]
     if ratios:
         lines += [f"{len(tried)} conformant models; median oar/onnxruntime latency ratio **{statistics.median(ratios):.2f}** "
                   "(one thread each, same input, median of 20 runs (5 for runs over 200 ms), timed in the same run on a shared 2-core machine:",
-                  "compare ratios, not absolute times).", ""]
+                  f"compare ratios, not absolute times; oar binary: {', '.join(builds) or 'not recorded'} build).", ""]
     lines += ["| family | model | status | max rel error | oar ms | ORT ms | oar/ORT | note |", "|---|---|---|---:|---:|---:|---:|---|"]
     for r in rows:
         f = r["fields"]
