@@ -100,7 +100,7 @@ def seg_builders():
         "DMNet": (lambda: m.DMNet(num_classes=19, backbone=b.ResNet50_vd(output_stride=8)), 256),
         "PFPNNet": (lambda: m.PFPNNet(num_classes=19, backbone=b.ResNet50_vd(), backbone_indices=[0, 1, 2, 3], channels=256), 256),
         "UPERNet": (lambda: m.UPerNet(num_classes=150, backbone=b.ResNet50_vd(), backbone_indices=[0, 1, 2, 3]), 256),
-        "HRNetW48Contrast": (lambda: m.HRNetW48Contrast(in_channels=720, num_classes=19, backbone=b.HRNet_W48(), drop_prob=0.1, proj_dim=720), 256),
+        "HRNetW48Contrast": (lambda: m.HRNetW48Contrast(bb_channels=720, num_classes=19, backbone=b.HRNet_W48(), drop_prob=0.1, proj_dim=720), 256),
     }
 
 
@@ -161,7 +161,10 @@ def export_one(name, kind, out_dir, max_params):
     import paddle
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    model, shape = build(name, kind)
+    try:
+        model, shape = build(name, kind)
+    except Exception as e:  # the definition itself, before paddle2onnx sees anything
+        raise DefinitionError(f"{type(e).__name__}: {e}") from e
     params = int(sum(int(np.prod(p.shape)) for p in model.parameters()))
     if max_params and params > max_params * 1e6:
         raise SkipModel(f"not exported: {params / 1e6:.1f} M parameters, over this run's --max-params {max_params} M")
@@ -188,6 +191,10 @@ class SkipModel(Exception):
     pass
 
 
+class DefinitionError(Exception):
+    pass
+
+
 def model_dir(out, name):
     return Path(out) / zoo_table.safe_dir(name)
 
@@ -204,6 +211,11 @@ def run_child(name, kind, out, max_params, timeout):
             return "exported"
         # paddle's fatal-signal report goes to stdout, Python's errors to stderr.
         lines = [l for l in (p.stdout + p.stderr).splitlines() if l.strip() and "warn" not in l.lower()]
+        defs = [l for l in lines if l.startswith("DefinitionError: ")]
+        if defs:
+            zoo_table.write_json(d / "error.json", {"name": name, "stage": "definition",
+                                                    "reason": defs[-1][len("DefinitionError: "):][:400]})
+            return "failed"
         fatal = [l.strip() for l in lines if l.startswith("FatalError")]
         if fatal:
             reason = fatal[-1]
@@ -243,8 +255,8 @@ def main():
     if args.one:
         try:
             export_one(args.one, args.kind, model_dir(args.out, args.one), args.max_params)
-        except SkipModel as e:
-            print(f"SkipModel: {e}", file=sys.stderr)
+        except (SkipModel, DefinitionError) as e:
+            print(f"{type(e).__name__}: {e}", file=sys.stderr)
             sys.exit(3)
         return
     cat = catalogue()

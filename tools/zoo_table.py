@@ -141,6 +141,8 @@ def status_of(row, results):
         e = json.loads((d / "error.json").read_text())
         if e.get("stage") == "skipped":
             return "untested", {"reason": short(e["reason"])}
+        if e.get("stage") == "definition":
+            return "untested", {"reason": short("its definition fails to build here, before any export: " + e["reason"], 240)}
         note = f" ({EXPORT_NOTES[row['name']]})" if row["name"] in EXPORT_NOTES else ""
         return "unsupported", {"reason": short("export failed (paddle2onnx): " + e["reason"] + note, 240)}
     if (d / "conform.json").exists():
