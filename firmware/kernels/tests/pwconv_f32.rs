@@ -159,3 +159,32 @@ fn the_table_names_its_float_pointwise_kernel() {
         assert_eq!(imp, Some("avx2"));
     }
 }
+
+/// `pointwise_conv_f32_cols` (an input tile holding only the output's columns, with its own row
+/// stride) gives the values of the whole-image call, on every table.
+#[test]
+fn tiles_with_their_own_stride() {
+    let (ci, co, px) = (27, 11, 61);
+    let (x, w, b) = (data(ci * px, 1), data(co * ci, 2), data(co, 3));
+    for kt in Kernels::available() {
+        let want = run(&kt, &x, &w, &b, ci, co, px, FloatActivation::Relu, &[]);
+        let packed = kt.pack_pointwise_f32(&w, &b, co, ci).unwrap();
+        let mut y = vec![f32::NAN; co * px];
+        let (head, tail) = PwOut::new(&mut y, co, px).unwrap().split_at(21);
+        for part in [head, tail] {
+            let cols = part.columns();
+            let stride = cols.len() + 3;
+            let mut tile = vec![f32::NAN; (ci - 1) * stride + cols.len()];
+            for i in 0..ci {
+                tile[i * stride..i * stride + cols.len()].copy_from_slice(&x[i * px + cols.start..i * px + cols.end]);
+            }
+            // A tile one value short, or a stride shorter than the columns, is refused.
+            let mut scratch = vec![0.0; co * cols.len()];
+            let short = &tile[..tile.len() - 1];
+            assert!(kt.pointwise_conv_f32_cols(&packed, short, stride, FloatActivation::Relu, PwOut::new(&mut scratch, co, cols.len()).unwrap()).is_err());
+            assert!(kt.pointwise_conv_f32_cols(&packed, &tile, cols.len() - 1, FloatActivation::Relu, PwOut::new(&mut scratch, co, cols.len()).unwrap()).is_err());
+            kt.pointwise_conv_f32_cols(&packed, &tile, stride, FloatActivation::Relu, part).unwrap();
+        }
+        assert_eq!(y, want, "{:?}", kt.names());
+    }
+}

@@ -4,12 +4,15 @@
 //! - [`DwConvF32`]: float depthwise 3×3 / 5×5 convolutions with the BatchNorm scale folded in and
 //!   the activation (ReLU, clip, hard-swish) fused;
 //! - [`PwConvF32`]: float pointwise 1×1 convolutions, likewise with BatchNorm and activation fused;
+//! - [`ConvF32`]: float k×k convolutions with few input channels (the stem), likewise, padding in
+//!   its im2col;
 //! - their NNEF form (fragments with a versioned name, [`OPS`]), added to a framework by
 //!   [`register`] (`oar_plan::nnef()` does it, so plans using them load on the device);
 //! - [`lower()`]: the pass that replaces tract's quantized `Conv` nodes of those shapes by oar ops;
 //!   [`lower_float()`]: the one that replaces tract's float depthwise `Conv` and pointwise `Conv` /
 //!   `EinSum` (and what follows them).
 
+mod conv_f32;
 mod dwconv_f32;
 mod lower;
 mod lower_float;
@@ -18,6 +21,7 @@ mod pwconv_f32;
 mod qconv;
 mod weights;
 
+pub use conv_f32::{ConvF32, CONV_MAX_DEPTH};
 pub use dwconv_f32::DwConvF32;
 pub use lower::lower;
 pub use lower_float::lower_float;
@@ -41,6 +45,8 @@ pub struct OpId {
 pub const DWCONV_F32: OpId = OpId { name: "oar_dwconv_f32", version: 1, since: "0.2.0" };
 /// The float pointwise conv.
 pub const PWCONV_F32: OpId = OpId { name: "oar_pwconv_f32", version: 1, since: "0.3.0" };
+/// The float k×k conv with few input channels.
+pub const CONV_F32: OpId = OpId { name: "oar_conv_f32", version: 1, since: "0.3.0" };
 /// A float layer's weights stored as int8.
 pub const WEIGHTS_I8: OpId = OpId { name: "oar_weights_i8", version: 1, since: "0.2.0" };
 
@@ -48,8 +54,9 @@ pub const WEIGHTS_I8: OpId = OpId { name: "oar_weights_i8", version: 1, since: "
 /// output channel (a fifth input), for a depthwise consumer whose input is quantized per channel.
 /// `oar_dwconv_f32` is the float depthwise conv with its activation fused ([`DwConvF32`]);
 /// `oar_weights_i8` holds a float layer's weights as int8 ([`WeightsI8`]); `oar_pwconv_f32` is the
-/// float pointwise conv with its activation fused ([`PwConvF32`]).
-pub const OPS: [OpId; 7] = [
+/// float pointwise conv with its activation fused ([`PwConvF32`]); `oar_conv_f32` the float stem
+/// conv ([`ConvF32`]).
+pub const OPS: [OpId; 8] = [
     OpId { name: "oar_qconv_dw", version: 1, since: "0.1.0" },
     OpId { name: "oar_qconv_pw", version: 1, since: "0.1.0" },
     OpId { name: "oar_qconv_dw", version: 2, since: "0.2.0" },
@@ -57,6 +64,7 @@ pub const OPS: [OpId; 7] = [
     DWCONV_F32,
     WEIGHTS_I8,
     PWCONV_F32,
+    CONV_F32,
 ];
 
 /// Whether this runtime provides op `name` at `version`.
@@ -74,6 +82,7 @@ pub fn required_ops(model: &tract_nnef::internal::TypedModel) -> Vec<OpId> {
                 .map(|op| op.op_id())
                 .or_else(|| n.op_as::<DwConvF32>().map(|op| op.op_id()))
                 .or_else(|| n.op_as::<PwConvF32>().map(|op| op.op_id()))
+                .or_else(|| n.op_as::<ConvF32>().map(|op| op.op_id()))
                 .or_else(|| n.op_as::<WeightsI8>().map(|op| op.op_id()))
         })
         .collect();

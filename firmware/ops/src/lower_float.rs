@@ -3,7 +3,7 @@
 //! with the per-channel affine ops and the activation after them.
 
 use crate::lower::{bin_with_const, konst, replace_by, single_successor};
-use crate::{DwConvF32, PwConvF32};
+use crate::{ConvF32, DwConvF32, PwConvF32, CONV_MAX_DEPTH};
 use oar_kernels::FloatActivation;
 use tract_nnef::internal::*;
 use tract_nnef::tract_core::ops::binary::TypedBinOp;
@@ -36,13 +36,16 @@ pub const PW_MIN_PIXELS: usize = 8;
 ///
 /// Returns how many convs were replaced. Nodes left unreachable are removed (the model is compacted).
 pub fn lower_float(model: &mut TypedModel) -> TractResult<usize> {
-    let (mut dw, mut pw) = (0, 0);
+    let (mut dw, mut pw, mut stem) = (0, 0, 0);
     for id in model.eval_order()? {
         let node = model.node(id);
         let plan = if let Some(conv) = node.op_as::<Conv>().cloned() {
             match dw_plan(model, id, &conv)? {
                 Some(p) => Some(p),
-                None => pw_conv_plan(model, id, &conv)?,
+                None => match pw_conv_plan(model, id, &conv)? {
+                    Some(p) => Some(p),
+                    None => stem_plan(model, id, &conv)?,
+                },
             }
         } else if let Some(es) = node.op_as::<EinSum>().cloned() {
             pw_einsum_plan(model, id, &es)?
@@ -52,14 +55,24 @@ pub fn lower_float(model: &mut TypedModel) -> TractResult<usize> {
         let Some(plan) = plan else { continue };
         let x = model.node(id).inputs[plan.x_input];
         log::trace!("oar_ops::lower_float: {} -> {:?}", model.node(plan.last).name, plan.op);
-        if plan.depthwise { dw += 1 } else { pw += 1 }
+        match plan.kind {
+            Kind::Depthwise => dw += 1,
+            Kind::Pointwise => pw += 1,
+            Kind::Stem => stem += 1,
+        }
         replace_by(model, x, plan.last, plan.op, plan.consts, plan.post)?;
     }
-    if dw + pw > 0 {
+    if dw + pw + stem > 0 {
         *model = std::mem::take(model).into_compact()?;
     }
-    log::debug!("oar_ops::lower_float: {dw} float depthwise and {pw} float pointwise convs replaced");
-    Ok(dw + pw)
+    log::debug!("oar_ops::lower_float: {dw} float depthwise, {pw} pointwise and {stem} stem convs replaced");
+    Ok(dw + pw + stem)
+}
+
+enum Kind {
+    Depthwise,
+    Pointwise,
+    Stem,
 }
 
 struct Plan {
@@ -69,7 +82,7 @@ struct Plan {
     post: Vec<Box<dyn TypedOp>>,
     /// Which input of the conv node is `x`.
     x_input: usize,
-    depthwise: bool,
+    kind: Kind,
     /// The last node the op stands for.
     last: usize,
 }
@@ -261,7 +274,33 @@ fn dw_plan(model: &TypedModel, id: usize, conv: &Conv) -> TractResult<Option<Pla
     fold_affine(&tail, &mut weights, &mut bias);
     let op = DwConvF32 { kernel: k, stride: s, pad, activation: tail.activation };
     let consts = vec![("oar_weights", Tensor::from_shape(&[c, 1, k, k], &weights)?), ("oar_bias", tensor1(&bias))];
-    Ok(Some(Plan { op: Box::new(op), consts, post: tail.post, x_input: 0, last: tail.last, depthwise: true }))
+    Ok(Some(Plan { op: Box::new(op), consts, post: tail.post, x_input: 0, last: tail.last, kind: Kind::Depthwise }))
+}
+
+/// A float k×k conv (group 1, not 1×1, square kernel and stride, dilation 1) over few input
+/// channels (`C·k·k` ≤ [`CONV_MAX_DEPTH`]): a network's stem.
+fn stem_plan(model: &TypedModel, id: usize, conv: &Conv) -> TractResult<Option<Plan>> {
+    let node = model.node(id);
+    let Some(rank) = float_conv_rank(model, node, conv)? else { return Ok(None) };
+    let ps = &conv.pool_spec;
+    let (Some(kernel), Some(bias)) = (konst(model, node.inputs[1]), konst(model, node.inputs[2])) else { return Ok(None) };
+    let ks = kernel.shape();
+    let (co, ci, kh, kw) = (ks[0], ks[1], ks[2], ks[3]);
+    let strides = ps.strides();
+    if conv.group != 1 || ps.input_channels != ci || kh != kw || kh == 1 || strides[0] != strides[1] || ci * kh * kw > CONV_MAX_DEPTH {
+        return Ok(None);
+    }
+    let xf = model.outlet_fact(node.inputs[0])?;
+    let hw = [xf.shape[rank - 2].to_usize().ok(), xf.shape[rank - 1].to_usize().ok()];
+    let Some(pad) = explicit_pad(&ps.padding, kh, strides[0], hw) else { return Ok(None) };
+    let kernel = kernel.cast_to::<f32>()?;
+    let mut weights = kernel.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
+    let Some(mut bias) = bias_values(&bias, co)? else { return Ok(None) };
+    let tail = tail_after(model, id, rank - 3, co)?;
+    fold_affine(&tail, &mut weights, &mut bias);
+    let op = ConvF32::new([kh, kw], [strides[0], strides[1]], pad, tail.activation);
+    let consts = vec![("oar_weights", Tensor::from_shape(&[co, ci, kh, kw], &weights)?), ("oar_bias", tensor1(&bias))];
+    Ok(Some(Plan { op: Box::new(op), consts, post: tail.post, x_input: 0, last: tail.last, kind: Kind::Stem }))
 }
 
 /// Whether a pointwise conv over `pixels` (when known) is worth taking from tract.
@@ -386,7 +425,7 @@ fn pw_plan(model: &TypedModel, id: usize, x_input: usize, axis: usize, mut weigh
     fold_affine(&tail, &mut weights, &mut bias);
     let op = PwConvF32::new(axis, tail.activation);
     let consts = vec![("oar_weights", Tensor::from_shape(&[co, ci], &weights)?), ("oar_bias", tensor1(&bias))];
-    Ok(Plan { op: Box::new(op), consts, post: tail.post, x_input, last: tail.last, depthwise: false })
+    Ok(Plan { op: Box::new(op), consts, post: tail.post, x_input, last: tail.last, kind: Kind::Pointwise })
 }
 
 /// The activation applied to node `y`'s output and the node that ends it, if there is one.

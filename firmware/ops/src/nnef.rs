@@ -1,12 +1,13 @@
 //! NNEF form of the oar ops: `oar_qconv_dw_v1(x, weights, bias, scale, kernel, stride, padding, …)`
 //! and `oar_qconv_pw_v1(x, weights, bias, scale, …)`; `_v2` of both adds `out_scales` (int8
 //! output with one scale per channel); `oar_dwconv_f32_v1(x, weights, bias, kernel, stride, padding,
-//! activation, …)`; `oar_pwconv_f32_v1(x, weights, bias, axis, activation, …)`. The fragment name carries the op version; a
+//! activation, …)`; `oar_pwconv_f32_v1(x, weights, bias, axis, activation, …)`;
+//! `oar_conv_f32_v1(x, weights, bias, kernel, stride, padding, activation, …)`. The fragment name carries the op version; a
 //! change of meaning gets a new name (and a new entry in [`crate::OPS`]).
 
 use crate::qconv::{Family, OutQuant, QConv};
 use crate::weights::WeightsI8;
-use crate::{DwConvF32, OpId, PwConvF32};
+use crate::{ConvF32, DwConvF32, OpId, PwConvF32};
 use oar_kernels::{Activation, FloatActivation};
 use tract_nnef::internal::*;
 use tract_nnef::ser::{ints, invocation, numeric, string};
@@ -28,6 +29,7 @@ pub fn register(nnef: &mut tract_nnef::framework::Nnef) {
     registry.register_dumper(dump_dwconv_f32);
     registry.register_dumper(dump_weights);
     registry.register_dumper(dump_pwconv_f32);
+    registry.register_dumper(dump_conv_f32);
     registry.register_primitive(
         &fragment_of(crate::WEIGHTS_I8),
         &[TypeName::Scalar.tensor().named("values"), TypeName::Scalar.tensor().named("scale")],
@@ -50,6 +52,12 @@ pub fn register(nnef: &mut tract_nnef::framework::Nnef) {
         &pwconv_f32_parameters(),
         &[("output", TypeName::Scalar.tensor())],
         load_pwconv_f32,
+    );
+    registry.register_primitive(
+        &fragment_of(crate::CONV_F32),
+        &conv_f32_parameters(),
+        &[("output", TypeName::Scalar.tensor())],
+        load_conv_f32,
     );
     nnef.registries.push(registry);
 }
@@ -275,5 +283,39 @@ fn load_dwconv_f32(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> Trac
     let stride = inv.named_arg_as::<i64>(builder, "stride")?;
     ensure!(matches!(kernel, 3 | 5) && matches!(stride, 1 | 2), "{name}: kernel 3 or 5 and stride 1 or 2, got {kernel} and {stride}");
     let op = DwConvF32 { kernel: kernel as usize, stride: stride as usize, pad: [pad[0], pad[1], pad[2], pad[3]], activation };
+    builder.wire(op, &inputs)
+}
+
+fn conv_f32_parameters() -> Vec<Parameter> {
+    let mut p = vec![
+        TypeName::Scalar.tensor().named("input"),
+        TypeName::Scalar.tensor().named("weights"),
+        TypeName::Scalar.tensor().named("bias"),
+        TypeName::Integer.array().named("kernel"),
+        TypeName::Integer.array().named("stride"),
+        TypeName::Integer.array().named("padding"),
+    ];
+    p.extend(float_activation_parameters());
+    p
+}
+
+fn dump_conv_f32(ast: &mut IntoAst, node: &TypedNode, op: &ConvF32) -> TractResult<Option<Arc<RValue>>> {
+    let inputs: TVec<Arc<RValue>> = node.inputs.iter().map(|i| ast.mapping[i].clone()).collect();
+    let mut args: Vec<(&str, RValue)> =
+        vec![("kernel", ints(&op.kernel)), ("stride", ints(&op.stride)), ("padding", ints(&op.pad))];
+    args.extend(float_activation_args(op.activation));
+    Ok(Some(invocation(&fragment_of(op.op_id()), &inputs, &args)))
+}
+
+fn load_conv_f32(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResult<Value> {
+    let inputs: TVec<OutletId> =
+        ["input", "weights", "bias"].iter().map(|n| inv.named_arg_as(builder, n)).collect::<TractResult<_>>()?;
+    let name = &inv.invocation.id.0;
+    let kernel: TVec<usize> = inv.named_arg_as(builder, "kernel")?;
+    let stride: TVec<usize> = inv.named_arg_as(builder, "stride")?;
+    let pad: TVec<usize> = inv.named_arg_as(builder, "padding")?;
+    ensure!(kernel.len() == 2 && stride.len() == 2 && pad.len() == 4, "{name}: kernel [kh, kw], stride [sh, sw] and padding [t, l, b, r] expected");
+    let activation = float_activation(builder, inv)?;
+    let op = ConvF32::new([kernel[0], kernel[1]], [stride[0], stride[1]], [pad[0], pad[1], pad[2], pad[3]], activation);
     builder.wire(op, &inputs)
 }

@@ -2,7 +2,7 @@
 //! dropped → BatchNorm scale/shift → hard-swish as HardSigmoid + Mul; depthwise 5×5 → ReLU6;
 //! depthwise 3×3 → tract's HardSwish), lowered to `oar_dwconv_f32`, written to NNEF and read back:
 //! the same outputs as tract within float rounding, at fixed and at symbolic input sizes.
-use oar_ops::{lower_float, DwConvF32, FloatActivation, PwConvF32};
+use oar_ops::{lower_float, ConvF32, DwConvF32, FloatActivation, PwConvF32};
 use tract_nnef::internal::*;
 use tract_nnef::tract_core::ops::binary::TypedBinOp;
 use tract_nnef::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
@@ -302,6 +302,64 @@ fn pointwise_threads_and_small_layers() -> TractResult<()> {
         let one = plan.run(tvec!(x.clone().into_tvalue()))?.remove(0).into_tensor();
         assert_close(&one, &want, "one thread");
         let two = multithread_tract_scope(Executor::multithread(2), || plan.run(tvec!(x.into_tvalue())))?.remove(0).into_tensor();
+        assert_eq!(one, two, "two threads");
+    }
+    Ok(())
+}
+
+/// A network's stem: 3×3 stride 2 over the 3 image channels with BatchNorm and hard-swish
+/// (HardSigmoid + Mul), padding 1 (odd and even sizes: the last row / column reads padding or
+/// not), and a 5×5 stride 1 with asymmetric padding and ReLU: one `oar_conv_f32` each (the
+/// padding in its im2col), matching tract through NNEF, at one and two threads.
+#[test]
+fn stem_convs_are_lowered() -> TractResult<()> {
+    use tract_linalg::multithread::{multithread_tract_scope, Executor};
+    for (h, w, k, s, pad, act) in [
+        (67usize, 64usize, 3usize, 2usize, [1usize, 1, 1, 1], FloatActivation::HardSwish { alpha: 1.0 / 6.0, beta: 0.5 }),
+        (30, 33, 5, 1, [2, 1, 2, 3], FloatActivation::Relu),
+    ] {
+        let mut m = TypedModel::default();
+        // C·k·k: 27 and 25.
+        let ci = if k == 3 { 3 } else { 1 };
+        let x = m.add_source("x", f32::fact([1, ci, h, w]))?;
+        let kt = m.add_const("stem.k", Tensor::from_shape(&[8, ci, k, k], &pseudo(8 * ci * k * k, 5))?)?;
+        let bt = m.add_const("stem.b", tensor1(&pseudo(8, 6)))?;
+        let pool_spec = PoolSpec {
+            data_format: DataFormat::NCHW,
+            kernel_shape: tvec![k, k],
+            padding: PaddingSpec::Explicit(tvec![pad[0], pad[1]], tvec![pad[2], pad[3]]),
+            dilations: None,
+            strides: Some(tvec![s, s]),
+            input_channels: ci,
+            output_channels: 8,
+        };
+        let y = m.wire_node("stem", Conv { pool_spec, kernel_fmt: KernelFormat::OIHW, group: 1, q_params: None }, &[x, kt, bt])?[0];
+        let y = bn(&mut m, "bn", y, 8)?;
+        let y = if act == FloatActivation::Relu {
+            bin(&mut m, "relu", Box::new(Max), y, scalar(0.0, 4))?
+        } else {
+            let g = bin(&mut m, "hs.alpha", Box::new(Mul), y, scalar(1.0 / 6.0, 4))?;
+            let g = bin(&mut m, "hs.beta", Box::new(Add), g, scalar(0.5, 4))?;
+            let g = bin(&mut m, "hs.one", Box::new(Min), g, scalar(1.0, 4))?;
+            let g = bin(&mut m, "hs.zero", Box::new(Max), g, scalar(0.0, 4))?;
+            m.wire_node("hs", TypedBinOp(Box::new(Mul), None), &[g, y])?[0]
+        };
+        m.select_output_outlets(&[y])?;
+        let m = m.into_decluttered()?;
+        let xv = Tensor::from_shape(&[1, ci, h, w], &pseudo(ci * h * w, 12))?;
+        let want = run(&m, &xv);
+        let mut lowered = m.clone();
+        assert_eq!(lower_float(&mut lowered)?, 1, "{k}x{k}\n{lowered}");
+        let ops: Vec<&ConvF32> = lowered.nodes().iter().filter_map(|n| n.op_as::<ConvF32>()).collect();
+        assert_eq!((ops.len(), ops[0].activation, ops[0].pad), (1, act, pad));
+        assert!(!lowered.nodes().iter().any(|n| n.op_is::<Conv>() || n.op_is::<TypedBinOp>()), "{lowered}");
+        assert_eq!(oar_ops::required_ops(&lowered).iter().map(|o| (o.name, o.since)).collect::<Vec<_>>(), [("oar_conv_f32", "0.3.0")]);
+        let (graph, read) = roundtrip(&lowered)?;
+        assert!(graph.contains("oar_conv_f32_v1("), "{graph}");
+        let plan = read.into_optimized()?.into_runnable()?;
+        let one = plan.run(tvec!(xv.clone().into_tvalue()))?.remove(0).into_tensor();
+        assert_close(&one, &want, &format!("{k}x{k} s{s} on {h}x{w}"));
+        let two = multithread_tract_scope(Executor::multithread(2), || plan.run(tvec!(xv.into_tvalue())))?.remove(0).into_tensor();
         assert_eq!(one, two, "two threads");
     }
     Ok(())

@@ -145,14 +145,56 @@ impl Kernels {
         activation: FloatActivation,
         out: PwOut,
     ) -> Result<(), KernelError> {
-        let (mr, panel) = self.pw_f32;
-        if w.mr != mr {
-            return Err(bad("w", "packed for another kernel table"));
-        }
         check_len("x", area("x", &[w.inputs, pixels])?, x.len())?;
-        if out.rows != w.outputs || out.pixels != pixels {
+        self.check_pw(w, &out)?;
+        if out.pixels != pixels {
             return Err(bad("output", "not [outputs][pixels] of this conv"));
         }
+        // SAFETY: `x` holds every column of every input row.
+        unsafe { self.pw_run(w, x.as_ptr().add(out.start), pixels, activation, out) }
+    }
+
+    /// As [`Kernels::pointwise_conv_f32`], with `x` holding only the input columns of `out`'s
+    /// columns: input `i` of output column `out.columns().start + j` is `x[i·x_stride + j]` (an
+    /// im2col tile, for instance).
+    pub fn pointwise_conv_f32_cols(
+        &self,
+        w: &PackedPointwise,
+        x: &[f32],
+        x_stride: usize,
+        activation: FloatActivation,
+        out: PwOut,
+    ) -> Result<(), KernelError> {
+        self.check_pw(w, &out)?;
+        let n = out.end - out.start;
+        if n == 0 {
+            return Ok(());
+        }
+        if x_stride < n {
+            return Err(bad("x_stride", "shorter than the output's columns"));
+        }
+        let need = (w.inputs - 1) * x_stride + n;
+        if x.len() < need {
+            return Err(KernelError::BufferSize { buffer: "x", expected: need, actual: x.len() });
+        }
+        // SAFETY: `x` holds `n` columns of every input row, checked above.
+        unsafe { self.pw_run(w, x.as_ptr(), x_stride, activation, out) }
+    }
+
+    fn check_pw(&self, w: &PackedPointwise, out: &PwOut) -> Result<(), KernelError> {
+        if w.mr != self.pw_f32.0 {
+            return Err(bad("w", "packed for another kernel table"));
+        }
+        if out.rows != w.outputs {
+            return Err(bad("output", "not [outputs][pixels] of this conv"));
+        }
+        Ok(())
+    }
+
+    /// Safety: `x` (the input column of `out`'s first column) covers `w.inputs` rows of `x_stride`
+    /// values, of which `out`'s column count are read.
+    unsafe fn pw_run(&self, w: &PackedPointwise, x: *const f32, x_stride: usize, activation: FloatActivation, out: PwOut) -> Result<(), KernelError> {
+        let (mr, panel) = self.pw_f32;
         let act = activation.check()?;
         let ci = w.inputs;
         // Pixel tiles: the tile's input columns (≈ 64 KiB) stay in cache across all panels.
@@ -162,19 +204,17 @@ impl Kernels {
             let p1 = (p0 + tile).min(out.end);
             for pn in 0..w.outputs.div_ceil(mr) {
                 let call = Panel {
-                    // SAFETY (all pointers): in bounds of `x`, `w` and `out`'s buffer, checked above.
-                    x: unsafe { x.as_ptr().add(p0) },
-                    x_stride: pixels,
+                    x: x.add(p0 - out.start),
+                    x_stride,
                     inputs: ci,
-                    w: unsafe { w.w.as_ptr().add(pn * ci * mr) },
-                    bias: unsafe { w.bias.as_ptr().add(pn * mr) },
-                    out: unsafe { out.ptr.add(pn * mr * pixels + p0) },
-                    out_stride: pixels,
+                    w: w.w.as_ptr().add(pn * ci * mr),
+                    bias: w.bias.as_ptr().add(pn * mr),
+                    out: out.ptr.add(pn * mr * out.pixels + p0),
+                    out_stride: out.pixels,
                     rows: mr.min(w.outputs - pn * mr),
                     cols: p1 - p0,
                 };
-                // SAFETY: the panel's rows and columns are inside the buffers.
-                unsafe { panel(&call, &act) };
+                panel(&call, &act);
             }
             p0 = p1;
         }
