@@ -131,7 +131,7 @@ pub fn compile_with(src: &SourceModel, out: &Path, opts: &CompileOptions) -> Res
         path: prepared.path.clone(),
         message: format!("cannot lower float convs to oar ops: {e:#}"),
     })?;
-    log::info!("{}: {lowered} float depthwise / pointwise convs run by oar_dwconv_f32 / oar_pwconv_f32", prepared.path.display());
+    log::info!("{}: {lowered} float depthwise / pointwise / stem convs run by oar_dwconv_f32 / oar_pwconv_f32 / oar_conv_f32", prepared.path.display());
     emit_checked(&prepared, &model, &prepared.typed, out)
 }
 
