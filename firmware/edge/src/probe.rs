@@ -643,7 +643,7 @@ mod tests {
     #[test]
     fn this_machine_probes_and_prints() {
         let r = report().unwrap();
-        assert_eq!(r.kernels.len(), 12);
+        assert_eq!(r.kernels.len(), 13);
         let t = text(&r);
         eprintln!("{t}");
         let j = serde_json::to_value(&r).unwrap();

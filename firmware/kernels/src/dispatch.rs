@@ -24,6 +24,8 @@ pub struct Kernels {
     pub(crate) ep_i8: crate::qconv::EpI8,
     pub(crate) ep_f32: crate::qconv::EpF32,
     pub(crate) dw_f32: crate::dwconv_f32::DwF32Rows,
+    /// (output channels per panel, panel kernel).
+    pub(crate) pw_f32: (usize, crate::pwconv_f32::PwF32Panel),
     /// (kernel, implementation) for every entry above.
     pub(crate) names: Vec<(&'static str, &'static str)>,
 }
@@ -34,9 +36,9 @@ impl std::fmt::Debug for Kernels {
     }
 }
 
-pub(crate) const KERNELS: [&str; 12] = [
+pub(crate) const KERNELS: [&str; 13] = [
     "yuyv_to_rgb", "nv12_to_rgb", "resize_h", "resize_v", "resize_area2", "normalize", "quantize_f32", "quantize_u8",
-    "qconv_dw", "qconv_pw", "qconv_epilogue", "dwconv_f32",
+    "qconv_dw", "qconv_pw", "qconv_epilogue", "dwconv_f32", "pwconv_f32",
 ];
 
 impl Kernels {
@@ -57,6 +59,7 @@ impl Kernels {
             ep_i8: crate::qconv::scalar::epilogue_i8,
             ep_f32: crate::qconv::scalar::epilogue_f32,
             dw_f32: crate::dwconv_f32::scalar::dw_rows,
+            pw_f32: (crate::pwconv_f32::scalar::MR, crate::pwconv_f32::scalar::panel),
             names: KERNELS.iter().map(|&k| (k, "scalar")).collect(),
         }
     }

@@ -10,7 +10,8 @@
 //! | armv7 without NEON, riscv64, others | scalar | scalar |
 //!
 //! The float depthwise 3×3 / 5×5 convolution with a fused activation ([`dwconv_f32`]): AVX2+FMA on
-//! x86-64, NEON on aarch64, scalar elsewhere (armv7 included).
+//! x86-64, NEON on aarch64, scalar elsewhere (armv7 included); likewise the float pointwise 1×1
+//! convolution with a fused activation ([`pwconv_f32`]).
 //!
 //! # Dispatch
 //! Every kernel has a scalar reference ([`scalar`]) and SIMD versions: AVX2 and SSE4.1 on x86-64
@@ -43,6 +44,7 @@
 
 mod dispatch;
 pub mod dwconv_f32;
+pub mod pwconv_f32;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod multiversion;
 mod error;
@@ -58,6 +60,7 @@ pub use dispatch::{selected, Kernels};
 pub use error::KernelError;
 pub use scalar::Norm;
 pub use dwconv_f32::{depthwise_conv_f32, FloatActivation};
+pub use pwconv_f32::{pack_pointwise_f32, pointwise_conv_f32, PackedPointwise, PwOut};
 pub use qconv::{depthwise_conv_i8, pointwise_conv_i8, Activation, Depthwise, Epilogue, Output, Pointwise};
 
 use error::{area, bad, check_len};

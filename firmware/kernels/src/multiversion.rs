@@ -59,7 +59,7 @@ macro_rules! multiversion {
                 k.normalize = normalize;
                 k.quant_f32 = quant_f32;
                 k.quant_u8 = quant_u8;
-                for e in k.names.iter_mut().filter(|e| !e.0.starts_with("qconv_") && !e.0.starts_with("dwconv_")) {
+                for e in k.names.iter_mut().filter(|e| !e.0.starts_with("qconv_") && !e.0.starts_with("dwconv_") && !e.0.starts_with("pwconv_")) {
                     e.1 = name;
                 }
             }

@@ -93,6 +93,7 @@ pub(crate) fn variants() -> Vec<Kernels> {
         a64::install(&mut k);
         crate::qconv::neon::install_neon(&mut k);
         crate::dwconv_f32::neon::install(&mut k);
+        crate::pwconv_f32::neon::install(&mut k);
         // With the dot-product extension: the same table with the SDOT depthwise and pointwise
         // kernels (both are kept so that the tests compare each with the scalar reference).
         let dot = std::arch::is_aarch64_feature_detected!("dotprod").then(|| {

@@ -35,6 +35,7 @@ pub(crate) fn variants() -> Vec<Kernels> {
         crate::qconv::x86::install_avx2(&mut k);
         if is_x86_feature_detected!("fma") {
             crate::dwconv_f32::x86::install(&mut k);
+            crate::pwconv_f32::x86::install(&mut k);
         }
         if is_x86_feature_detected!("avxvnni") {
             out.push(k.clone());

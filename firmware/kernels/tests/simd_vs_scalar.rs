@@ -165,6 +165,7 @@ fn quantize_rounds_half_away_from_zero() {
 #[test]
 fn selected_lists_every_kernel() {
     let s = oar_kernels::selected();
-    assert_eq!(s.len(), 12);
+    assert_eq!(s.len(), 13);
+    assert!(s.iter().any(|e| e.0 == "pwconv_f32"), "{s:?}");
     eprintln!("selected: {s:?}; available: {:?}", Kernels::available().iter().map(|k| k.label()).collect::<Vec<_>>());
 }

@@ -165,11 +165,11 @@ fn plan_for(model: &TypedModel, id: usize, conv: &Conv) -> TractResult<Option<Pl
 fn apply(model: &mut TypedModel, id: usize, plan: Plan) -> TractResult<()> {
     let x = model.node(id).inputs[0];
     let consts = vec![("oar_weights", plan.weights), ("oar_bias", tensor1(&plan.bias)), ("oar_scale", tensor1(&plan.scale))];
-    replace_by(model, x, plan.last, Box::new(plan.op), consts, None)
+    replace_by(model, x, plan.last, Box::new(plan.op), consts, vec![])
 }
 
 /// Replaces the nodes from `x`'s consumer up to `last` by `op` on `x` and `consts` (named after
-/// `last` with these suffixes), followed by `post` if given. The last new node takes `last`'s name
+/// `last` with these suffixes), followed by the ops of `post` in order. The last new node takes `last`'s name
 /// (outputs and reports refer to it); `last` is renamed `….replaced` and left unreachable.
 pub(crate) fn replace_by(
     model: &mut TypedModel,
@@ -177,7 +177,7 @@ pub(crate) fn replace_by(
     last: usize,
     op: Box<dyn TypedOp>,
     consts: Vec<(&str, Tensor)>,
-    post: Option<Box<dyn TypedOp>>,
+    post: Vec<Box<dyn TypedOp>>,
 ) -> TractResult<()> {
     let name = model.node(last).name.clone();
     let mut patch = TypedModelPatch::default();
@@ -188,8 +188,8 @@ pub(crate) fn replace_by(
     let new_name = model.unique_name(format!("{name}.oar")).into_owned();
     let mut out = patch.wire_node(&new_name, op, &inputs)?[0];
     let mut final_name = new_name;
-    if let Some(post) = post {
-        final_name = model.unique_name(format!("{name}.oar.post")).into_owned();
+    for (i, post) in post.into_iter().enumerate() {
+        final_name = model.unique_name(format!("{name}.oar.post{}", if i == 0 { String::new() } else { i.to_string() })).into_owned();
         out = patch.wire_node(&final_name, post, &[out])?[0];
     }
     patch.shunt_outside(model, OutletId::new(last, 0), out)?;

@@ -1,22 +1,32 @@
-//! The pass that replaces tract's float depthwise `Conv` nodes (and the per-channel affine ops and
-//! activation after them) by [`DwConvF32`].
+//! The pass that replaces tract's float depthwise `Conv` nodes by [`DwConvF32`] and its float
+//! pointwise convs (`Conv` 1×1, or the `EinSum` tract's declutter makes of them) by [`PwConvF32`],
+//! with the per-channel affine ops and the activation after them.
 
 use crate::lower::{bin_with_const, konst, replace_by, single_successor};
-use crate::DwConvF32;
+use crate::{ConvF32, DwConvF32, PwConvF32, CONV_MAX_DEPTH};
 use oar_kernels::FloatActivation;
 use tract_nnef::internal::*;
 use tract_nnef::tract_core::ops::binary::TypedBinOp;
 use tract_nnef::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec};
+use tract_nnef::tract_core::ops::einsum::EinSum;
 use tract_nnef::tract_core::ops::element_wise::ElementWiseOp;
 use tract_nnef::tract_core::ops::math::{Add, Max, Min, Mul};
 use tract_nnef::tract_core::ops::nn::{DataFormat, HardSwish};
 
+/// Pointwise convs over fewer pixels than this are left to tract (its matrix-vector kernels are
+/// better at a handful of columns, e.g. the 1×1 "last conv" of a classifier after global pooling).
+pub const PW_MIN_PIXELS: usize = 8;
+
 /// Replaces every float depthwise `Conv` (group = input channels = output channels, 3×3 or 5×5,
 /// stride 1 or 2 in both axes, dilation 1, NCHW or CHW, explicit or valid padding — or SAME padding when
-/// the input's spatial dims are known) by a [`DwConvF32`], folding into it what follows the conv
-/// while each node is the single consumer of the previous one:
-/// - a removal of the batch axis (`squeeze(axes = [0])`, tract's declutter puts one there when the
-///   graph around works in rank 3): kept after the new op;
+/// the input's spatial dims are known) by a [`DwConvF32`], and every float pointwise conv (a `Conv`
+/// 1×1, stride 1, group 1, no padding, NCHW or CHW; or the `EinSum` tract's declutter turns it into:
+/// `x[N…][C][P…]` times constant weights `[Co][C]` summed over `C`, at least [`PW_MIN_PIXELS`]
+/// pixels when known) by a [`PwConvF32`], folding into the new op what follows the conv while each
+/// node is the single consumer of the previous one:
+/// - axis changes that leave the channel axis and the data order alone (removal or insertion of a
+///   size-1 axis such as the batch axis, which tract's declutter puts where the graph around works
+///   in rank 3; reshapes of the pixel axes): kept, in order, after the new op;
 /// - multiplications and additions by per-channel or scalar constants (BatchNorm after declutter):
 ///   folded into the weights and bias (`(Σ w·x + b)·s + t = Σ (w·s)·x + (b·s + t)`, which only
 ///   changes the rounding);
@@ -26,39 +36,120 @@ use tract_nnef::tract_core::ops::nn::{DataFormat, HardSwish};
 ///
 /// Returns how many convs were replaced. Nodes left unreachable are removed (the model is compacted).
 pub fn lower_float(model: &mut TypedModel) -> TractResult<usize> {
-    let mut count = 0;
+    let (mut dw, mut pw, mut stem) = (0, 0, 0);
     for id in model.eval_order()? {
-        let Some(conv) = model.node(id).op_as::<Conv>().cloned() else { continue };
-        if let Some(plan) = plan_for(model, id, &conv)? {
-            let x = model.node(id).inputs[0];
-            let c = plan.bias.len();
-            let k = plan.op.kernel;
-            let consts = vec![
-                ("oar_weights", Tensor::from_shape(&[c, 1, k, k], &plan.weights)?),
-                ("oar_bias", tensor1(&plan.bias)),
-            ];
-            let post: Option<Box<dyn TypedOp>> = plan.squeeze.then(|| Box::new(AxisOp::Rm(0)) as _);
-            log::trace!("oar_ops::lower_float: {} -> {:?}", model.node(plan.last).name, plan.op);
-            replace_by(model, x, plan.last, Box::new(plan.op), consts, post)?;
-            count += 1;
+        let node = model.node(id);
+        let plan = if let Some(conv) = node.op_as::<Conv>().cloned() {
+            match dw_plan(model, id, &conv)? {
+                Some(p) => Some(p),
+                None => match pw_conv_plan(model, id, &conv)? {
+                    Some(p) => Some(p),
+                    None => stem_plan(model, id, &conv)?,
+                },
+            }
+        } else if let Some(es) = node.op_as::<EinSum>().cloned() {
+            pw_einsum_plan(model, id, &es)?
+        } else {
+            None
+        };
+        let Some(plan) = plan else { continue };
+        let x = model.node(id).inputs[plan.x_input];
+        log::trace!("oar_ops::lower_float: {} -> {:?}", model.node(plan.last).name, plan.op);
+        match plan.kind {
+            Kind::Depthwise => dw += 1,
+            Kind::Pointwise => pw += 1,
+            Kind::Stem => stem += 1,
         }
+        replace_by(model, x, plan.last, plan.op, plan.consts, plan.post)?;
     }
-    if count > 0 {
+    if dw + pw + stem > 0 {
         *model = std::mem::take(model).into_compact()?;
     }
-    log::debug!("oar_ops::lower_float: {count} float depthwise convs replaced");
-    Ok(count)
+    log::debug!("oar_ops::lower_float: {dw} float depthwise, {pw} pointwise and {stem} stem convs replaced");
+    Ok(dw + pw + stem)
+}
+
+enum Kind {
+    Depthwise,
+    Pointwise,
+    Stem,
 }
 
 struct Plan {
-    op: DwConvF32,
-    /// `[C][k][k]`, scaled.
-    weights: Vec<f32>,
-    bias: Vec<f32>,
-    /// Whether the batch axis is removed after the op.
-    squeeze: bool,
+    op: Box<dyn TypedOp>,
+    consts: Vec<(&'static str, Tensor)>,
+    /// Axis ops applied after the new op.
+    post: Vec<Box<dyn TypedOp>>,
+    /// Which input of the conv node is `x`.
+    x_input: usize,
+    kind: Kind,
     /// The last node the op stands for.
     last: usize,
+}
+
+/// What follows a conv whose output channel axis is `axis` with `c` channels and that the new op
+/// takes over: the per-channel affine `y·scale + shift`, axis ops, the activation and the last node.
+struct Tail {
+    scale: Vec<f32>,
+    shift: Vec<f32>,
+    post: Vec<Box<dyn TypedOp>>,
+    activation: FloatActivation,
+    last: usize,
+}
+
+/// The fusable tail after node `id` (see [`lower_float`]).
+fn tail_after(model: &TypedModel, id: usize, mut axis: usize, c: usize) -> TractResult<Tail> {
+    let mut last = id;
+    let mut post: Vec<Box<dyn TypedOp>> = vec![];
+    let (mut scale, mut shift) = (vec![1f32; c], vec![0f32; c]);
+    while let Some(next) = single_successor(model, last) {
+        let rank = model.outlet_fact(OutletId::new(last, 0))?.rank();
+        if let Some(op) = model.node(next).op_as::<AxisOp>() {
+            let Some(moved) = channel_axis_after(op, axis) else { break };
+            axis = moved;
+            post.push(Box::new(op.clone()));
+            last = next;
+        } else if let Some(m) = bin_per_channel::<Mul>(model, next, last, rank, axis, c) {
+            for ch in 0..c {
+                scale[ch] *= m[ch];
+                shift[ch] *= m[ch];
+            }
+            last = next;
+        } else if let Some(a) = bin_per_channel::<Add>(model, next, last, rank, axis, c) {
+            for ch in 0..c {
+                shift[ch] += a[ch];
+            }
+            last = next;
+        } else {
+            break;
+        }
+    }
+    let (activation, last) = activation_after(model, last).unwrap_or((FloatActivation::Identity, last));
+    Ok(Tail { scale, shift, post, activation, last })
+}
+
+/// Where channel axis `axis` is after `op`, when `op` keeps the channels and the data order.
+fn channel_axis_after(op: &AxisOp, axis: usize) -> Option<usize> {
+    match op {
+        AxisOp::Rm(a) if *a < axis => Some(axis - 1),
+        AxisOp::Rm(a) if *a > axis => Some(axis),
+        AxisOp::Add(a) if *a <= axis => Some(axis + 1),
+        AxisOp::Add(_) => Some(axis),
+        AxisOp::Reshape(start, _, _) if *start > axis => Some(axis),
+        AxisOp::Reshape(start, from, to) if start + from.len() <= axis => Some(axis + to.len() - from.len()),
+        _ => None,
+    }
+}
+
+/// Folds `tail`'s affine into `weights` (`[c][per]`) and `bias`.
+fn fold_affine(tail: &Tail, weights: &mut [f32], bias: &mut [f32]) {
+    let per = weights.len() / bias.len();
+    for (ch, b) in bias.iter_mut().enumerate() {
+        for v in &mut weights[ch * per..(ch + 1) * per] {
+            *v *= tail.scale[ch];
+        }
+        *b = *b * tail.scale[ch] + tail.shift[ch];
+    }
 }
 
 /// Per-channel values of constant `t` broadcast against a tensor of `rank` whose channel axis is
@@ -90,6 +181,7 @@ fn bin_per_channel<B: tract_nnef::tract_core::ops::binary::BinMiniOp>(
     id: usize,
     from: usize,
     rank: usize,
+    axis: usize,
     c: usize,
 ) -> Option<Vec<f32>> {
     let node = model.node(id);
@@ -102,7 +194,7 @@ fn bin_per_channel<B: tract_nnef::tract_core::ops::binary::BinMiniOp>(
     if model.outlet_fact(OutletId::new(id, 0)).ok()?.shape != model.outlet_fact(OutletId::new(from, 0)).ok()?.shape {
         return None;
     }
-    per_channel(&k, rank, rank - 3, c)
+    per_channel(&k, rank, axis, c)
 }
 
 /// The explicit `[t, l, b, r]` padding of `ps` for an input of `h`×`w` (only for SAME padding).
@@ -125,8 +217,20 @@ fn explicit_pad(ps: &PaddingSpec, k: usize, s: usize, hw: [Option<usize>; 2]) ->
     }
 }
 
-fn plan_for(model: &TypedModel, id: usize, conv: &Conv) -> TractResult<Option<Plan>> {
-    let node = model.node(id);
+/// The convs' bias as `c` values (a scalar is broadcast).
+fn bias_values(bias: &Tensor, c: usize) -> TractResult<Option<Vec<f32>>> {
+    let b = bias.cast_to::<f32>()?;
+    let b = b.try_as_plain_ram()?.as_slice::<f32>()?;
+    Ok(match b.len() {
+        1 => Some(vec![b[0]; c]),
+        n if n == c => Some(b.to_vec()),
+        _ => None,
+    })
+}
+
+/// The rank of a float `Conv`'s input (NCHW 4, CHW 3) when the conv is one oar may take (2D, OIHW,
+/// not quantized, dilation 1, constant kernel and bias).
+fn float_conv_rank(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<Option<usize>> {
     let ps = &conv.pool_spec;
     let rank = match ps.data_format {
         DataFormat::NCHW => 4,
@@ -140,9 +244,17 @@ fn plan_for(model: &TypedModel, id: usize, conv: &Conv) -> TractResult<Option<Pl
         return Ok(None);
     }
     let xf = model.outlet_fact(node.inputs[0])?;
-    if xf.datum_type != f32::datum_type() || xf.rank() != rank {
+    if xf.datum_type != f32::datum_type() || xf.rank() != rank || konst(model, node.inputs[1]).is_none() || konst(model, node.inputs[2]).is_none() {
         return Ok(None);
     }
+    Ok(Some(rank))
+}
+
+fn dw_plan(model: &TypedModel, id: usize, conv: &Conv) -> TractResult<Option<Plan>> {
+    let node = model.node(id);
+    let Some(rank) = float_conv_rank(model, node, conv)? else { return Ok(None) };
+    let ps = &conv.pool_spec;
+    let xf = model.outlet_fact(node.inputs[0])?;
     let (Some(kernel), Some(bias)) = (konst(model, node.inputs[1]), konst(model, node.inputs[2])) else { return Ok(None) };
     let ks = kernel.shape();
     let (c, i_per_g, kh, kw) = (ks[0], ks[1], ks[2], ks[3]);
@@ -157,45 +269,163 @@ fn plan_for(model: &TypedModel, id: usize, conv: &Conv) -> TractResult<Option<Pl
     let Some(pad) = explicit_pad(&ps.padding, k, s, hw) else { return Ok(None) };
     let kernel = kernel.cast_to::<f32>()?;
     let mut weights = kernel.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
-    let b = bias.cast_to::<f32>()?;
-    let b = b.try_as_plain_ram()?.as_slice::<f32>()?;
-    let mut bias: Vec<f32> = match b.len() {
-        1 => vec![b[0]; c],
-        n if n == c => b.to_vec(),
+    let Some(mut bias) = bias_values(&bias, c)? else { return Ok(None) };
+    let tail = tail_after(model, id, rank - 3, c)?;
+    fold_affine(&tail, &mut weights, &mut bias);
+    let op = DwConvF32 { kernel: k, stride: s, pad, activation: tail.activation };
+    let consts = vec![("oar_weights", Tensor::from_shape(&[c, 1, k, k], &weights)?), ("oar_bias", tensor1(&bias))];
+    Ok(Some(Plan { op: Box::new(op), consts, post: tail.post, x_input: 0, last: tail.last, kind: Kind::Depthwise }))
+}
+
+/// A float k×k conv (group 1, not 1×1, square kernel and stride, dilation 1) over few input
+/// channels (`C·k·k` ≤ [`CONV_MAX_DEPTH`]): a network's stem.
+fn stem_plan(model: &TypedModel, id: usize, conv: &Conv) -> TractResult<Option<Plan>> {
+    let node = model.node(id);
+    let Some(rank) = float_conv_rank(model, node, conv)? else { return Ok(None) };
+    let ps = &conv.pool_spec;
+    let (Some(kernel), Some(bias)) = (konst(model, node.inputs[1]), konst(model, node.inputs[2])) else { return Ok(None) };
+    let ks = kernel.shape();
+    let (co, ci, kh, kw) = (ks[0], ks[1], ks[2], ks[3]);
+    let strides = ps.strides();
+    if conv.group != 1 || ps.input_channels != ci || kh != kw || kh == 1 || strides[0] != strides[1] || ci * kh * kw > CONV_MAX_DEPTH {
+        return Ok(None);
+    }
+    let xf = model.outlet_fact(node.inputs[0])?;
+    let hw = [xf.shape[rank - 2].to_usize().ok(), xf.shape[rank - 1].to_usize().ok()];
+    let Some(pad) = explicit_pad(&ps.padding, kh, strides[0], hw) else { return Ok(None) };
+    let kernel = kernel.cast_to::<f32>()?;
+    let mut weights = kernel.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
+    let Some(mut bias) = bias_values(&bias, co)? else { return Ok(None) };
+    let tail = tail_after(model, id, rank - 3, co)?;
+    fold_affine(&tail, &mut weights, &mut bias);
+    let op = ConvF32::new([kh, kw], [strides[0], strides[1]], pad, tail.activation);
+    let consts = vec![("oar_weights", Tensor::from_shape(&[co, ci, kh, kw], &weights)?), ("oar_bias", tensor1(&bias))];
+    Ok(Some(Plan { op: Box::new(op), consts, post: tail.post, x_input: 0, last: tail.last, kind: Kind::Stem }))
+}
+
+/// Whether a pointwise conv over `pixels` (when known) is worth taking from tract.
+fn enough_pixels(pixels: &TDim) -> bool {
+    pixels.to_usize().map_or(true, |p| p >= PW_MIN_PIXELS)
+}
+
+/// A float 1×1 `Conv` (stride 1, group 1, no padding): not decluttered yet.
+fn pw_conv_plan(model: &TypedModel, id: usize, conv: &Conv) -> TractResult<Option<Plan>> {
+    let node = model.node(id);
+    let Some(rank) = float_conv_rank(model, node, conv)? else { return Ok(None) };
+    let ps = &conv.pool_spec;
+    let (Some(kernel), Some(bias)) = (konst(model, node.inputs[1]), konst(model, node.inputs[2])) else { return Ok(None) };
+    let ks = kernel.shape();
+    let (co, ci) = (ks[0], ks[1]);
+    let pad_free = match &ps.padding {
+        PaddingSpec::Valid | PaddingSpec::SameUpper | PaddingSpec::SameLower => true,
+        PaddingSpec::Explicit(b, a) | PaddingSpec::ExplicitOnnxPool(b, a, _) => b.iter().chain(a).all(|&p| p == 0),
+    };
+    if conv.group != 1 || ks[2] != 1 || ks[3] != 1 || ps.strides().iter().any(|&s| s != 1) || !pad_free || ps.input_channels != ci {
+        return Ok(None);
+    }
+    let xf = model.outlet_fact(node.inputs[0])?;
+    if !enough_pixels(&(xf.shape[rank - 2].clone() * &xf.shape[rank - 1])) {
+        return Ok(None);
+    }
+    let kernel = kernel.cast_to::<f32>()?;
+    let weights = kernel.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
+    let Some(bias) = bias_values(&bias, co)? else { return Ok(None) };
+    Ok(Some(pw_plan(model, id, 0, rank - 3, weights, bias, vec![])?))
+}
+
+/// `x[N…][C][P…]` (non-constant input) times constant weights with axes `[Co]` and `[C]` (and
+/// size-1 axes) summed over `C` into `out[N…][Co][P…]`, in f32.
+fn pw_einsum_plan(model: &TypedModel, id: usize, es: &EinSum) -> TractResult<Option<Plan>> {
+    let node = model.node(id);
+    if es.q_params.is_some() || es.operating_dt != f32::datum_type() || node.inputs.len() != 2 {
+        return Ok(None);
+    }
+    let (xi, wi) = match (konst(model, node.inputs[0]), konst(model, node.inputs[1])) {
+        (None, Some(_)) => (0, 1),
+        (Some(_), None) => (1, 0),
         _ => return Ok(None),
     };
-
-    // Per-channel affine ops, possibly after the batch axis is dropped.
-    let (mut last, mut rank, mut squeeze) = (id, rank, false);
-    let (mut scale, mut shift) = (vec![1f32; c], vec![0f32; c]);
-    while let Some(next) = single_successor(model, last) {
-        if rank == 4 && !squeeze && model.node(next).op_as::<AxisOp>() == Some(&AxisOp::Rm(0)) {
-            (squeeze, rank, last) = (true, 3, next);
-        } else if let Some(m) = bin_per_channel::<Mul>(model, next, last, rank, c) {
-            for ch in 0..c {
-                scale[ch] *= m[ch];
-                shift[ch] *= m[ch];
-            }
-            last = next;
-        } else if let Some(a) = bin_per_channel::<Add>(model, next, last, rank, c) {
-            for ch in 0..c {
-                shift[ch] += a[ch];
-            }
-            last = next;
-        } else {
-            break;
+    let w = konst(model, node.inputs[wi]).unwrap();
+    let xf = model.outlet_fact(node.inputs[xi])?;
+    if xf.datum_type != f32::datum_type() || w.datum_type() != f32::datum_type() {
+        return Ok(None);
+    }
+    let ws = w.shape();
+    // Every axis by its position in x, in w and in the output (at most one each).
+    let one = |v: &TVec<usize>| -> Option<Option<usize>> {
+        match v.len() {
+            0 => Some(None),
+            1 => Some(Some(v[0])),
+            _ => None,
+        }
+    };
+    let (mut k_axis, mut o_axis) = (None, None);
+    let (mut shared, mut x_only, mut out_only) = (vec![], vec![], vec![]);
+    for axis in es.axes.iter_all_axes() {
+        let (Some(px), Some(pw), Some(po)) = (one(&axis.inputs[xi]), one(&axis.inputs[wi]), one(&axis.outputs[0])) else { return Ok(None) };
+        match (px, pw, po) {
+            (Some(x), Some(w), None) if k_axis.is_none() => k_axis = Some((x, w)),
+            (None, Some(w), Some(o)) if o_axis.is_none() => o_axis = Some((w, o)),
+            // Batch or pixel axes: in x and the output, absent from w or of size 1 there.
+            (Some(x), w, Some(o)) if w.map_or(true, |w| ws[w] == 1) => shared.push((x, o)),
+            // Size-1 axes the einsum drops or adds (tract's declutter moves the batch axis so).
+            (Some(x), None, None) if xf.shape[x] == 1.to_dim() => x_only.push(x),
+            (None, None, Some(o)) => out_only.push(o),
+            (None, Some(w), None) if ws[w] == 1 => {}
+            _ => return Ok(None),
         }
     }
-    for ch in 0..c {
-        for v in &mut weights[ch * k * k..(ch + 1) * k * k] {
-            *v *= scale[ch];
-        }
-        bias[ch] = bias[ch] * scale[ch] + shift[ch];
+    let (Some((kx, kw)), Some((ow, oo))) = (k_axis, o_axis) else { return Ok(None) };
+    // The shared axes in the same order on both sides, the channels at the same place among them.
+    shared.sort();
+    if shared.windows(2).any(|p| p[0].1 > p[1].1)
+        || shared.iter().filter(|a| a.0 < kx).count() != shared.iter().filter(|a| a.1 < oo).count()
+    {
+        return Ok(None);
     }
+    // From x's layout (channels replaced) to the einsum's: drop then add the size-1 axes.
+    x_only.sort();
+    out_only.sort();
+    let mut post: Vec<AxisOp> = x_only.iter().rev().map(|&a| AxisOp::Rm(a)).collect();
+    post.extend(out_only.iter().map(|&a| AxisOp::Add(a)));
+    let mut axis = kx;
+    for op in &post {
+        axis = channel_axis_after(op, axis).context("channel axis")?;
+    }
+    ensure!(axis == oo, "oar_ops::lower_float: einsum channel axis {kx} -> {axis}, expected {oo}");
+    let (ci, co) = (ws[kw], ws[ow]);
+    if xf.shape[kx] != ci.to_dim() {
+        return Ok(None);
+    }
+    let pixels = xf.shape.iter().skip(kx + 1).fold(TDim::from(1), |a, d| a * d);
+    if !enough_pixels(&pixels) {
+        return Ok(None);
+    }
+    // W[o][i] from the weights' strides (the other axes have size 1).
+    let w = w.cast_to::<f32>()?;
+    let wv = w.try_as_plain_ram()?.as_slice::<f32>()?;
+    let strides: Vec<usize> = (0..ws.len()).map(|a| ws[a + 1..].iter().product()).collect();
+    let weights: Vec<f32> = (0..co).flat_map(|o| (0..ci).map(move |i| (o, i))).map(|(o, i)| wv[o * strides[ow] + i * strides[kw]]).collect();
+    Ok(Some(pw_plan(model, id, xi, kx, weights, vec![0.0; co], post)?))
+}
 
-    let (activation, end) = activation_after(model, last).unwrap_or((FloatActivation::Identity, last));
-    let op = DwConvF32 { kernel: k, stride: s, pad, activation };
-    Ok(Some(Plan { op, weights, bias, squeeze, last: end }))
+/// The [`PwConvF32`] for node `id` (input `x_input`, channel axis `axis` of x), weights `[Co][C]`;
+/// `pre` turns the op's output (x's layout) into node `id`'s.
+#[allow(clippy::too_many_arguments)]
+fn pw_plan(model: &TypedModel, id: usize, x_input: usize, axis: usize, mut weights: Vec<f32>, mut bias: Vec<f32>, pre: Vec<AxisOp>) -> TractResult<Plan> {
+    let (co, ci) = (bias.len(), weights.len() / bias.len());
+    let mut out_axis = axis;
+    for op in &pre {
+        out_axis = channel_axis_after(op, out_axis).context("channel axis")?;
+    }
+    let mut tail = tail_after(model, id, out_axis, co)?;
+    let mut post: Vec<Box<dyn TypedOp>> = pre.into_iter().map(|op| Box::new(op) as _).collect();
+    post.append(&mut tail.post);
+    tail.post = post;
+    fold_affine(&tail, &mut weights, &mut bias);
+    let op = PwConvF32::new(axis, tail.activation);
+    let consts = vec![("oar_weights", Tensor::from_shape(&[co, ci], &weights)?), ("oar_bias", tensor1(&bias))];
+    Ok(Plan { op: Box::new(op), consts, post: tail.post, x_input, last: tail.last, kind: Kind::Pointwise })
 }
 
 /// The activation applied to node `y`'s output and the node that ends it, if there is one.

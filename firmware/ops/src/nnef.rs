@@ -1,12 +1,13 @@
 //! NNEF form of the oar ops: `oar_qconv_dw_v1(x, weights, bias, scale, kernel, stride, padding, …)`
 //! and `oar_qconv_pw_v1(x, weights, bias, scale, …)`; `_v2` of both adds `out_scales` (int8
 //! output with one scale per channel); `oar_dwconv_f32_v1(x, weights, bias, kernel, stride, padding,
-//! activation, …)`. The fragment name carries the op version; a
+//! activation, …)`; `oar_pwconv_f32_v1(x, weights, bias, axis, activation, …)`;
+//! `oar_conv_f32_v1(x, weights, bias, kernel, stride, padding, activation, …)`. The fragment name carries the op version; a
 //! change of meaning gets a new name (and a new entry in [`crate::OPS`]).
 
 use crate::qconv::{Family, OutQuant, QConv};
 use crate::weights::WeightsI8;
-use crate::{DwConvF32, OpId};
+use crate::{ConvF32, DwConvF32, OpId, PwConvF32};
 use oar_kernels::{Activation, FloatActivation};
 use tract_nnef::internal::*;
 use tract_nnef::ser::{ints, invocation, numeric, string};
@@ -23,10 +24,12 @@ fn fragment_of(id: OpId) -> String {
 /// Adds the oar ops (and their writer) to an NNEF framework, in a registry named `oar`.
 pub fn register(nnef: &mut tract_nnef::framework::Nnef) {
     let mut registry = Registry::new("oar")
-        .with_doc("Extension `oar`: oar's int8 depthwise / pointwise and float depthwise convolutions (oar-ops).");
+        .with_doc("Extension `oar`: oar's int8 depthwise / pointwise and float depthwise / pointwise convolutions (oar-ops).");
     registry.register_dumper(dump);
     registry.register_dumper(dump_dwconv_f32);
     registry.register_dumper(dump_weights);
+    registry.register_dumper(dump_pwconv_f32);
+    registry.register_dumper(dump_conv_f32);
     registry.register_primitive(
         &fragment_of(crate::WEIGHTS_I8),
         &[TypeName::Scalar.tensor().named("values"), TypeName::Scalar.tensor().named("scale")],
@@ -43,6 +46,18 @@ pub fn register(nnef: &mut tract_nnef::framework::Nnef) {
         &dwconv_f32_parameters(),
         &[("output", TypeName::Scalar.tensor())],
         load_dwconv_f32,
+    );
+    registry.register_primitive(
+        &fragment_of(crate::PWCONV_F32),
+        &pwconv_f32_parameters(),
+        &[("output", TypeName::Scalar.tensor())],
+        load_pwconv_f32,
+    );
+    registry.register_primitive(
+        &fragment_of(crate::CONV_F32),
+        &conv_f32_parameters(),
+        &[("output", TypeName::Scalar.tensor())],
+        load_conv_f32,
     );
     nnef.registries.push(registry);
 }
@@ -165,13 +180,22 @@ fn load_weights(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractRe
 }
 
 fn dwconv_f32_parameters() -> Vec<Parameter> {
-    vec![
+    let mut p = vec![
         TypeName::Scalar.tensor().named("input"),
         TypeName::Scalar.tensor().named("weights"),
         TypeName::Scalar.tensor().named("bias"),
         TypeName::Integer.named("kernel"),
         TypeName::Integer.named("stride"),
         TypeName::Integer.array().named("padding"),
+    ];
+    p.extend(float_activation_parameters());
+    p
+}
+
+/// The fused activation of the float convs: `activation` names it, `clip_*` and `alpha`/`beta`
+/// hold its constants.
+fn float_activation_parameters() -> Vec<Parameter> {
+    vec![
         TypeName::String.named("activation"),
         TypeName::Scalar.named("clip_min").default(0.0),
         TypeName::Scalar.named("clip_max").default(0.0),
@@ -180,34 +204,25 @@ fn dwconv_f32_parameters() -> Vec<Parameter> {
     ]
 }
 
-fn dump_dwconv_f32(ast: &mut IntoAst, node: &TypedNode, op: &DwConvF32) -> TractResult<Option<Arc<RValue>>> {
-    let inputs: TVec<Arc<RValue>> = node.inputs.iter().map(|i| ast.mapping[i].clone()).collect();
-    let (act, lo, hi, alpha, beta) = match op.activation {
+fn float_activation_args(a: FloatActivation) -> Vec<(&'static str, RValue)> {
+    let (act, lo, hi, alpha, beta) = match a {
         FloatActivation::Identity => ("identity", 0.0, 0.0, 0.0, 0.0),
         FloatActivation::Relu => ("relu", 0.0, 0.0, 0.0, 0.0),
         FloatActivation::Clip { min, max } => ("clip", min, max, 0.0, 0.0),
         FloatActivation::HardSwish { alpha, beta } => ("hard_swish", 0.0, 0.0, alpha, beta),
     };
-    let args: Vec<(&str, RValue)> = vec![
-        ("kernel", numeric(op.kernel)),
-        ("stride", numeric(op.stride)),
-        ("padding", ints(&op.pad)),
+    vec![
         ("activation", string(act)),
         ("clip_min", numeric(lo)),
         ("clip_max", numeric(hi)),
         ("alpha", numeric(alpha)),
         ("beta", numeric(beta)),
-    ];
-    Ok(Some(invocation(&fragment_of(op.op_id()), &inputs, &args)))
+    ]
 }
 
-fn load_dwconv_f32(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResult<Value> {
-    let inputs: TVec<OutletId> =
-        ["input", "weights", "bias"].iter().map(|n| inv.named_arg_as(builder, n)).collect::<TractResult<_>>()?;
+fn float_activation(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResult<FloatActivation> {
     let name = &inv.invocation.id.0;
-    let pad: TVec<usize> = inv.named_arg_as(builder, "padding")?;
-    ensure!(pad.len() == 4, "{name}: padding needs 4 values [top, left, bottom, right]");
-    let activation = match &*inv.named_arg_as::<String>(builder, "activation")? {
+    Ok(match &*inv.named_arg_as::<String>(builder, "activation")? {
         "identity" => FloatActivation::Identity,
         "relu" => FloatActivation::Relu,
         "clip" => FloatActivation::Clip {
@@ -219,10 +234,88 @@ fn load_dwconv_f32(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> Trac
             beta: inv.named_arg_as(builder, "beta")?,
         },
         other => bail!("{name}: unknown activation `{other}`"),
-    };
+    })
+}
+
+fn pwconv_f32_parameters() -> Vec<Parameter> {
+    let mut p = vec![
+        TypeName::Scalar.tensor().named("input"),
+        TypeName::Scalar.tensor().named("weights"),
+        TypeName::Scalar.tensor().named("bias"),
+        TypeName::Integer.named("axis"),
+    ];
+    p.extend(float_activation_parameters());
+    p
+}
+
+fn dump_pwconv_f32(ast: &mut IntoAst, node: &TypedNode, op: &PwConvF32) -> TractResult<Option<Arc<RValue>>> {
+    let inputs: TVec<Arc<RValue>> = node.inputs.iter().map(|i| ast.mapping[i].clone()).collect();
+    let mut args: Vec<(&str, RValue)> = vec![("axis", numeric(op.axis))];
+    args.extend(float_activation_args(op.activation));
+    Ok(Some(invocation(&fragment_of(op.op_id()), &inputs, &args)))
+}
+
+fn load_pwconv_f32(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResult<Value> {
+    let inputs: TVec<OutletId> =
+        ["input", "weights", "bias"].iter().map(|n| inv.named_arg_as(builder, n)).collect::<TractResult<_>>()?;
+    let axis = inv.named_arg_as::<i64>(builder, "axis")?;
+    ensure!(axis >= 0, "{}: axis must be >= 0, got {axis}", inv.invocation.id.0);
+    let activation = float_activation(builder, inv)?;
+    builder.wire(PwConvF32::new(axis as usize, activation), &inputs)
+}
+
+fn dump_dwconv_f32(ast: &mut IntoAst, node: &TypedNode, op: &DwConvF32) -> TractResult<Option<Arc<RValue>>> {
+    let inputs: TVec<Arc<RValue>> = node.inputs.iter().map(|i| ast.mapping[i].clone()).collect();
+    let mut args: Vec<(&str, RValue)> =
+        vec![("kernel", numeric(op.kernel)), ("stride", numeric(op.stride)), ("padding", ints(&op.pad))];
+    args.extend(float_activation_args(op.activation));
+    Ok(Some(invocation(&fragment_of(op.op_id()), &inputs, &args)))
+}
+
+fn load_dwconv_f32(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResult<Value> {
+    let inputs: TVec<OutletId> =
+        ["input", "weights", "bias"].iter().map(|n| inv.named_arg_as(builder, n)).collect::<TractResult<_>>()?;
+    let name = &inv.invocation.id.0;
+    let pad: TVec<usize> = inv.named_arg_as(builder, "padding")?;
+    ensure!(pad.len() == 4, "{name}: padding needs 4 values [top, left, bottom, right]");
+    let activation = float_activation(builder, inv)?;
     let kernel = inv.named_arg_as::<i64>(builder, "kernel")?;
     let stride = inv.named_arg_as::<i64>(builder, "stride")?;
     ensure!(matches!(kernel, 3 | 5) && matches!(stride, 1 | 2), "{name}: kernel 3 or 5 and stride 1 or 2, got {kernel} and {stride}");
     let op = DwConvF32 { kernel: kernel as usize, stride: stride as usize, pad: [pad[0], pad[1], pad[2], pad[3]], activation };
+    builder.wire(op, &inputs)
+}
+
+fn conv_f32_parameters() -> Vec<Parameter> {
+    let mut p = vec![
+        TypeName::Scalar.tensor().named("input"),
+        TypeName::Scalar.tensor().named("weights"),
+        TypeName::Scalar.tensor().named("bias"),
+        TypeName::Integer.array().named("kernel"),
+        TypeName::Integer.array().named("stride"),
+        TypeName::Integer.array().named("padding"),
+    ];
+    p.extend(float_activation_parameters());
+    p
+}
+
+fn dump_conv_f32(ast: &mut IntoAst, node: &TypedNode, op: &ConvF32) -> TractResult<Option<Arc<RValue>>> {
+    let inputs: TVec<Arc<RValue>> = node.inputs.iter().map(|i| ast.mapping[i].clone()).collect();
+    let mut args: Vec<(&str, RValue)> =
+        vec![("kernel", ints(&op.kernel)), ("stride", ints(&op.stride)), ("padding", ints(&op.pad))];
+    args.extend(float_activation_args(op.activation));
+    Ok(Some(invocation(&fragment_of(op.op_id()), &inputs, &args)))
+}
+
+fn load_conv_f32(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResult<Value> {
+    let inputs: TVec<OutletId> =
+        ["input", "weights", "bias"].iter().map(|n| inv.named_arg_as(builder, n)).collect::<TractResult<_>>()?;
+    let name = &inv.invocation.id.0;
+    let kernel: TVec<usize> = inv.named_arg_as(builder, "kernel")?;
+    let stride: TVec<usize> = inv.named_arg_as(builder, "stride")?;
+    let pad: TVec<usize> = inv.named_arg_as(builder, "padding")?;
+    ensure!(kernel.len() == 2 && stride.len() == 2 && pad.len() == 4, "{name}: kernel [kh, kw], stride [sh, sw] and padding [t, l, b, r] expected");
+    let activation = float_activation(builder, inv)?;
+    let op = ConvF32::new([kernel[0], kernel[1]], [stride[0], stride[1]], [pad[0], pad[1], pad[2], pad[3]], activation);
     builder.wire(op, &inputs)
 }

@@ -39,7 +39,7 @@ pub struct ConformArgs {
     /// One JSON object on stdout.
     #[arg(long)]
     pub json: bool,
-    /// tract's ops only, no oar ops (no fused float depthwise conv): the baseline.
+    /// tract's ops only, no oar ops (no fused float depthwise / pointwise / stem convs): the baseline.
     #[arg(long)]
     pub tract_only: bool,
 }

@@ -62,7 +62,7 @@ enum Command {
         /// How --prune ranks filters: l1 or fpgm.
         #[arg(long, default_value = "l1")]
         prune_criterion: oar_compiler::prune::Criterion,
-        /// Float plans: tract's ops only, no oar ops (no fused float depthwise conv): the plan
+        /// Float plans: tract's ops only, no oar ops (no fused float depthwise / pointwise / stem convs): the plan
         /// runs on any oar runtime, and is the baseline to compare with.
         #[arg(long)]
         tract_only: bool,

@@ -102,8 +102,8 @@ pub struct Prepared {
 /// Choices of [`compile_with`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompileOptions {
-    /// Replace tract ops by oar's own where it has faster ones (float depthwise convs with their
-    /// activation: `oar_ops::lower_float`). Off: the plan uses tract's ops only (runs on any oar
+    /// Replace tract ops by oar's own where it has faster ones (float depthwise and pointwise convs
+    /// with their BatchNorm and activation: `oar_ops::lower_float`). Off: the plan uses tract's ops only (runs on any oar
     /// runtime, and is the baseline to compare with).
     pub oar_ops: bool,
 }
@@ -129,9 +129,9 @@ pub fn compile_with(src: &SourceModel, out: &Path, opts: &CompileOptions) -> Res
     let mut model = prepared.typed.clone();
     let lowered = oar_ops::lower_float(&mut model).map_err(|e| CompileError::Model {
         path: prepared.path.clone(),
-        message: format!("cannot lower float depthwise convs to oar ops: {e:#}"),
+        message: format!("cannot lower float convs to oar ops: {e:#}"),
     })?;
-    log::info!("{}: {lowered} float depthwise convs run by oar_dwconv_f32", prepared.path.display());
+    log::info!("{}: {lowered} float depthwise / pointwise / stem convs run by oar_dwconv_f32 / oar_pwconv_f32 / oar_conv_f32", prepared.path.display());
     emit_checked(&prepared, &model, &prepared.typed, out)
 }
 

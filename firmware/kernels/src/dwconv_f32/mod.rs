@@ -46,7 +46,7 @@ impl FloatActivation {
     /// ONNX `HardSwish` (tract's `HardSwish` element-wise op).
     pub const HARD_SWISH: FloatActivation = FloatActivation::HardSwish { alpha: 1.0 / 6.0, beta: 0.5 };
 
-    fn check(&self) -> Result<Act, KernelError> {
+    pub(crate) fn check(&self) -> Result<Act, KernelError> {
         let (lo, hi, hswish, alpha, beta) = match *self {
             FloatActivation::Identity => (f32::NEG_INFINITY, f32::INFINITY, false, 0.0, 0.0),
             FloatActivation::Relu => (0.0, f32::INFINITY, false, 0.0, 0.0),
