@@ -3,11 +3,13 @@
 //!   (bias, per-channel requantization, activation) writing int8 or f32;
 //! - [`DwConvF32`]: float depthwise 3×3 / 5×5 convolutions with the BatchNorm scale folded in and
 //!   the activation (ReLU, clip, hard-swish) fused;
+//! - [`DeformConv`]: ONNX's deformable convolution (v2, with mask), f32, which tract lacks;
 //! - their NNEF form (fragments with a versioned name, [`OPS`]), added to a framework by
 //!   [`register`] (`oar_plan::nnef()` does it, so plans using them load on the device);
 //! - [`lower()`]: the pass that replaces tract's quantized `Conv` nodes of those shapes by oar ops;
 //!   [`lower_float()`]: the one that replaces tract's float depthwise `Conv` (and what follows it).
 
+mod deform_conv;
 mod dwconv_f32;
 mod lower;
 mod lower_float;
@@ -15,6 +17,7 @@ mod nnef;
 mod qconv;
 mod weights;
 
+pub use deform_conv::{DeformConv, DeformIm2Col};
 pub use dwconv_f32::DwConvF32;
 pub use lower::lower;
 pub use lower_float::lower_float;
@@ -38,17 +41,22 @@ pub const DWCONV_F32: OpId = OpId { name: "oar_dwconv_f32", version: 1, since: "
 /// A float layer's weights stored as int8.
 pub const WEIGHTS_I8: OpId = OpId { name: "oar_weights_i8", version: 1, since: "0.2.0" };
 
+/// ONNX `DeformConv` (deformable convolution v2, mask optional).
+pub const DEFORM_CONV: OpId = OpId { name: "oar_deform_conv", version: 1, since: "0.3.0" };
+
 /// Every op this runtime provides. Version 2 of the int8 convs writes int8 with one scale per
 /// output channel (a fifth input), for a depthwise consumer whose input is quantized per channel.
 /// `oar_dwconv_f32` is the float depthwise conv with its activation fused ([`DwConvF32`]);
-/// `oar_weights_i8` holds a float layer's weights as int8 ([`WeightsI8`]).
-pub const OPS: [OpId; 6] = [
+/// `oar_weights_i8` holds a float layer's weights as int8 ([`WeightsI8`]); `oar_deform_conv` is
+/// ONNX's deformable convolution ([`DeformConv`]).
+pub const OPS: [OpId; 7] = [
     OpId { name: "oar_qconv_dw", version: 1, since: "0.1.0" },
     OpId { name: "oar_qconv_pw", version: 1, since: "0.1.0" },
     OpId { name: "oar_qconv_dw", version: 2, since: "0.2.0" },
     OpId { name: "oar_qconv_pw", version: 2, since: "0.2.0" },
     DWCONV_F32,
     WEIGHTS_I8,
+    DEFORM_CONV,
 ];
 
 /// Whether this runtime provides op `name` at `version`.
@@ -66,6 +74,7 @@ pub fn required_ops(model: &tract_nnef::internal::TypedModel) -> Vec<OpId> {
                 .map(|op| op.op_id())
                 .or_else(|| n.op_as::<DwConvF32>().map(|op| op.op_id()))
                 .or_else(|| n.op_as::<WeightsI8>().map(|op| op.op_id()))
+                .or_else(|| n.op_as::<DeformConv>().map(|op| op.op_id()))
         })
         .collect();
     ops.sort_by_key(|o| (o.name, o.version));
