@@ -123,7 +123,7 @@ impl tract_onnx::tract_hir::ops::expandable::Expansion for Expansion {
         }
         let bias = match self.bias {
             Some(b) => inputs[b],
-            None => model.add_const(format!("{prefix}.bias"), Tensor::zero::<f32>(&[ws[0]])?)?,
+            None => model.add_const(format!("{prefix}.zero_bias"), Tensor::zero::<f32>(&[ws[0]])?)?,
         };
         let mut wires = tvec![inputs[0], inputs[1], inputs[2], bias];
         if let Some(m) = self.mask {
