@@ -40,10 +40,10 @@ impl DeformConv {
         self.kernel[0] * self.kernel[1]
     }
 
-    /// Output height and width for an input of `h`×`w` (`None` when the dilated kernel does not
-    /// fit in the padded input).
+    /// Output height and width for an input of `h`×`w` (the dilated kernel must fit in the padded
+    /// input: checked by the op before it computes this for concrete sizes).
     pub fn output_hw<D: DimLike>(&self, h: &D, w: &D) -> (D, D) {
-        let ext = |k: usize, d: usize| d * (k - 1) + 1;
+        let ext = |k: usize, d: usize| d * k.saturating_sub(1) + 1;
         let [t, l, b, r] = self.pad;
         (
             (h.clone() + (t + b) - ext(self.kernel[0], self.dilation[0])) / self.stride[0] + 1usize,
@@ -251,7 +251,7 @@ impl TypedOp for DeformConv {
         let facts: TVec<&TypedFact> = model.node_input_facts(node.id)?;
         let Some(xs) = facts[0].shape.as_concrete() else { return Ok(None) };
         let Some(ws) = facts[1].shape.as_concrete() else { return Ok(None) };
-        let (n, c, oc) = (xs[0], xs[1], ws[0]);
+        let (c, oc) = (xs[1], ws[0]);
         let (oh, ow) = self.output_hw(&xs[2], &xs[3]);
         let (g, taps) = (self.group, self.taps());
         let (kg, ocg, p_len) = (c / g * taps, oc / g, oh * ow);
@@ -274,10 +274,7 @@ impl TypedOp for DeformConv {
         y = patch.wire_node(format!("{name}.spatial"), AxisOp::Reshape(2, tvec![p_len.to_dim()], tvec![oh.to_dim(), ow.to_dim()]), &[y])?[0];
         // bias [oC] → [1][oC][1][1]
         let bias_shape = model.outlet_fact(node.inputs[3])?.shape.to_tvec();
-        let mut b = patch.wire_node(format!("{name}.bias_shape"), AxisOp::Reshape(0, bias_shape, tvec![1.to_dim(), oc.to_dim(), 1.to_dim(), 1.to_dim()]), &[ins[3]])?[0];
-        if n != 1 {
-            b = patch.wire_node(format!("{name}.bias_bcast"), tract_nnef::tract_core::ops::array::MultiBroadcastTo::new(tvec![n.to_dim(), oc.to_dim(), 1.to_dim(), 1.to_dim()].into()), &[b])?[0];
-        }
+        let b = patch.wire_node(format!("{name}.bias_shape"), AxisOp::Reshape(0, bias_shape, tvec![1.to_dim(), oc.to_dim(), 1.to_dim(), 1.to_dim()]), &[ins[3]])?[0];
         let out = patch.wire_node(format!("{name}.bias"), add(), &[y, b])?[0];
         patch.shunt_outside(model, node.id.into(), out)?;
         Ok(Some(patch))

@@ -104,6 +104,9 @@ impl tract_onnx::tract_hir::ops::expandable::Expansion for Expansion {
         }
         s.given_2(&inputs[1].shape[2], &inputs[1].shape[3], move |s, kh, kw| {
             let (Ok(kh), Ok(kw)) = (kh.to_usize(), kw.to_usize()) else { return Ok(()) };
+            if kh == 0 || kw == 0 {
+                return Ok(()); // refused by the op when wired
+            }
             let op = self.op(self.kernel.unwrap_or([kh, kw]));
             s.given_2(&inputs[0].shape[2], &inputs[0].shape[3], move |s, h, w| {
                 let (oh, ow) = op.output_hw(&h, &w);
