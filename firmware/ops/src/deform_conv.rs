@@ -207,7 +207,8 @@ impl EvalOp for DeformConv {
         for b in 0..n {
             let m = mask.map(|m| &m[b * mask_len..][..mask_len]);
             self.im2col(&x[b * c * h * w..][..c * h * w], [c, h, w], &off[b * off_len..][..off_len], m, [oh, ow], &mut cols);
-            // out[o][p] = bias[o] + Σ_k weights[o][k] · cols[g·kg + k][p], four output rows at a time.
+            // out[o][p] = bias[o] + Σ_k weights[o][k] · cols[g·kg + k][p], one output row at a time
+            // (the reference path: optimised plans use tract's matmul, see `codegen`).
             let y = &mut out[b * oc * p_len..][..oc * p_len];
             for (o, row) in y.chunks_mut(p_len).enumerate() {
                 row.fill(bias[o]);
