@@ -116,8 +116,38 @@ def gelu():
          [h.make_tensor_value_info("y", T.FLOAT, [BATCH, 8])], inits, {"x": x})
 
 
+def deform_conv():
+    """paddle2onnx's deformable conv v2 (PP-YOLO / TTFNet DCN): offsets and a sigmoid mask computed
+    by convs of the input, then DeformConv(x, W, offset, B, mask), 3x3, pad 1, stride 1; then a
+    second DeformConv with neither bias nor mask, stride 2, uneven pads, 2 groups. The offsets reach
+    ±4 px, so taps fall outside the image. Input and onnxruntime's outputs are written as .npy."""
+    rng = np.random.default_rng(7)
+    f = lambda *s, scale=1.0: (rng.standard_normal(s) * scale).astype(np.float32)
+    x = f(1, 4, 6, 7)
+    nodes = [
+        h.make_node("Conv", ["x", "Woff"], ["off"], pads=[1, 1, 1, 1]),
+        h.make_node("Conv", ["x", "Wm"], ["mlogit"], pads=[1, 1, 1, 1]),
+        h.make_node("Sigmoid", ["mlogit"], ["mask"]),
+        h.make_node("DeformConv", ["x", "W", "off", "B", "mask"], ["y"], dilations=[1, 1], group=1,
+                    pads=[1, 1, 1, 1], strides=[1, 1]),
+        h.make_node("Conv", ["y", "Woff2"], ["off2"], pads=[1, 0, 1, 1], strides=[2, 2]),
+        h.make_node("DeformConv", ["y", "W2", "off2"], ["y2"], kernel_shape=[3, 3], group=2,
+                    pads=[1, 0, 1, 1], strides=[2, 2]),
+    ]
+    inits = {"Woff": f(18, 4, 3, 3, scale=0.6), "Wm": f(9, 4, 3, 3, scale=0.5), "W": f(6, 4, 3, 3, scale=0.3),
+             "B": f(6), "Woff2": f(18, 6, 3, 3, scale=0.5), "W2": f(4, 3, 3, 3, scale=0.3)}
+    save("deform_conv", nodes, [h.make_tensor_value_info("x", T.FLOAT, [BATCH, 4, 6, 7])],
+         [h.make_tensor_value_info("y", T.FLOAT, [BATCH, 6, 6, 7]),
+          h.make_tensor_value_info("y2", T.FLOAT, [BATCH, 4, 3, 3])], inits, {"x": x}, opset=19)
+    sess = ort.InferenceSession(str(OUT / "deform_conv.onnx"), providers=["CPUExecutionProvider"])
+    np.save(OUT / "deform_conv_input.npy", x)
+    for i, y in enumerate(sess.run(None, {"x": x})):
+        np.save(OUT / f"deform_conv_output_{i}.npy", y)
+
+
 if __name__ == "__main__":
     conv_bias_add()
     strided_slice_after_reshape()
     if_sequence_map()
     gelu()
+    deform_conv()

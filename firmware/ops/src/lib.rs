@@ -6,6 +6,7 @@
 //! - [`PwConvF32`]: float pointwise 1×1 convolutions, likewise with BatchNorm and activation fused;
 //! - [`ConvF32`]: float k×k convolutions with few input channels (the stem), likewise, padding in
 //!   its im2col;
+//! - [`DeformConv`]: ONNX's deformable convolution (v2, with mask), f32, which tract lacks;
 //! - their NNEF form (fragments with a versioned name, [`OPS`]), added to a framework by
 //!   [`register`] (`oar_plan::nnef()` does it, so plans using them load on the device);
 //! - [`lower()`]: the pass that replaces tract's quantized `Conv` nodes of those shapes by oar ops;
@@ -13,6 +14,7 @@
 //!   `EinSum` (and what follows them).
 
 mod conv_f32;
+mod deform_conv;
 mod dwconv_f32;
 mod lower;
 mod lower_float;
@@ -22,6 +24,7 @@ mod qconv;
 mod weights;
 
 pub use conv_f32::{ConvF32, CONV_MAX_DEPTH};
+pub use deform_conv::{DeformConv, DeformIm2Col};
 pub use dwconv_f32::DwConvF32;
 pub use lower::lower;
 pub use lower_float::lower_float;
@@ -50,13 +53,16 @@ pub const CONV_F32: OpId = OpId { name: "oar_conv_f32", version: 1, since: "0.3.
 /// A float layer's weights stored as int8.
 pub const WEIGHTS_I8: OpId = OpId { name: "oar_weights_i8", version: 1, since: "0.2.0" };
 
+/// ONNX `DeformConv` (deformable convolution v2, mask optional).
+pub const DEFORM_CONV: OpId = OpId { name: "oar_deform_conv", version: 1, since: "0.3.0" };
+
 /// Every op this runtime provides. Version 2 of the int8 convs writes int8 with one scale per
 /// output channel (a fifth input), for a depthwise consumer whose input is quantized per channel.
 /// `oar_dwconv_f32` is the float depthwise conv with its activation fused ([`DwConvF32`]);
 /// `oar_weights_i8` holds a float layer's weights as int8 ([`WeightsI8`]); `oar_pwconv_f32` is the
 /// float pointwise conv with its activation fused ([`PwConvF32`]); `oar_conv_f32` the float stem
-/// conv ([`ConvF32`]).
-pub const OPS: [OpId; 8] = [
+/// conv ([`ConvF32`]); `oar_deform_conv` is ONNX's deformable convolution ([`DeformConv`]).
+pub const OPS: [OpId; 9] = [
     OpId { name: "oar_qconv_dw", version: 1, since: "0.1.0" },
     OpId { name: "oar_qconv_pw", version: 1, since: "0.1.0" },
     OpId { name: "oar_qconv_dw", version: 2, since: "0.2.0" },
@@ -65,6 +71,7 @@ pub const OPS: [OpId; 8] = [
     WEIGHTS_I8,
     PWCONV_F32,
     CONV_F32,
+    DEFORM_CONV,
 ];
 
 /// Whether this runtime provides op `name` at `version`.
@@ -84,6 +91,7 @@ pub fn required_ops(model: &tract_nnef::internal::TypedModel) -> Vec<OpId> {
                 .or_else(|| n.op_as::<PwConvF32>().map(|op| op.op_id()))
                 .or_else(|| n.op_as::<ConvF32>().map(|op| op.op_id()))
                 .or_else(|| n.op_as::<WeightsI8>().map(|op| op.op_id()))
+                .or_else(|| n.op_as::<DeformConv>().map(|op| op.op_id()))
         })
         .collect();
     ops.sort_by_key(|o| (o.name, o.version));

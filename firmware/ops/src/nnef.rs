@@ -2,12 +2,15 @@
 //! and `oar_qconv_pw_v1(x, weights, bias, scale, …)`; `_v2` of both adds `out_scales` (int8
 //! output with one scale per channel); `oar_dwconv_f32_v1(x, weights, bias, kernel, stride, padding,
 //! activation, …)`; `oar_pwconv_f32_v1(x, weights, bias, axis, activation, …)`;
-//! `oar_conv_f32_v1(x, weights, bias, kernel, stride, padding, activation, …)`. The fragment name carries the op version; a
+//! `oar_conv_f32_v1(x, weights, bias, kernel, stride, padding, activation, …)`;
+//! `oar_deform_conv_v1(input, weights, offset, bias, mask, kernel, stride, dilation,
+//! padding, group, offset_group, masked)` (ONNX `DeformConv`; `mask` is a scalar 1 when the ONNX node
+//! has none and `masked` is false). The fragment name carries the op version; a
 //! change of meaning gets a new name (and a new entry in [`crate::OPS`]).
 
 use crate::qconv::{Family, OutQuant, QConv};
 use crate::weights::WeightsI8;
-use crate::{ConvF32, DwConvF32, OpId, PwConvF32};
+use crate::{ConvF32, DeformConv, DwConvF32, OpId, PwConvF32};
 use oar_kernels::{Activation, FloatActivation};
 use tract_nnef::internal::*;
 use tract_nnef::ser::{ints, invocation, numeric, string};
@@ -24,12 +27,19 @@ fn fragment_of(id: OpId) -> String {
 /// Adds the oar ops (and their writer) to an NNEF framework, in a registry named `oar`.
 pub fn register(nnef: &mut tract_nnef::framework::Nnef) {
     let mut registry = Registry::new("oar")
-        .with_doc("Extension `oar`: oar's int8 depthwise / pointwise and float depthwise / pointwise convolutions (oar-ops).");
+        .with_doc("Extension `oar`: oar's int8 depthwise / pointwise and float depthwise / pointwise / stem convolutions, deformable convolution (oar-ops).");
     registry.register_dumper(dump);
     registry.register_dumper(dump_dwconv_f32);
     registry.register_dumper(dump_weights);
     registry.register_dumper(dump_pwconv_f32);
     registry.register_dumper(dump_conv_f32);
+    registry.register_dumper(dump_deform_conv);
+    registry.register_primitive(
+        &fragment_of(crate::DEFORM_CONV),
+        &deform_conv_parameters(),
+        &[("output", TypeName::Scalar.tensor())],
+        load_deform_conv,
+    );
     registry.register_primitive(
         &fragment_of(crate::WEIGHTS_I8),
         &[TypeName::Scalar.tensor().named("values"), TypeName::Scalar.tensor().named("scale")],
@@ -317,5 +327,67 @@ fn load_conv_f32(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractR
     ensure!(kernel.len() == 2 && stride.len() == 2 && pad.len() == 4, "{name}: kernel [kh, kw], stride [sh, sw] and padding [t, l, b, r] expected");
     let activation = float_activation(builder, inv)?;
     let op = ConvF32::new([kernel[0], kernel[1]], [stride[0], stride[1]], [pad[0], pad[1], pad[2], pad[3]], activation);
+    builder.wire(op, &inputs)
+}
+
+fn deform_conv_parameters() -> Vec<Parameter> {
+    vec![
+        TypeName::Scalar.tensor().named("input"),
+        TypeName::Scalar.tensor().named("weights"),
+        TypeName::Scalar.tensor().named("offset"),
+        TypeName::Scalar.tensor().named("bias"),
+        TypeName::Scalar.tensor().named("mask"),
+        TypeName::Integer.array().named("kernel"),
+        TypeName::Integer.array().named("stride"),
+        TypeName::Integer.array().named("dilation"),
+        TypeName::Integer.array().named("padding"),
+        TypeName::Integer.named("group").default(1),
+        TypeName::Integer.named("offset_group").default(1),
+        TypeName::Logical.named("masked"),
+    ]
+}
+
+fn dump_deform_conv(ast: &mut IntoAst, node: &TypedNode, op: &DeformConv) -> TractResult<Option<Arc<RValue>>> {
+    let mut inputs: TVec<Arc<RValue>> = node.inputs.iter().map(|i| ast.mapping[i].clone()).collect();
+    if !op.mask {
+        inputs.push(Arc::new(numeric(1.0f32)));
+    }
+    let args: Vec<(&str, RValue)> = vec![
+        ("kernel", ints(&op.kernel)),
+        ("stride", ints(&op.stride)),
+        ("dilation", ints(&op.dilation)),
+        ("padding", ints(&op.pad)),
+        ("group", numeric(op.group)),
+        ("offset_group", numeric(op.offset_group)),
+        ("masked", tract_nnef::ser::logical(op.mask)),
+    ];
+    Ok(Some(invocation(&fragment_of(op.op_id()), &inputs, &args)))
+}
+
+fn load_deform_conv(builder: &mut ModelBuilder, inv: &ResolvedInvocation) -> TractResult<Value> {
+    let name = &inv.invocation.id.0;
+    let mask: bool = inv.named_arg_as(builder, "masked")?;
+    let tensors: &[&str] = if mask { &["input", "weights", "offset", "bias", "mask"] } else { &["input", "weights", "offset", "bias"] };
+    let inputs: TVec<OutletId> = tensors.iter().map(|n| inv.named_arg_as(builder, n)).collect::<TractResult<_>>()?;
+    let mut pair = |key: &str| -> TractResult<[usize; 2]> {
+        let v: TVec<usize> = inv.named_arg_as(builder, key)?;
+        ensure!(v.len() == 2, "{name}: {key} needs 2 values [h, w], got {v:?}");
+        Ok([v[0], v[1]])
+    };
+    let (kernel, stride, dilation) = (pair("kernel")?, pair("stride")?, pair("dilation")?);
+    let pad: TVec<usize> = inv.named_arg_as(builder, "padding")?;
+    ensure!(pad.len() == 4, "{name}: padding needs 4 values [top, left, bottom, right]");
+    let group = inv.named_arg_as::<i64>(builder, "group")?;
+    let offset_group = inv.named_arg_as::<i64>(builder, "offset_group")?;
+    ensure!(group >= 1 && offset_group >= 1, "{name}: group {group} and offset_group {offset_group} must be positive");
+    let op = DeformConv {
+        kernel,
+        stride,
+        dilation,
+        pad: [pad[0], pad[1], pad[2], pad[3]],
+        group: group as usize,
+        offset_group: offset_group as usize,
+        mask,
+    };
     builder.wire(op, &inputs)
 }

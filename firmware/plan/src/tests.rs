@@ -191,6 +191,44 @@ fn plan_with_oar_ops_lists_them_and_runs() {
     assert_eq!(unsafe { y.as_slice_unchecked::<i8>() }, unsafe { want.as_slice_unchecked::<i8>() });
 }
 
+/// y = deformable 3×3 conv of x (offsets and mask constant), as the compiler emits ONNX `DeformConv`.
+fn deform_conv_model() -> TypedModel {
+    let mut m = TypedModel::default();
+    let x = m.add_source("x", f32::fact([1, 2, 5, 6])).unwrap();
+    // a·sin(f·i) + b: offsets up to 2.5 px (some taps outside the image), a mask in [0, 1].
+    let t = |shape: &[usize], f: f32, a: f32, b: f32| {
+        let n: usize = shape.iter().product();
+        Tensor::from_shape(shape, &(0..n).map(|i| a * (i as f32 * f).sin() + b).collect::<Vec<_>>()).unwrap()
+    };
+    let w = m.add_const("w", t(&[3, 2, 3, 3], 0.7, 1.0, 0.0)).unwrap();
+    let off = m.add_const("offset", t(&[1, 18, 5, 6], 1.3, 2.5, 0.0)).unwrap();
+    let b = m.add_const("b", tensor1(&[0.5f32, -1.0, 0.25])).unwrap();
+    let mask = m.add_const("mask", t(&[1, 9, 5, 6], 0.3, 0.5, 0.5)).unwrap();
+    let op = oar_ops::DeformConv { kernel: [3, 3], stride: [1, 1], dilation: [1, 1], pad: [1, 1, 1, 1], group: 1, offset_group: 1, mask: true };
+    let y = m.wire_node("dcn", op, &[x, w, off, b, mask]).unwrap();
+    m.select_output_outlets(&y).unwrap();
+    m
+}
+
+#[test]
+fn plan_with_a_deform_conv_lists_it_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dcn.oar");
+    let nnef = nnef().write_to_tar(&deform_conv_model(), Vec::new()).unwrap();
+    let written = write_plan(&path, &manifest(), &[(MODEL_ENTRY, &nnef)]).unwrap();
+    assert_eq!(written.required_ops, vec![RequiredOp { name: "oar_deform_conv".into(), version: 1, oar: "0.3.0".into() }]);
+    let engine = Engine::load(&path).unwrap();
+    let x = Tensor::from_shape(&[1, 2, 5, 6], &(0..60).map(|i| (i as f32 * 0.37).cos()).collect::<Vec<_>>()).unwrap();
+    let y = engine.run_one(x.clone()).unwrap().remove(0);
+    assert_eq!(y.shape(), &[1, 3, 5, 6]);
+    // The op as written (its own eval) and the device's optimised plan (columns + tract's matmul).
+    let want = deform_conv_model().into_runnable().unwrap().run(tvec!(x.into_tvalue())).unwrap().remove(0);
+    let (y, want) = (y.to_plain_array_view::<f32>().unwrap(), want.to_plain_array_view::<f32>().unwrap());
+    let err = y.iter().zip(want.iter()).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(err < 1e-5, "{err}");
+    assert!(want.iter().any(|v| v.abs() > 0.5));
+}
+
 #[test]
 fn plan_needing_a_newer_op_names_it_and_the_release() {
     let dir = tempfile::tempdir().unwrap();

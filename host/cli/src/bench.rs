@@ -25,6 +25,10 @@ pub struct BenchArgs {
     /// Also time every op, and print where the time goes.
     #[arg(long)]
     profile: bool,
+    /// With --profile, also the time of the nodes whose name contains this text (e.g.
+    /// `DeformConv`): a layer's share whatever ops tract made of it. Repeatable.
+    #[arg(long)]
+    nodes: Vec<String>,
     /// One JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -42,12 +46,27 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     let p90 = percentile(&times, 0.9);
     let mean = times.iter().map(|t| t.as_secs_f64()).sum::<f64>() / times.len() as f64 * 1e3;
 
-    let profile = if args.profile { Some(op_profile(&engine, input, args.runs.clamp(1, 10))?) } else { None };
+    let runs = args.runs.clamp(1, 10);
+    let node_times = if args.profile { Some(engine.profile(input, runs)?) } else { None };
+    let profile = node_times.as_ref().map(|t| op_profile(t, runs));
+    // (text, ms per run, nodes) for each --nodes.
+    let matched: Vec<(String, f64, usize)> = match &node_times {
+        Some(t) => args
+            .nodes
+            .iter()
+            .map(|pat| {
+                let hits: Vec<_> = t.iter().filter(|n| n.node.contains(pat.as_str())).collect();
+                (pat.clone(), hits.iter().map(|n| n.total.as_secs_f64()).sum::<f64>() * 1e3 / runs as f64, hits.len())
+            })
+            .collect(),
+        None => vec![],
+    };
     if args.json {
         let v = serde_json::json!({
             "model": args.model, "plan": path, "shape": shape, "threads": args.threads, "runs": times.len(),
             "median_ms": median, "p90_ms": p90, "mean_ms": mean, "min_ms": percentile(&times, 0.0),
             "profile": profile.as_ref().map(|p| p.iter().map(|(op, ms, n)| serde_json::json!({"op": op, "ms": ms, "nodes": n})).collect::<Vec<_>>()),
+            "matched": matched.iter().map(|(pat, ms, n)| serde_json::json!({"name_contains": pat, "ms": ms, "nodes": n})).collect::<Vec<_>>(),
         });
         println!("{v}");
     } else {
@@ -63,6 +82,9 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
             println!("\n{:56} {:>9} {:>6} {:>6}", "op", "ms/run", "share", "nodes");
             for (op, ms, n) in p.iter().take(20) {
                 println!("{op:56} {ms:>9.3} {:>5.1}% {n:>6}", ms / total * 100.0);
+            }
+            for (pat, ms, n) in &matched {
+                println!("{:56} {ms:>9.3} {:>5.1}% {n:>6}", format!("nodes named *{pat}*"), ms / total * 100.0);
             }
         }
     }
@@ -95,14 +117,13 @@ pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 /// Time per op kind (ms per run, node count), most expensive first.
-fn op_profile(engine: &Engine, input: oar_plan::tract::Tensor, runs: usize) -> Result<Vec<(String, f64, usize)>> {
-    let nodes = engine.profile(input, runs)?;
+fn op_profile(nodes: &[oar_plan::NodeTime], runs: usize) -> Vec<(String, f64, usize)> {
     let mut by_op: std::collections::BTreeMap<String, (f64, usize)> = Default::default();
     for n in nodes {
         // Matmuls are told apart by kernel: integer (…_i32_…) or float (…_f32_…).
-        let key = match n.kernel {
+        let key = match &n.kernel {
             Some(k) => format!("{} [{k}]", n.op),
-            None => n.op,
+            None => n.op.clone(),
         };
         let e = by_op.entry(key).or_default();
         e.0 += n.total.as_secs_f64() * 1e3 / runs as f64;
@@ -110,5 +131,5 @@ fn op_profile(engine: &Engine, input: oar_plan::tract::Tensor, runs: usize) -> R
     }
     let mut v: Vec<_> = by_op.into_iter().map(|(op, (ms, n))| (op, ms, n)).collect();
     v.sort_by(|a, b| b.1.total_cmp(&a.1));
-    Ok(v)
+    v
 }

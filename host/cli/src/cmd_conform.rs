@@ -42,6 +42,9 @@ pub struct ConformArgs {
     /// tract's ops only, no oar ops (no fused float depthwise / pointwise / stem convs): the baseline.
     #[arg(long)]
     pub tract_only: bool,
+    /// Also write the plan's outputs there, as output_N.npy (to see where they differ).
+    #[arg(long)]
+    pub save_outputs: Option<PathBuf>,
 }
 
 /// How far one output is from its reference.
@@ -72,6 +75,12 @@ pub fn run(args: &ConformArgs) -> Result<ExitCode> {
         outputs.len(),
         expected.len()
     );
+    if let Some(dir) = &args.save_outputs {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for (i, t) in outputs.iter().enumerate() {
+            npy::write(&dir.join(format!("output_{i}.npy")), t)?;
+        }
+    }
     let errors = outputs
         .iter()
         .zip(&expected)

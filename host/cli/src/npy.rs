@@ -1,5 +1,6 @@
 //! Reads NumPy `.npy` files of little-endian f32 or f64 (C order), as numpy and the zoo tools
-//! write them: the inputs and reference outputs of conformance runs.
+//! write them: the inputs and reference outputs of conformance runs; writes f32 ones (a plan's
+//! outputs, to look at where they differ).
 
 use anyhow::{bail, ensure, Context, Result};
 use oar_plan::tract::Tensor;
@@ -11,6 +12,27 @@ const MAGIC: &[u8] = b"\x93NUMPY";
 pub fn read(path: &Path) -> Result<Tensor> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     parse(&bytes).with_context(|| format!("{}: not a NumPy .npy file of f32/f64 in C order", path.display()))
+}
+
+/// Writes a tensor (cast to f32) as a version-1 `.npy` file.
+pub fn write(path: &Path, t: &Tensor) -> Result<()> {
+    let t = t.cast_to::<f32>()?;
+    let dims: Vec<String> = t.shape().iter().map(|d| d.to_string()).collect();
+    let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    // Magic, version, length, header and its newline: a multiple of 64 bytes.
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend([1, 0]);
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    for v in t.to_plain_array_view::<f32>()?.iter() {
+        bytes.extend(v.to_le_bytes());
+    }
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Parses the bytes of an `.npy` file.
@@ -93,6 +115,20 @@ mod tests {
         let t = parse(&npy("<f8", "(2,)", &f64s)).unwrap();
         assert_eq!(t.shape(), &[2]);
         assert_eq!(t.to_plain_array_view::<f32>().unwrap().iter().copied().collect::<Vec<_>>(), [1.5, 2.0]);
+    }
+
+    #[test]
+    fn writes_what_it_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        for shape in [vec![2, 3], vec![4], vec![1, 2, 1, 2]] {
+            let n: usize = shape.iter().product();
+            let t = Tensor::from_shape(&shape, &(0..n).map(|i| i as f32 * 0.5 - 1.0).collect::<Vec<_>>()).unwrap();
+            let path = dir.path().join("t.npy");
+            write(&path, &t).unwrap();
+            assert_eq!(read(&path).unwrap(), t);
+            // The header as numpy writes it: 64-byte aligned data.
+            assert_eq!((std::fs::read(&path).unwrap().len() - 4 * n) % 64, 0);
+        }
     }
 
     #[test]

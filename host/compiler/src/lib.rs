@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tract_onnx::prelude::{InferenceFact, InferenceModelExt};
 
+mod deform_conv;
 mod rewrite;
 pub mod prune;
 mod tensorflow;
@@ -235,12 +236,15 @@ fn emit_checked(prepared: &Prepared, model: &TypedModel, reference: &TypedModel,
     Ok(Compiled { manifest, check_error })
 }
 
+/// tract-onnx with the ops oar adds (`DeformConv`, run by `oar_ops::DeformConv`).
 fn onnx_loader() -> tract_onnx::Onnx {
-    tract_onnx::onnx()
+    let mut onnx = tract_onnx::onnx()
         // paddle2onnx tags shapes with a batch symbol that conflicts with a pinned input: trust the
         // graph, not the annotations.
         .with_ignore_output_shapes(true)
-        .with_ignore_value_info(true)
+        .with_ignore_value_info(true);
+    deform_conv::register(&mut onnx);
+    onnx
 }
 
 /// Reads an ONNX file as a protobuf, with the compiler's rewrites applied (for graph surgery such
