@@ -89,7 +89,10 @@ impl Zoo {
         if out.is_file() {
             match oar_plan::Plan::read(&out) {
                 Ok(plan) if plan.manifest.compiler == oar_compiler::COMPILER && plan.manifest.model.sha256 == entry.source.sha256 => {
-                    return Ok(out)
+                    if !older_than_this_binary(&out) {
+                        return Ok(out);
+                    }
+                    log::info!("{}: older than this oar binary (the compiler may have changed within its version); recompiling", out.display());
                 }
                 Ok(_) => log::info!("{}: made by another compiler or model version; recompiling", out.display()),
                 Err(e) => log::warn!("{e}; recompiling"),
@@ -112,6 +115,17 @@ impl Zoo {
     pub fn task(&self, what: &str) -> Result<oar_vision::Task> {
         let engine = oar_plan::Engine::load(self.plan(what)?)?;
         Ok(oar_vision::Task::from_engine(engine)?)
+    }
+}
+
+/// Whether the cached plan at `path` was written before the running binary was built: a rebuilt
+/// compiler keeps its version string while its output can change (a new fused op), so such a plan
+/// is compiled again rather than trusted. Unknown times count as not older.
+fn older_than_this_binary(path: &Path) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    match (modified(path), std::env::current_exe().ok().as_deref().and_then(modified)) {
+        (Some(plan), Some(binary)) => plan < binary,
+        _ => false,
     }
 }
 
