@@ -196,3 +196,20 @@ pub fn source_model(entry: &ModelEntry, fetched: &Fetched) -> Result<SourceModel
         labels,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::older_than_this_binary;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn plans_written_before_the_binary_are_older() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.oar");
+        let file = std::fs::File::create(&path).unwrap();
+        assert!(!older_than_this_binary(&path), "a plan written now is newer than the test binary");
+        file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(86_400)).unwrap();
+        assert!(older_than_this_binary(&path));
+        assert!(!older_than_this_binary(&dir.path().join("missing.oar")), "no time: not older");
+    }
+}
