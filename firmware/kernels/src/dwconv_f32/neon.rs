@@ -24,19 +24,8 @@ unsafe fn dw_rows<const T: usize>(r: &Rows, w: &[f32], bias: f32, act: &Act, out
     off.copy_from_slice(r.offsets);
     let wp = w.as_ptr();
     let b = vdupq_n_f32(bias);
-    let (lo, hi) = (vdupq_n_f32(act.lo), vdupq_n_f32(act.hi));
-    let (al, be) = (vdupq_n_f32(act.alpha), vdupq_n_f32(act.beta));
-    let (one, zero) = (vdupq_n_f32(1.0), vdupq_n_f32(0.0));
-    let hswish = act.hswish;
-    let finish = |acc: float32x4_t| {
-        let v = vminnmq_f32(vmaxnmq_f32(acc, lo), hi);
-        if hswish {
-            let g = vaddq_f32(vmulq_f32(v, al), be);
-            vmulq_f32(v, vmaxnmq_f32(vminnmq_f32(g, one), zero))
-        } else {
-            v
-        }
-    };
+    let fin = ActNeon::new(act);
+    let finish = |acc: float32x4_t| fin.apply(acc);
     // Two independent accumulators per step hide the FMA latency on in-order cores (A53/A55).
     let compute2 = |src: *const f32| {
         let (mut a0, mut a1) = (b, b);
@@ -78,6 +67,47 @@ unsafe fn dw_rows<const T: usize>(r: &Rows, w: &[f32], bias: f32, act: &Act, out
             let mut tmp = [0f32; L];
             vst1q_f32(tmp.as_mut_ptr(), compute(src));
             std::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, ow);
+        }
+    }
+}
+
+/// The activation of [`Act`] on 4 lanes, its constants broadcast once (the float depthwise rows
+/// and the pointwise panels apply it the same way).
+#[derive(Clone, Copy)]
+pub(crate) struct ActNeon {
+    lo: float32x4_t,
+    hi: float32x4_t,
+    al: float32x4_t,
+    be: float32x4_t,
+    one: float32x4_t,
+    zero: float32x4_t,
+    hswish: bool,
+}
+
+impl ActNeon {
+    #[inline]
+    #[target_feature(enable = "neon")]
+    pub(crate) unsafe fn new(act: &Act) -> Self {
+        ActNeon {
+            lo: vdupq_n_f32(act.lo),
+            hi: vdupq_n_f32(act.hi),
+            al: vdupq_n_f32(act.alpha),
+            be: vdupq_n_f32(act.beta),
+            one: vdupq_n_f32(1.0),
+            zero: vdupq_n_f32(0.0),
+            hswish: act.hswish,
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "neon")]
+    pub(crate) unsafe fn apply(&self, acc: float32x4_t) -> float32x4_t {
+        let v = vminnmq_f32(vmaxnmq_f32(acc, self.lo), self.hi);
+        if self.hswish {
+            let g = vaddq_f32(vmulq_f32(v, self.al), self.be);
+            vmulq_f32(v, vmaxnmq_f32(vminnmq_f32(g, self.one), self.zero))
+        } else {
+            v
         }
     }
 }

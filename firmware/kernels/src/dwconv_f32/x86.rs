@@ -27,22 +27,13 @@ unsafe fn dw_rows<const T: usize>(r: &Rows, w: &[f32], bias: f32, act: &Act, out
         off[t] = r.offsets[t];
     }
     let b = _mm256_set1_ps(bias);
-    let (lo, hi) = (_mm256_set1_ps(act.lo), _mm256_set1_ps(act.hi));
-    let (al, be) = (_mm256_set1_ps(act.alpha), _mm256_set1_ps(act.beta));
-    let (one, zero) = (_mm256_set1_ps(1.0), _mm256_setzero_ps());
-    let hswish = act.hswish;
+    let fin = ActAvx2::new(act);
     let compute = |src: *const f32| {
         let mut acc = b;
         for t in 0..T {
             acc = _mm256_fmadd_ps(_mm256_loadu_ps(src.add(off[t])), wv[t], acc);
         }
-        let v = _mm256_min_ps(_mm256_max_ps(acc, lo), hi);
-        if hswish {
-            let g = _mm256_add_ps(_mm256_mul_ps(v, al), be);
-            _mm256_mul_ps(v, _mm256_max_ps(_mm256_min_ps(g, one), zero))
-        } else {
-            v
-        }
+        fin.apply(acc)
     };
     let plane = r.plane.as_ptr();
     for oy in 0..oh {
@@ -63,6 +54,47 @@ unsafe fn dw_rows<const T: usize>(r: &Rows, w: &[f32], bias: f32, act: &Act, out
             let mut tmp = [0f32; L];
             _mm256_storeu_ps(tmp.as_mut_ptr(), compute(src));
             std::ptr::copy_nonoverlapping(tmp.as_ptr(), dst, ow);
+        }
+    }
+}
+
+/// The activation of [`Act`] on 8 lanes, its constants broadcast once (the float depthwise rows
+/// and the pointwise panels apply it the same way).
+#[derive(Clone, Copy)]
+pub(crate) struct ActAvx2 {
+    lo: __m256,
+    hi: __m256,
+    al: __m256,
+    be: __m256,
+    one: __m256,
+    zero: __m256,
+    hswish: bool,
+}
+
+impl ActAvx2 {
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) unsafe fn new(act: &Act) -> Self {
+        ActAvx2 {
+            lo: _mm256_set1_ps(act.lo),
+            hi: _mm256_set1_ps(act.hi),
+            al: _mm256_set1_ps(act.alpha),
+            be: _mm256_set1_ps(act.beta),
+            one: _mm256_set1_ps(1.0),
+            zero: _mm256_setzero_ps(),
+            hswish: act.hswish,
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) unsafe fn apply(&self, acc: __m256) -> __m256 {
+        let v = _mm256_min_ps(_mm256_max_ps(acc, self.lo), self.hi);
+        if self.hswish {
+            let g = _mm256_add_ps(_mm256_mul_ps(v, self.al), self.be);
+            _mm256_mul_ps(v, _mm256_max_ps(_mm256_min_ps(g, self.one), self.zero))
+        } else {
+            v
         }
     }
 }

@@ -4,6 +4,7 @@
 //! applied before the store (`vmaxnm`/`vminnm`: NaN handling as the scalar `f32::max`/`min`).
 
 use super::Panel;
+use crate::dwconv_f32::neon::ActNeon;
 use crate::dwconv_f32::Act;
 use std::arch::aarch64::*;
 
@@ -20,19 +21,8 @@ unsafe fn panel(p: &Panel, act: &Act) {
 
 #[target_feature(enable = "neon")]
 unsafe fn panel_neon(p: &Panel, act: &Act) {
-    let (lo, hi) = (vdupq_n_f32(act.lo), vdupq_n_f32(act.hi));
-    let (al, be) = (vdupq_n_f32(act.alpha), vdupq_n_f32(act.beta));
-    let (one, zero) = (vdupq_n_f32(1.0), vdupq_n_f32(0.0));
-    let hswish = act.hswish;
-    let finish = |acc: float32x4_t| {
-        let v = vminnmq_f32(vmaxnmq_f32(acc, lo), hi);
-        if hswish {
-            let g = vaddq_f32(vmulq_f32(v, al), be);
-            vmulq_f32(v, vmaxnmq_f32(vminnmq_f32(g, one), zero))
-        } else {
-            v
-        }
-    };
+    let fin = ActNeon::new(act);
+    let finish = |acc: float32x4_t| fin.apply(acc);
     let mut bias = [vdupq_n_f32(0.0); MR];
     for (r, b) in bias.iter_mut().enumerate() {
         *b = vdupq_n_f32(*p.bias.add(r));

@@ -3,6 +3,7 @@
 //! applied on the accumulators before the store.
 
 use super::Panel;
+use crate::dwconv_f32::x86::ActAvx2;
 use crate::dwconv_f32::Act;
 use std::arch::x86_64::*;
 
@@ -18,42 +19,9 @@ unsafe fn panel(p: &Panel, act: &Act) {
     panel_avx2(p, act)
 }
 
-#[derive(Clone, Copy)]
-struct Fin {
-    lo: __m256,
-    hi: __m256,
-    al: __m256,
-    be: __m256,
-    one: __m256,
-    zero: __m256,
-    hswish: bool,
-}
-
-impl Fin {
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn apply(&self, acc: __m256) -> __m256 {
-        let v = _mm256_min_ps(_mm256_max_ps(acc, self.lo), self.hi);
-        if self.hswish {
-            let g = _mm256_add_ps(_mm256_mul_ps(v, self.al), self.be);
-            _mm256_mul_ps(v, _mm256_max_ps(_mm256_min_ps(g, self.one), self.zero))
-        } else {
-            v
-        }
-    }
-}
-
 #[target_feature(enable = "avx2,fma")]
 unsafe fn panel_avx2(p: &Panel, act: &Act) {
-    let fin = Fin {
-        lo: _mm256_set1_ps(act.lo),
-        hi: _mm256_set1_ps(act.hi),
-        al: _mm256_set1_ps(act.alpha),
-        be: _mm256_set1_ps(act.beta),
-        one: _mm256_set1_ps(1.0),
-        zero: _mm256_setzero_ps(),
-        hswish: act.hswish,
-    };
+    let fin = ActAvx2::new(act);
     let mut bias = [_mm256_setzero_ps(); MR];
     for (r, b) in bias.iter_mut().enumerate() {
         *b = _mm256_set1_ps(*p.bias.add(r));
@@ -72,7 +40,7 @@ unsafe fn panel_avx2(p: &Panel, act: &Act) {
 
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn block16(p: &Panel, c: usize, bias: &[__m256; MR], fin: &Fin) {
+unsafe fn block16(p: &Panel, c: usize, bias: &[__m256; MR], fin: &ActAvx2) {
     let mut a0 = *bias;
     let mut a1 = *bias;
     let mut x = p.x.add(c);
@@ -98,7 +66,7 @@ unsafe fn block16(p: &Panel, c: usize, bias: &[__m256; MR], fin: &Fin) {
 /// `n` (1..=8) pixels from column `c`; lanes past `n` are neither read nor written.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn block8(p: &Panel, c: usize, n: usize, bias: &[__m256; MR], fin: &Fin) {
+unsafe fn block8(p: &Panel, c: usize, n: usize, bias: &[__m256; MR], fin: &ActAvx2) {
     let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), idx);
     let mut a = *bias;
