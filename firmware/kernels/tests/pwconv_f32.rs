@@ -128,15 +128,7 @@ fn bad_arguments_are_errors() {
 
 #[test]
 fn the_table_names_its_float_pointwise_kernel() {
-    let names = Kernels::detected().names();
-    let imp = names.iter().find(|e| e.0 == "pwconv_f32").map(|e| e.1);
-    assert!(imp.is_some(), "{names:?}");
-    #[cfg(target_arch = "aarch64")]
-    assert_eq!(imp, Some("neon"));
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        assert_eq!(imp, Some("avx2"));
-    }
+    float_common::assert_detected_kernel("pwconv_f32");
 }
 
 /// `pointwise_conv_f32_cols` (an input tile holding only the output's columns, with its own row

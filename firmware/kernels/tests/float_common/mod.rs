@@ -1,7 +1,7 @@
 //! What the float kernel tests share: seeded data, the activations they draw from, and the
 //! activation's definition. Each test crate uses only part of it.
 #![allow(dead_code)]
-use oar_kernels::FloatActivation;
+use oar_kernels::{FloatActivation, Kernels};
 use proptest::prelude::*;
 
 /// Seeded values in [-2, 2).
@@ -28,5 +28,18 @@ pub fn act(a: FloatActivation, v: f32) -> f32 {
         FloatActivation::Relu => v.max(0.0),
         FloatActivation::Clip { min, max } => v.max(min).min(max),
         FloatActivation::HardSwish { alpha, beta } => v * (v * alpha + beta).min(1.0).max(0.0),
+    }
+}
+
+/// The detected table names its kernel for `entry`: NEON on aarch64, AVX2 on x86-64 with AVX2+FMA.
+pub fn assert_detected_kernel(entry: &str) {
+    let names = Kernels::detected().names();
+    let imp = names.iter().find(|e| e.0 == entry).map(|e| e.1);
+    assert!(imp.is_some(), "{names:?}");
+    #[cfg(target_arch = "aarch64")]
+    assert_eq!(imp, Some("neon"));
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        assert_eq!(imp, Some("avx2"));
     }
 }
