@@ -25,8 +25,19 @@ WORDS = ("the of and model layout detection page table figure result method data
          "paper system accuracy layer feature test sample these which from with").split()
 
 
+# --fonts heldout: the same page layouts in fonts no tuning set used (Debian fonts-liberation).
+HELDOUT_FONTS = {
+    "DejaVuSerif.ttf": "/usr/share/fonts/truetype/liberation/LiberationSerif-Regular.ttf",
+    "DejaVuSans.ttf": "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    "DejaVuSans-Bold.ttf": "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf",
+}
+FONT_SET = {"name": "default"}
+
+
 def _font(name, size):
     from PIL import ImageFont
+    if FONT_SET["name"] == "heldout":
+        return ImageFont.truetype(HELDOUT_FONTS[name], size)
     return ImageFont.truetype(str(FONT_DIR / name), size)
 
 
@@ -94,6 +105,7 @@ def make_page(rng, w, h, small):
 
 
 def cmd_gen(args):
+    FONT_SET["name"] = args.fonts
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for i in range(args.n):
@@ -181,6 +193,7 @@ def cmd_compare(args):
 def main():
     def extra(p):
         p["gen"].add_argument("--n", type=int, default=12)
+        p["gen"].add_argument("--fonts", choices=["default", "heldout"], default="default")
         p["compare"].add_argument("--iou", type=float, default=0.9)
 
     run(__doc__, {"gen": cmd_gen, "ref": cmd_ref, "compare": cmd_compare}, extra)

@@ -59,17 +59,45 @@ def load_dictionary():
 
 DEJAVU_DIR = "/usr/share/fonts/truetype/dejavu"
 NOTO_DIR = "/usr/share/fonts/opentype/noto"
-LATIN_FONTS = [
-    ("DejaVuSans", "DejaVuSans.ttf"),
-    ("DejaVuSans-Bold", "DejaVuSans-Bold.ttf"),
-    ("DejaVuSerif", "DejaVuSerif.ttf"),
-    ("DejaVuSerif-Bold", "DejaVuSerif-Bold.ttf"),
-    ("DejaVuSansMono", "DejaVuSansMono.ttf"),
-]
-CJK_FONTS = [
-    ("NotoSansCJK-Regular", "NotoSansCJK-Regular.ttc"),
-    ("NotoSansCJK-Bold", "NotoSansCJK-Bold.ttc"),
-]
+# Font sets: (name, path, face index or None = the 'Noto Sans CJK SC' face of a .ttc).
+# `default` is what every tuning set of the project used; `heldout` shares no font with it
+# (Debian: fonts-liberation, fonts-freefont-ttf, fonts-wqy-microhei, fonts-wqy-zenhei), for
+# evaluation sets that no tuning decision ever saw.
+FONT_SETS = {
+    "default": (
+        [
+            ("DejaVuSans", DEJAVU_DIR + "/DejaVuSans.ttf", 0),
+            ("DejaVuSans-Bold", DEJAVU_DIR + "/DejaVuSans-Bold.ttf", 0),
+            ("DejaVuSerif", DEJAVU_DIR + "/DejaVuSerif.ttf", 0),
+            ("DejaVuSerif-Bold", DEJAVU_DIR + "/DejaVuSerif-Bold.ttf", 0),
+            ("DejaVuSansMono", DEJAVU_DIR + "/DejaVuSansMono.ttf", 0),
+        ],
+        [
+            ("NotoSansCJK-Regular", NOTO_DIR + "/NotoSansCJK-Regular.ttc", None),
+            ("NotoSansCJK-Bold", NOTO_DIR + "/NotoSansCJK-Bold.ttc", None),
+        ],
+    ),
+    "heldout": (
+        [
+            ("LiberationSans", "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf", 0),
+            ("LiberationSerif-Bold", "/usr/share/fonts/truetype/liberation/LiberationSerif-Bold.ttf", 0),
+            ("LiberationMono", "/usr/share/fonts/truetype/liberation/LiberationMono-Regular.ttf", 0),
+            ("FreeSans", "/usr/share/fonts/truetype/freefont/FreeSans.ttf", 0),
+            ("FreeSerifBold", "/usr/share/fonts/truetype/freefont/FreeSerifBold.ttf", 0),
+        ],
+        [
+            ("WenQuanYiMicroHei", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
+            ("WenQuanYiZenHei", "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 0),
+        ],
+    ),
+}
+LATIN_FONTS, CJK_FONTS = FONT_SETS["default"]
+
+
+def use_font_set(name):
+    global LATIN_FONTS, CJK_FONTS
+    LATIN_FONTS, CJK_FONTS = FONT_SETS[name]
+
 
 _font_cache = {}
 _cjk_index = {}
@@ -95,21 +123,16 @@ def cjk_face_index(path):
 def get_font(name, size):
     key = (name, size)
     if key not in _font_cache:
-        for n, fn in LATIN_FONTS:
+        for n, path, index in LATIN_FONTS + CJK_FONTS:
             if n == name:
-                _font_cache[key] = ImageFont.truetype(os.path.join(DEJAVU_DIR, fn), size)
-        for n, fn in CJK_FONTS:
-            if n == name:
-                p = os.path.join(NOTO_DIR, fn)
-                _font_cache[key] = ImageFont.truetype(p, size, index=cjk_face_index(p))
+                _font_cache[key] = ImageFont.truetype(path, size, index=cjk_face_index(path) if index is None else index)
     return _font_cache[key]
 
 
 def check_fonts():
-    missing = [os.path.join(DEJAVU_DIR, f) for _, f in LATIN_FONTS if not os.path.exists(os.path.join(DEJAVU_DIR, f))]
-    missing += [os.path.join(NOTO_DIR, f) for _, f in CJK_FONTS if not os.path.exists(os.path.join(NOTO_DIR, f))]
+    missing = [p for _, p, _ in LATIN_FONTS + CJK_FONTS if not os.path.exists(p)]
     if missing:
-        sys.exit("missing fonts (apt-get install -y fonts-dejavu-core fonts-noto-cjk): " + ", ".join(missing))
+        sys.exit("missing fonts (apt-get install -y fonts-dejavu-core fonts-noto-cjk fonts-liberation fonts-freefont-ttf fonts-wqy-microhei fonts-wqy-zenhei): " + ", ".join(missing))
 
 
 # --------------------------------------------------------------------------
@@ -506,8 +529,11 @@ def main():
     ap.add_argument("--lines", type=int, default=200)
     ap.add_argument("--scenes", type=int, default=20)
     ap.add_argument("--golden", action="store_true", help="write the fixed 6-image golden set instead")
+    ap.add_argument("--fonts", choices=sorted(FONT_SETS), default="default",
+                    help="font set: `heldout` shares no font with `default` (for evaluation sets no tuning saw)")
     args = ap.parse_args()
 
+    use_font_set(args.fonts)
     check_fonts()
     dictionary = load_dictionary()
     out = args.out

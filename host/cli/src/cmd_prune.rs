@@ -22,7 +22,9 @@ pub struct ModelArgs {
     /// How filters are ranked: l1 (weight magnitude) or fpgm (distance to the geometric median).
     #[arg(long, default_value = "l1")]
     pub criterion: Criterion,
-    /// Evaluation set (e.g. a labels.jsonl set of scenes, or an image folder for detectors).
+    /// Evaluation set (labels.jsonl of scenes, a PaddleOCR label file, COCO JSON, or an image
+    /// folder for detectors). Split in two halves: the scan and the budget are fitted on one,
+    /// and the loss is reported on the other, which they never saw.
     #[arg(long)]
     pub eval: Option<PathBuf>,
     /// Use at most this many images of the evaluation set.
@@ -74,16 +76,22 @@ type Metric = Box<dyn Fn(&oar_plan::tract::TypedModel) -> Result<f64, String>>;
 struct Subject {
     src: SourceModel,
     proto: ModelProto,
-    /// The metric's name and how to score a candidate.
+    /// The metric's name and how to score a candidate, on the fitting half of the set.
     evaluator: Option<(String, Metric)>,
+    /// The same metric on the held-out half.
+    held_out: Option<Metric>,
 }
 
 /// The shared evaluator (`oar-eval`) of `--eval SET` for the registry model `id`, from its float
 /// plan (task, labels and reference model).
-fn evaluator(zoo: &Zoo, id: &str, set: &Path, limit: Option<usize>) -> Result<(String, Metric)> {
+fn evaluator(zoo: &Zoo, id: &str, set: &Path, limit: Option<usize>, part: oar_eval::Part) -> Result<(String, Metric)> {
     let plan = oar_plan::Plan::read(zoo.plan(id)?)?;
-    let e = oar_eval::evaluator_for_plan(&plan, set, limit).with_context(|| format!("cannot evaluate on {}", set.display()))?;
+    let e = oar_eval::evaluator_for_plan_part(&plan, set, limit, part).with_context(|| format!("cannot evaluate on {}", set.display()))?;
+    if e.samples() < 2 {
+        bail!("{}: {} image(s) in the {part:?} half; pruning fits on one half of the set and reports on the other: give at least 4 images", set.display(), e.samples());
+    }
     let name = e.metric().to_string();
+    log::info!("{part:?} half of {}: {} images", set.display(), e.samples());
     Ok((name, Box::new(move |m| e.evaluate(m).map(|r| r.primary).map_err(|e| e.to_string()))))
 }
 
@@ -93,15 +101,22 @@ impl Subject {
         let src = models::source(&zoo, &args.model, args.like.as_deref())?;
         let proto = onnx_proto(&src)?;
         let id = args.like.as_deref().unwrap_or(&args.model);
-        let evaluator = args
+        let fit = args
             .eval
             .as_deref()
-            .map(|set| evaluator(&zoo, id, set, args.limit))
+            .map(|set| evaluator(&zoo, id, set, args.limit, oar_eval::Part::Fit))
             .transpose()?;
+        let held_out = args
+            .eval
+            .as_deref()
+            .map(|set| evaluator(&zoo, id, set, args.limit, oar_eval::Part::HeldOut).map(|e| e.1))
+            .transpose()?;
+        let evaluator = fit;
         Ok(Subject {
             src,
             proto,
             evaluator,
+            held_out,
         })
     }
 
@@ -272,7 +287,7 @@ pub fn prune(args: &PruneArgs) -> Result<ExitCode> {
     };
     let opts = PruneOptions { criterion, ratios };
     let pruned = prune::prune(&subject.proto, &opts)?;
-    report(&subject, &pruned)?;
+    report(&subject, &pruned, args.budget)?;
     write_outputs(&subject.src, &pruned.model, &args.out)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -325,7 +340,7 @@ fn fit_and_check(
     Ok(chosen)
 }
 
-fn report(subject: &Subject, pruned: &Pruned) -> Result<()> {
+fn report(subject: &Subject, pruned: &Pruned, budget: Option<f64>) -> Result<()> {
     let before = subject.cost(&subject.proto)?;
     let after = subject.cost(&pruned.model)?;
     println!("{:32} {:>5} {:>8}", "group", "convs", "channels");
@@ -349,16 +364,31 @@ fn report(subject: &Subject, pruned: &Pruned) -> Result<()> {
         after.flops / 1e9,
         pct(after.flops, before.flops)
     );
-    if subject.evaluator.is_some() {
+    if let Some(held) = &subject.held_out {
         let (m0, m1) = (
             subject.metric(&subject.proto)?,
             subject.metric(&pruned.model)?,
         );
-        println!(
-            "{} {m0:.2} → {m1:.2} ({:+.2} points)",
-            subject.metric_name(),
-            m1 - m0
+        let typed = |m: &ModelProto| typed_model(m, &subject.src.input, &subject.src.path).map_err(|e| anyhow::anyhow!("{e}"));
+        let (h0, h1) = (
+            held(&typed(&subject.proto)?).map_err(anyhow::Error::msg)?,
+            held(&typed(&pruned.model)?).map_err(anyhow::Error::msg)?,
         );
+        println!(
+            "{}: fitting half {m0:.2} → {m1:.2} ({:+.2} points); held-out half {h0:.2} → {h1:.2} ({:+.2} points)",
+            subject.metric_name(),
+            m1 - m0,
+            h1 - h0
+        );
+        if let Some(b) = budget {
+            if h0 - h1 > b + 0.5 {
+                eprintln!(
+                    "warning: the held-out half loses {:.2} points, more than the budget of {b} (+0.5): the set is too small for the \
+                     scan to tell groups apart at this budget; give more images (--eval, --limit) or a lower --budget",
+                    h0 - h1
+                );
+            }
+        }
     }
     Ok(())
 }

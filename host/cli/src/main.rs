@@ -5,6 +5,7 @@ mod cmd_prune;
 mod cmd_classify;
 mod cmd_conform;
 mod cmd_detect;
+mod cmd_eval;
 mod cmd_int8;
 mod cmd_run;
 mod cmd_track;
@@ -82,6 +83,8 @@ enum Command {
     Detect(cmd_detect::DetectArgs),
     /// Classify images (PP-LCNet orientation classifier by default).
     Classify(cmd_classify::ClassifyArgs),
+    /// Score a plan on a held-out set with its task's metric, beside its float plan.
+    Eval(cmd_eval::EvalArgs),
     /// Remove conv filters (structured pruning) by ratio, FLOPs target or accuracy budget.
     Prune(cmd_prune::PruneArgs),
     /// Score each prunable group of a model alone at several pruning ratios.
@@ -118,6 +121,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::Detect(args) => cmd_detect::run(&args),
         Command::Classify(args) => cmd_classify::run(&args),
+        Command::Eval(args) => cmd_eval::run(&args),
         Command::Prune(args) => cmd_prune::prune(&args),
         Command::Sensitivity(args) => cmd_prune::sensitivity(&args),
         Command::Track(args) => cmd_track::run(&args).map(|()| ExitCode::SUCCESS),

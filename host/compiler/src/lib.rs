@@ -17,6 +17,7 @@ mod rewrite;
 pub mod prune;
 mod tensorflow;
 mod zoo_fixes;
+pub mod int8;
 pub mod quant;
 
 /// The compiler's version string, written into every manifest.

@@ -81,7 +81,7 @@ fn int8_conv_is_close_to_float_for_every_method() {
     let x = seeded_input(&[1, 8, 16, 16], 7);
     let reference = run(&float, &x);
     let range = absmax(&reference);
-    for method in [Method::MinMax, Method::Percentile, Method::Kl, Method::Pact] {
+    for method in [Method::Auto, Method::MinMax, Method::Percentile, Method::Kl, Method::Pact] {
         for act in [ActDType::I8, ActDType::U8] {
             let opts = QuantOptions { method, activation: act, ..Default::default() };
             let (q, report) = quant::quantize(float.clone(), &calib(), &opts).unwrap();
@@ -131,7 +131,7 @@ fn int8_model_round_trips_through_nnef_with_per_channel_scales() {
 
     // The manifest table.
     let t = report.to_toml();
-    assert_eq!(t["method"].as_str(), Some("kl"));
+    assert_eq!(t["method"].as_str(), Some("auto"));
     assert_eq!(t["int8_layers"].as_integer(), Some(3));
 }
 
@@ -344,4 +344,99 @@ fn type_scales_survive_the_nnef_text() {
         assert!(e > 0.0 && (e - s).abs() <= 5e-10 + s * 1e-6, "{s} -> {e}");
         assert_eq!(format!("{e:.9}").parse::<f32>().unwrap(), e, "{s}");
     }
+}
+
+/// The int8 sequence of `oar_compiler::int8` on the tiny model, with a scorer that stands for a
+/// task metric: it loses `penalty` points whenever one of `layers` is int8.
+struct Penalise {
+    layers: Vec<String>,
+    penalty: f64,
+}
+
+impl oar_compiler::int8::Scorer for Penalise {
+    fn metric(&self) -> &str {
+        "test score"
+    }
+    fn samples(&self) -> usize {
+        1
+    }
+    fn score(&self, model: &TypedModel) -> Result<f64, String> {
+        let int8 = |l: &String| model.nodes().iter().any(|n| (n.name == *l && n.op_as::<QConv>().is_some()) || n.name == format!("{l}.i8conv"));
+        Ok(100.0 - if self.layers.iter().any(int8) { self.penalty } else { 0.0 })
+    }
+}
+
+/// Calibrated statistics of the tiny model with the auto clips chosen, and the layers worst first.
+fn calibrated() -> (oar_compiler::int8::Calibrated, Vec<String>) {
+    use oar_compiler::int8;
+    let mut inputs = calib().into_iter().enumerate().map(|(i, t)| (format!("input {i}"), Ok(t)));
+    let mut cal = int8::calibrate(&tiny(), &mut inputs, &int8::Quiet).unwrap();
+    assert_eq!((cal.used, cal.probes.len()), (4, 4));
+    quant::choose_clips(&tiny(), &mut cal.stats);
+    let layers: Vec<String> = ["conv3x3", "dw3x3", "conv1x1"].map(String::from).to_vec();
+    let float_ref = quant::float_reference(tiny()).unwrap();
+    let order = int8::sensitivity(&tiny(), &float_ref, &cal, &all_layers(1.0, false), &layers, &int8::Quiet).unwrap();
+    assert_eq!(order.len(), 3);
+    assert!(order.windows(2).all(|w| w[0].output_error >= w[1].output_error), "{order:?}");
+    assert!(order.iter().all(|s| s.output_error > 0.0 && s.output_error < 0.05), "{order:?}");
+    (cal, order.into_iter().map(|s| s.name).collect())
+}
+
+fn all_layers(budget: f64, force: bool) -> oar_compiler::int8::Int8Options {
+    oar_compiler::int8::Int8Options { layers: oar_compiler::int8::LayerChoice::All, budget, force, ..Default::default() }
+}
+
+#[test]
+fn the_guard_moves_the_fewest_most_damaging_layers_back_to_float() {
+    use oar_compiler::int8;
+    for (bad, moved) in [(0, 1), (1, 2)] {
+        let (cal, order) = calibrated();
+        let scorer = Penalise { layers: vec![order[bad].clone()], penalty: 50.0 };
+        let out = int8::run(&tiny(), cal, &scorer, &all_layers(1.0, false), &int8::Quiet).unwrap();
+        let g = &out.guard;
+        assert_eq!((g.float, g.first, g.int8), (100.0, 50.0, 100.0), "{g:?}");
+        assert_eq!(g.moved_to_float, order[..moved].to_vec(), "{g:?}");
+        assert_eq!(out.report.int8_layers(), 3 - moved, "the other layers stay int8");
+        let t = out.to_toml();
+        assert_eq!(t["guard"]["int8"].as_float(), Some(100.0));
+        assert_eq!(t["guard"]["moved_to_float"].as_array().unwrap().len(), moved);
+        assert_eq!(t["guard"]["sensitivity"].as_array().unwrap().len(), 3);
+        assert_eq!(t["timing"].as_array().unwrap().len(), 2, "1 and 2 threads timed: {t}");
+    }
+    // Within the budget from the start: nothing measured, nothing moved.
+    let (cal, _) = calibrated();
+    let out = int8::run(&tiny(), cal, &Penalise { layers: vec![], penalty: 50.0 }, &all_layers(1.0, false), &int8::Quiet).unwrap();
+    assert!(out.guard.moved_to_float.is_empty() && out.guard.sensitivity.is_empty());
+    assert_eq!(out.report.int8_layers(), 3);
+}
+
+#[test]
+fn no_plan_within_the_budget_is_an_error_unless_forced() {
+    use oar_compiler::int8::{self, Int8Error};
+    let every = || Penalise { layers: ["conv3x3", "dw3x3", "conv1x1"].map(String::from).to_vec(), penalty: 80.0 };
+    let (cal, _) = calibrated();
+    match int8::run(&tiny(), cal, &every(), &all_layers(1.0, false), &int8::Quiet) {
+        Err(Int8Error::OverBudget { budget, summary, outcome }) => {
+            assert_eq!(budget, 1.0);
+            assert!(summary.contains("float 100.00") && summary.contains("20.00"), "{summary}");
+            assert_eq!(outcome.guard.first, 20.0);
+        }
+        other => panic!("expected OverBudget, got {:?}", other.map(|o| o.guard)),
+    }
+    let (cal, _) = calibrated();
+    let forced = int8::run(&tiny(), cal, &every(), &all_layers(1.0, true), &int8::Quiet).unwrap();
+    assert!(forced.guard.forced && forced.warnings.iter().any(|w| w.contains("--force")), "{:?}", forced.warnings);
+    assert_eq!(forced.to_toml()["guard"]["forced"].as_bool(), Some(true));
+}
+
+#[test]
+fn auto_clips_say_which_candidate_they_are() {
+    let (_, report) = quant::quantize(tiny(), &calib(), &QuantOptions::default()).unwrap();
+    assert_eq!(report.method, Method::Auto);
+    for l in report.layers.iter().filter(|l| l.quant.is_some()) {
+        let clip = l.clip.as_deref().unwrap_or_else(|| panic!("{} has no clip source", l.name));
+        assert!(["minmax", "percentile", "kl", "mse"].iter().any(|m| clip.starts_with(m)), "{}: {clip}", l.name);
+        assert!(l.threshold.unwrap() <= l.absmax.unwrap() * 1.0001, "{l:?}");
+    }
+    assert!(report.to_toml()["layers"].as_array().unwrap().iter().any(|l| l.get("clip").is_some()));
 }

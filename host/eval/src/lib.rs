@@ -17,7 +17,8 @@ mod set;
 mod tasks;
 
 pub use metrics::{average_precision, edit_distance, match_boxes, mean_average_precision, rect_iou};
-pub use set::{EvalSet, Sample};
+pub use set::{image_paths, EvalSet, Sample};
+pub use tasks::against_float;
 
 use oar_plan::tract::TypedModel;
 use oar_plan::Manifest;
@@ -64,10 +65,23 @@ pub enum EvalError {
     Plan(#[from] oar_plan::PlanError),
 }
 
+/// Which images of a set an evaluator scores: all of them, or one of two disjoint halves, so
+/// that a choice fitted on one half (a pruning budget) is reported on images it never saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    All,
+    /// Even positions of the set.
+    Fit,
+    /// Odd positions.
+    HeldOut,
+}
+
 /// Scores candidates of one model on one set.
 pub trait Evaluator: Send + Sync {
     /// What `Metrics::primary` measures, e.g. "det hmean".
     fn metric(&self) -> &str;
+    /// How many images (or crops) it scores.
+    fn samples(&self) -> usize;
     /// Runs `model` (not optimised yet) on the set.
     fn evaluate(&self, model: &TypedModel) -> Result<Metrics, EvalError>;
 }
@@ -87,12 +101,17 @@ pub fn evaluator_with_labels(
     float: &TypedModel,
     limit: Option<usize>,
 ) -> Result<Box<dyn Evaluator>, EvalError> {
-    tasks::for_task(manifest, labels, set, float, limit)
+    tasks::for_task(manifest, labels, set, float, limit, Part::All)
 }
 
 /// The evaluator for a float plan file's model (labels and reference model read from the plan).
 pub fn evaluator_for_plan(plan: &oar_plan::Plan, set: &Path, limit: Option<usize>) -> Result<Box<dyn Evaluator>, EvalError> {
+    evaluator_for_plan_part(plan, set, limit, Part::All)
+}
+
+/// [`evaluator_for_plan`] on one part of the set (`limit` applies before the split).
+pub fn evaluator_for_plan_part(plan: &oar_plan::Plan, set: &Path, limit: Option<usize>, part: Part) -> Result<Box<dyn Evaluator>, EvalError> {
     let float = oar_plan::decode_model(plan)?;
     let labels = plan.labels()?;
-    evaluator_with_labels(&plan.manifest, labels.as_deref(), set, &float, limit)
+    tasks::for_task(&plan.manifest, labels.as_deref(), set, &float, limit, part)
 }

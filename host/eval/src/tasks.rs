@@ -3,6 +3,7 @@
 
 use crate::metrics::{edit_distance, match_boxes, mean_average_precision};
 use crate::set::EvalSet;
+use crate::Part;
 use crate::{EvalError, Evaluator, Metrics};
 use oar_plan::tract::TypedModel;
 use oar_plan::{Engine, Manifest};
@@ -10,6 +11,7 @@ use oar_vision::classify::{classify, ClassifyParams};
 use oar_vision::det::{detect as detect_text, DbParams};
 use oar_vision::detect::{detect as detect_objects, DetectParams, Detection};
 use oar_vision::rec::{classify_direction, recognize};
+use oar_vision::geometry::Pt;
 use oar_vision::Rgb;
 use std::path::Path;
 
@@ -22,22 +24,28 @@ pub fn for_task(
     dir: &Path,
     float: &TypedModel,
     limit: Option<usize>,
+    part: Part,
 ) -> Result<Box<dyn Evaluator>, EvalError> {
     let task = manifest.model.task.as_str();
     let unsupported = |message: &str| EvalError::Unsupported { task: task.to_string(), message: message.to_string() };
     let evaluator: Box<dyn Evaluator> = match task {
         "text-detection" => {
-            let set = EvalSet::load(dir, Some("scene"), limit)?;
+            let set = EvalSet::load(dir, Some("scene"), limit)?.select(part);
             set.require_labels(task)?;
-            Box::new(TextDet { manifest: manifest.clone(), params: DbParams::from_table(&manifest.post)?, set })
+            let samples = set.samples.into_iter().map(|s| (s.image, s.lines.iter().map(|l| l.1).collect())).collect();
+            Box::new(TextDet { manifest: manifest.clone(), params: DbParams::from_table(&manifest.post)?, samples, metric: "det hmean" })
         }
         "text-recognition" => {
             let dictionary = labels.filter(|l| !l.is_empty()).ok_or_else(|| {
                 unsupported("the recogniser's character dictionary is needed (evaluator_with_labels / evaluator_for_plan)")
             })?;
-            let set = EvalSet::load(dir, Some("line"), limit)?;
+            let set = EvalSet::load(dir, Some("line"), limit)?.select(part);
             set.require_labels(task)?;
-            Box::new(TextRec { manifest: manifest.clone(), dictionary: dictionary.to_vec(), set })
+            let samples = set.samples.into_iter().map(|s| {
+                let truth = s.lines.iter().map(|l| l.0.trim()).collect::<Vec<_>>().join(" ");
+                (s.image, truth)
+            });
+            Box::new(TextRec { manifest: manifest.clone(), dictionary: dictionary.to_vec(), samples: samples.collect(), metric: "rec line accuracy" })
         }
         "text-direction" => {
             // PaddleOCR's direction classifier: labels "0" and "180".
@@ -45,24 +53,65 @@ pub fn for_task(
                 Some(l) => l.iter().position(|x| x.contains("180")).ok_or_else(|| unsupported("no `180` label"))?,
                 None => 1,
             };
-            let set = EvalSet::load(dir, Some("line"), limit)?;
+            let set = EvalSet::load(dir, Some("line"), limit)?.select(part);
             let images = set.samples.iter().enumerate().map(|(i, s)| turn_every_second(i, &s.image)).collect();
-            Box::new(Direction { manifest: manifest.clone(), upside_down, images })
+            Box::new(Direction { manifest: manifest.clone(), upside_down, images, metric: "cls accuracy" })
+        }
+        "object-detection" => {
+            let set = EvalSet::load(dir, Some("scene").filter(|_| dir.join("labels.jsonl").is_file()), limit)?.select(part);
+            return against_float(manifest, labels, set.samples.into_iter().map(|s| s.image).collect(), float);
+        }
+        "image-classification" => {
+            let set = EvalSet::load(dir, None, limit)?.select(part);
+            return against_float(manifest, labels, set.samples.into_iter().map(|s| s.image).collect(), float);
+        }
+        other => return Err(EvalError::Unsupported { task: other.into(), message: "no evaluator for this task".into() }),
+    };
+    Ok(evaluator)
+}
+
+/// An evaluator that scores candidates against the float model's own outputs on `images` (no
+/// ground truth needed): the int8 compiler's accuracy guard on held-out calibration images.
+/// Text direction turns every second image, so that both answers occur.
+pub fn against_float(manifest: &Manifest, labels: Option<&[String]>, images: Vec<Rgb>, float: &TypedModel) -> Result<Box<dyn Evaluator>, EvalError> {
+    let task = manifest.model.task.as_str();
+    if images.is_empty() {
+        return Err(EvalError::Unsupported { task: task.into(), message: "no images to score against the float model".into() });
+    }
+    let reference = Engine::from_model(float.clone(), manifest.clone())?;
+    let evaluator: Box<dyn Evaluator> = match task {
+        "text-detection" => {
+            let mut e = TextDet { manifest: manifest.clone(), params: DbParams::from_table(&manifest.post)?, samples: vec![], metric: "det hmean vs float" };
+            e.samples = images.into_iter().map(|img| e.boxes(&reference, &img).map(|b| (img, b))).collect::<Result<_, _>>()?;
+            Box::new(e)
+        }
+        "text-recognition" => {
+            let dictionary = labels.filter(|l| !l.is_empty()).ok_or_else(|| EvalError::Unsupported {
+                task: task.into(),
+                message: "the recogniser's character dictionary is needed".into(),
+            })?;
+            let mut e = TextRec { manifest: manifest.clone(), dictionary: dictionary.to_vec(), samples: vec![], metric: "rec line agreement vs float" };
+            e.samples = images.into_iter().map(|i| (i, String::new())).collect();
+            let reads = e.reads(&reference)?;
+            e.samples.iter_mut().zip(reads).for_each(|(s, r)| s.1 = r);
+            Box::new(e)
+        }
+        "text-direction" => {
+            let upside_down = labels.and_then(|l| l.iter().position(|x| x.contains("180"))).unwrap_or(1);
+            let images = images.iter().enumerate().map(|(i, img)| turn_every_second(i, img)).collect();
+            let mut e = Direction { manifest: manifest.clone(), upside_down, images, metric: "cls agreement vs float" };
+            let answers = e.upside_down(&reference)?;
+            e.images.iter_mut().zip(answers).for_each(|(i, a)| i.1 = a);
+            Box::new(e)
         }
         "object-detection" => {
             let params = DetectParams::from_table(&manifest.post)?;
-            let set = EvalSet::load(dir, Some("scene").filter(|_| dir.join("labels.jsonl").is_file()), limit)?;
-            let images: Vec<Rgb> = set.samples.into_iter().map(|s| s.image).collect();
-            let engine = Engine::from_model(float.clone(), manifest.clone())?;
-            let reference = images.iter().map(|img| detect_objects(&engine, &manifest.input, &params, img)).collect::<Result<_, _>>()?;
+            let reference = images.iter().map(|img| detect_objects(&reference, &manifest.input, &params, img)).collect::<Result<_, _>>()?;
             Box::new(Objects { manifest: manifest.clone(), params, images, reference })
         }
         "image-classification" => {
             let params = ClassifyParams { top_k: 1, ..ClassifyParams::from_table(&manifest.post)? };
-            let set = EvalSet::load(dir, None, limit)?;
-            let images: Vec<Rgb> = set.samples.into_iter().map(|s| s.image).collect();
-            let engine = Engine::from_model(float.clone(), manifest.clone())?;
-            let reference = top1(&engine, manifest, &params, &images)?;
+            let reference = top1(&reference, manifest, &params, &images)?;
             Box::new(Classes { manifest: manifest.clone(), params, images, reference })
         }
         other => return Err(EvalError::Unsupported { task: other.into(), message: "no evaluator for this task".into() }),
@@ -83,86 +132,122 @@ fn turn_every_second(i: usize, img: &Rgb) -> (Rgb, bool) {
     if i % 2 == 1 { (img.rotate180(), true) } else { (img.clone(), false) }
 }
 
+/// Text detection: hmean of the candidate's boxes against the truth boxes of each image (ground
+/// truth, or the float model's boxes).
 struct TextDet {
     manifest: Manifest,
     params: DbParams,
-    set: EvalSet,
+    samples: Vec<(Rgb, Vec<[Pt; 4]>)>,
+    metric: &'static str,
+}
+
+impl TextDet {
+    fn boxes(&self, engine: &Engine, img: &Rgb) -> Result<Vec<[Pt; 4]>, EvalError> {
+        Ok(detect_text(engine, &self.manifest.input, &self.params, img)?.iter().map(|b| b.points).collect())
+    }
 }
 
 impl Evaluator for TextDet {
+    fn samples(&self) -> usize {
+        self.samples.len()
+    }
+
     fn metric(&self) -> &str {
-        "det hmean"
+        self.metric
     }
 
     fn evaluate(&self, model: &TypedModel) -> Result<Metrics, EvalError> {
         let engine = engine(model, &self.manifest)?;
         let (mut matched, mut gt_total, mut pred_total) = (0, 0, 0);
-        for s in &self.set.samples {
-            let boxes = detect_text(&engine, &self.manifest.input, &self.params, &s.image)?;
-            let gt: Vec<_> = s.lines.iter().map(|l| l.1).collect();
-            let pred: Vec<_> = boxes.iter().map(|b| b.points).collect();
-            matched += match_boxes(&gt, &pred, IOU).len();
+        for (image, gt) in &self.samples {
+            let pred = self.boxes(&engine, image)?;
+            matched += match_boxes(gt, &pred, IOU).len();
             gt_total += gt.len();
             pred_total += pred.len();
         }
         let (p, r) = (percent(matched, pred_total), percent(matched, gt_total));
-        let hmean = if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
-        Ok(Metrics { primary: hmean, values: vec![("det hmean".into(), hmean), ("precision".into(), p), ("recall".into(), r)] })
+        // Nothing to find and nothing found is a perfect score.
+        let hmean = if gt_total == 0 && pred_total == 0 { 100.0 } else if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
+        Ok(Metrics { primary: hmean, values: vec![(self.metric.into(), hmean), ("precision".into(), p), ("recall".into(), r)] })
     }
 }
 
+/// Text recognition: exact-line rate and CER against each crop's truth text (ground truth, or
+/// the float model's reading).
 struct TextRec {
     manifest: Manifest,
     dictionary: Vec<String>,
-    set: EvalSet,
+    samples: Vec<(Rgb, String)>,
+    metric: &'static str,
+}
+
+impl TextRec {
+    fn reads(&self, engine: &Engine) -> Result<Vec<String>, EvalError> {
+        // One batch: every line padded to the widest, so that the candidate is optimised for one
+        // input shape only (as PaddleOCR pads a batch; evaluations stay cheap enough to run per layer).
+        let crops: Vec<Rgb> = self.samples.iter().map(|s| s.0.clone()).collect();
+        let reads = recognize(engine, &self.manifest.input, &self.dictionary, &crops, crops.len())?;
+        Ok(reads.into_iter().map(|r| r.0.trim().to_string()).collect())
+    }
 }
 
 impl Evaluator for TextRec {
+    fn samples(&self) -> usize {
+        self.samples.len()
+    }
+
     fn metric(&self) -> &str {
-        "rec line accuracy"
+        self.metric
     }
 
     fn evaluate(&self, model: &TypedModel) -> Result<Metrics, EvalError> {
         let engine = engine(model, &self.manifest)?;
-        // One batch: every line padded to the widest, so that the candidate is optimised for one
-        // input shape only (as PaddleOCR pads a batch; evaluations stay cheap enough to run per layer).
-        let crops: Vec<Rgb> = self.set.samples.iter().map(|s| s.image.clone()).collect();
-        let reads = recognize(&engine, &self.manifest.input, &self.dictionary, &crops, crops.len())?;
         let (mut right, mut edits, mut chars) = (0, 0, 0);
-        for (s, read) in self.set.samples.iter().zip(reads) {
-            let truth: String = s.lines.iter().map(|l| l.0.trim()).collect::<Vec<_>>().join(" ");
-            let text = read.0.trim().to_string();
-            right += (text == truth) as usize;
-            edits += edit_distance(&text, &truth);
+        for ((_, truth), text) in self.samples.iter().zip(self.reads(&engine)?) {
+            right += (text == *truth) as usize;
+            edits += edit_distance(&text, truth);
             chars += truth.chars().count();
         }
-        let acc = percent(right, self.set.samples.len());
-        Ok(Metrics { primary: acc, values: vec![("rec line accuracy".into(), acc), ("CER".into(), percent(edits, chars))] })
+        let acc = percent(right, self.samples.len());
+        Ok(Metrics { primary: acc, values: vec![(self.metric.into(), acc), ("CER".into(), percent(edits, chars.max(1)))] })
     }
 }
 
+/// Text direction: whether each crop is read as upside down, against the truth (how it was
+/// turned, or the float model's answer).
 struct Direction {
     manifest: Manifest,
     upside_down: usize,
-    /// Line images, with whether each was turned.
+    /// Line images, with whether each is (taken as) upside down.
     images: Vec<(Rgb, bool)>,
+    metric: &'static str,
+}
+
+impl Direction {
+    fn upside_down(&self, engine: &Engine) -> Result<Vec<bool>, EvalError> {
+        let crops: Vec<Rgb> = self.images.iter().map(|i| i.0.clone()).collect();
+        Ok(classify_direction(engine, &self.manifest.input, &crops, 6)?.iter().map(|(label, _)| *label == self.upside_down).collect())
+    }
 }
 
 impl Evaluator for Direction {
+    fn samples(&self) -> usize {
+        self.images.len()
+    }
+
     fn metric(&self) -> &str {
-        "cls accuracy"
+        self.metric
     }
 
     fn evaluate(&self, model: &TypedModel) -> Result<Metrics, EvalError> {
         let engine = engine(model, &self.manifest)?;
-        let crops: Vec<Rgb> = self.images.iter().map(|i| i.0.clone()).collect();
-        let dirs = classify_direction(&engine, &self.manifest.input, &crops, 6)?;
-        let right = dirs.iter().zip(&self.images).filter(|((label, _), (_, turned))| (*label == self.upside_down) == *turned).count();
+        let right = self.upside_down(&engine)?.iter().zip(&self.images).filter(|(got, (_, truth))| *got == truth).count();
         let acc = percent(right, self.images.len());
-        Ok(Metrics { primary: acc, values: vec![("cls accuracy".into(), acc)] })
+        Ok(Metrics { primary: acc, values: vec![(self.metric.into(), acc)] })
     }
 }
 
+/// Object detection: mAP@0.5 against the float model's boxes.
 struct Objects {
     manifest: Manifest,
     params: DetectParams,
@@ -172,6 +257,10 @@ struct Objects {
 }
 
 impl Evaluator for Objects {
+    fn samples(&self) -> usize {
+        self.images.len()
+    }
+
     fn metric(&self) -> &str {
         "mAP@0.5 vs float"
     }
@@ -208,6 +297,10 @@ struct Classes {
 }
 
 impl Evaluator for Classes {
+    fn samples(&self) -> usize {
+        self.images.len()
+    }
+
     fn metric(&self) -> &str {
         "top-1 agreement vs float"
     }

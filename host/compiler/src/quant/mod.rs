@@ -8,11 +8,11 @@
 //! dequantization to f32 — except depthwise 3×3 / 5×5 and pointwise 1×1 convs, which become
 //! oar's own int8 op (`oar_ops::QConv`, module [`qconv`]) with the following affine ops and
 //! activation fused in, writing int8 straight into the next int8 layer where nothing float sits
-//! between them. `mixed` chooses layers by measured accuracy cost and speed. See docs/int8.md.
+//! between them. `crate::int8` chooses layers by measured speed and accuracy. See docs/int8.md.
 
+pub mod clip;
 pub mod hist;
 mod lower;
-pub mod mixed;
 pub mod qconv;
 mod storage;
 
@@ -30,6 +30,9 @@ pub use storage::store_weights_int8;
 /// How activation thresholds are chosen from the calibration histograms.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Method {
+    /// Per activation, the candidate of the methods below (and multiples of the best) that gives
+    /// the convs reading it the smallest output error on calibration tiles ([`clip`]). The default.
+    Auto,
     /// Largest |x| seen.
     MinMax,
     /// The `percentile`-th percentile of |x|.
@@ -43,6 +46,7 @@ pub enum Method {
 impl Method {
     pub fn name(self) -> &'static str {
         match self {
+            Method::Auto => "auto",
             Method::MinMax => "minmax",
             Method::Percentile => "percentile",
             Method::Kl => "kl",
@@ -55,11 +59,12 @@ impl std::str::FromStr for Method {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Method::Auto),
             "minmax" | "max" => Ok(Method::MinMax),
             "percentile" => Ok(Method::Percentile),
             "kl" | "entropy" => Ok(Method::Kl),
             "pact" | "mse" => Ok(Method::Pact),
-            _ => Err(format!("unknown calibration method `{s}` (minmax, percentile, kl, pact)")),
+            _ => Err(format!("unknown calibration method `{s}` (auto, minmax, percentile, kl, pact)")),
         }
     }
 }
@@ -94,11 +99,23 @@ pub struct QuantOptions {
     /// float on PP-OCRv4 det (docs/benchmarks.md): `false` keeps them float for speed. Depthwise
     /// and 1×1 convs use oar's `QConv` either way.
     pub kxk: bool,
+    /// Subtract from each int8 conv's bias the mean output shift its int8 weights cause on the
+    /// calibration tiles ([`clip::bias_shifts`]).
+    pub bias_correction: bool,
 }
 
 impl Default for QuantOptions {
     fn default() -> Self {
-        QuantOptions { method: Method::Kl, percentile: 99.99, layers: None, exclude: vec![], activation: ActDType::I8, matmuls: false, kxk: true }
+        QuantOptions {
+            method: Method::Auto,
+            percentile: 99.99,
+            layers: None,
+            exclude: vec![],
+            activation: ActDType::I8,
+            matmuls: false,
+            kxk: true,
+            bias_correction: true,
+        }
     }
 }
 
@@ -121,6 +138,8 @@ pub struct LayerReport {
     pub float_reason: Option<String>,
     /// Activation threshold and absmax on the calibration data (when it was calibrated).
     pub threshold: Option<f32>,
+    /// With `auto`: which candidate the threshold is (e.g. `kl`, `minmax×0.9`).
+    pub clip: Option<String>,
     pub absmax: Option<f32>,
     pub quant: Option<ConvQuant>,
 }
@@ -168,6 +187,9 @@ impl QuantReport {
             if let Some(x) = l.threshold {
                 e.insert("threshold".into(), (x as f64).into());
             }
+            if let Some(c) = &l.clip {
+                e.insert("clip".into(), c.clone().into());
+            }
             if let Some(x) = l.absmax {
                 e.insert("absmax".into(), (x as f64).into());
             }
@@ -199,8 +221,30 @@ fn qerr(message: String) -> CompileError {
     CompileError::Model { path: PathBuf::from("<int8>"), message }
 }
 
-/// Activation statistics per outlet.
-pub type Calibration = BTreeMap<OutletId, Histogram>;
+/// Activation statistics per outlet: histograms for the thresholds, small tiles for the `auto`
+/// clip search, and the clips chosen from them ([`choose_clips`]).
+#[derive(Debug, Clone, Default)]
+pub struct Calibration {
+    pub hists: BTreeMap<OutletId, Histogram>,
+    pub tiles: BTreeMap<OutletId, clip::Tiles>,
+    /// `auto` thresholds, once chosen.
+    pub clips: Option<BTreeMap<OutletId, clip::Clip>>,
+}
+
+impl Calibration {
+    /// The histogram of an activation.
+    pub fn get(&self, o: &OutletId) -> Option<&Histogram> {
+        self.hists.get(o)
+    }
+}
+
+/// Step 2 of the int8 sequence: the `auto` clip of every calibrated activation (kept in `stats`,
+/// so that every later quantization of the same model reuses it).
+pub fn choose_clips(model: &TypedModel, stats: &mut Calibration) {
+    if stats.clips.is_none() {
+        stats.clips = Some(clip::choose(model, &stats.hists, &stats.tiles));
+    }
+}
 
 /// The activation outlets worth calibrating: input 0 of every float conv and the non-constant
 /// inputs of every float matmul (EinSum).
@@ -243,7 +287,7 @@ impl Calibrator {
     /// A calibrator for the float `model` (decluttered).
     pub fn new(model: &TypedModel) -> Result<Calibrator, CompileError> {
         let outlets = calibration_outlets(model).map_err(|e| qerr(format!("{e:#}")))?;
-        let stats: Calibration = outlets.iter().map(|o| (*o, Histogram::new())).collect();
+        let stats = Calibration { hists: outlets.iter().map(|o| (*o, Histogram::new())).collect(), ..Default::default() };
         let engine = if outlets.is_empty() {
             None
         } else {
@@ -263,7 +307,9 @@ impl Calibrator {
             let v = v.cast_to::<f32>().map_err(|e| qerr(format!("{e:#}")))?;
             let data = v.try_as_plain_ram().and_then(|r| r.as_slice::<f32>().map(|s| s.to_vec())).map_err(|e| qerr(format!("{e:#}")))?;
             let channels = if v.rank() >= 2 { v.shape()[1] } else { 0 };
-            self.stats.get_mut(o).expect("one histogram per outlet").add_nchw(&data, channels);
+            self.stats.hists.get_mut(o).expect("one histogram per outlet").add_nchw(&data, channels);
+            let seed = (self.inputs as u64) << 20 | (o.node as u64) << 4 | o.slot as u64;
+            self.stats.tiles.entry(*o).or_default().add(&data, v.shape(), seed);
         }
         Ok(())
     }
@@ -275,7 +321,7 @@ impl Calibrator {
 }
 
 /// Engines need a manifest; calibration only uses the graph.
-fn calibration_manifest() -> oar_plan::Manifest {
+pub(crate) fn calibration_manifest() -> oar_plan::Manifest {
     oar_plan::Manifest {
         format: oar_plan::FORMAT_VERSION,
         compiler: crate::COMPILER.into(),
@@ -309,10 +355,11 @@ pub fn calibrate(model: &TypedModel, calib: &[Tensor]) -> Result<Calibration, Co
     Ok(c.finish().0)
 }
 
-/// The threshold for one histogram under `opts`.
+/// The threshold for one histogram under `opts` (`auto` without chosen clips: the MSE clip).
 pub fn threshold(h: &Histogram, opts: &QuantOptions) -> f32 {
     let levels = if opts.activation == ActDType::U8 && h.min >= 0.0 { 255 } else { 127 };
     match opts.method {
+        Method::Auto => hist::threshold_mse(h, levels),
         Method::MinMax => hist::threshold_minmax(h),
         Method::Percentile => hist::threshold_percentile(h, opts.percentile),
         Method::Kl => hist::threshold_kl(h, 128),
@@ -326,7 +373,10 @@ pub fn quantize(model: TypedModel, calib: &[Tensor], opts: &QuantOptions) -> Res
     if calib.is_empty() {
         return Err(qerr("int8 needs at least one calibration input".into()));
     }
-    let stats = calibrate(&model, calib)?;
+    let mut stats = calibrate(&model, calib)?;
+    if opts.method == Method::Auto {
+        choose_clips(&model, &mut stats);
+    }
     quantize_with(model, &stats, calib.len(), opts)
 }
 
@@ -354,6 +404,9 @@ pub fn quantize_with(
             n.op_as::<Conv>().is_some_and(|c| c.q_params.is_none()) || n.op_as::<EinSum>().is_some_and(|e| e.q_params.is_none())
         })
         .collect();
+    if opts.bias_correction {
+        correct_biases(&mut model, &layers, stats, opts).map_err(|e| qerr(format!("bias correction: {e:#}")))?;
+    }
     // Statistics were collected on the model as it was: look each layer's input up there, as
     // lowering earlier layers rewires the later ones' inputs.
     let original: BTreeMap<usize, TypedNode> = layers.iter().map(|&id| (id, model.node(id).clone())).collect();
@@ -376,6 +429,7 @@ pub fn quantize_with(
             input: x.map(|x| names[x.node].clone()),
             float_reason: None,
             threshold: None,
+            clip: None,
             absmax: hist.map(|h| h.absmax),
             quant: None,
         };
@@ -386,8 +440,10 @@ pub fn quantize_with(
             continue;
         }
         let (x, h) = (x.unwrap(), hist.unwrap());
-        let t = threshold(h, opts);
+        let auto = stats.clips.as_ref().filter(|_| opts.method == Method::Auto).and_then(|c| c.get(&x));
+        let t = auto.map_or_else(|| threshold(h, opts), |c| c.threshold);
         layer.threshold = Some(t);
+        layer.clip = auto.map(|c| c.source.clone());
         let (x_zero_point, x_scale, act_dt) = activation_params(h, t, opts.activation);
         let existing = quantized_inputs.get(&x).copied();
         let oar_family = node.op_as::<Conv>().and_then(|c| qconv::family(c).ok());
@@ -415,6 +471,30 @@ pub fn quantize_with(
     log::debug!("{fused} nodes fused into oar int8 convs");
     let model = float_reference(model)?;
     Ok((model, report))
+}
+
+/// Rewires the bias of every conv among `layers` that will be lowered to `b − shift` (see
+/// [`clip::bias_shifts`]).
+fn correct_biases(model: &mut TypedModel, layers: &[usize], stats: &Calibration, opts: &QuantOptions) -> TractResult<()> {
+    let shifts = clip::bias_shifts(model, &stats.tiles);
+    for &id in layers {
+        let Some(shift) = shifts.get(&id) else { continue };
+        if float_reason(model, id, opts).is_some() {
+            continue;
+        }
+        let node = model.node(id).clone();
+        let Some(bias) = model.outlet_fact(node.inputs[2])?.konst.clone() else { continue };
+        let bias = bias.cast_to::<f32>()?;
+        let b = bias.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
+        if b.len() != 1 && b.len() != shift.len() {
+            continue;
+        }
+        let corrected: Vec<f32> = shift.iter().enumerate().map(|(c, s)| b[if b.len() == 1 { 0 } else { c }] - s).collect();
+        let name = model.unique_name(format!("{}.bias_corrected", node.name)).into_owned();
+        let k = model.add_const(name, tensor1(&corrected))?;
+        model.add_edge(k, InletId::new(id, 2))?;
+    }
+    Ok(())
 }
 
 /// `model` with the float 1×1 convs that [`crate::prepare_for_int8`] kept as convs turned back
