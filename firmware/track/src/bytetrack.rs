@@ -72,12 +72,12 @@ impl ByteTrackConfig {
 
     /// Checks every settable parameter's range.
     pub fn validate(&self) -> Result<(), crate::ParamError> {
-        use crate::params::{check_f32, check_u32};
+        use crate::params::check;
         const T: &str = "bytetrack";
-        check_f32(T, "track_thresh", self.track_thresh, 0.0, 1.0)?;
-        check_u32(T, "track_buffer", self.track_buffer, 1, 100_000)?;
-        check_f32(T, "match_thresh", self.match_thresh, 0.0, 1.0)?;
-        check_u32(T, "frame_rate", self.frame_rate, 1, 1000)?;
+        check(T, "track_thresh", self.track_thresh, 0.0, 1.0)?;
+        check(T, "track_buffer", self.track_buffer, 1, 100_000)?;
+        check(T, "match_thresh", self.match_thresh, 0.0, 1.0)?;
+        check(T, "frame_rate", self.frame_rate, 1, 1000)?;
         Ok(())
     }
 }

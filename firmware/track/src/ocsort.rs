@@ -80,14 +80,14 @@ impl Default for OcSortConfig {
 impl OcSortConfig {
     /// Checks every settable parameter's range.
     pub fn validate(&self) -> Result<(), crate::ParamError> {
-        use crate::params::{check_f32, check_u32};
+        use crate::params::check;
         const T: &str = "ocsort";
-        check_f32(T, "det_thresh", self.det_thresh, 0.0, 1.0)?;
-        check_u32(T, "max_age", self.max_age, 1, 100_000)?;
-        check_u32(T, "min_hits", self.min_hits, 0, 100_000)?;
-        check_f32(T, "iou_threshold", self.iou_threshold, 0.0, 1.0)?;
-        check_u32(T, "delta_t", self.delta_t, 1, 1000)?;
-        check_f32(T, "inertia", self.inertia, 0.0, 1.0)?;
+        check(T, "det_thresh", self.det_thresh, 0.0, 1.0)?;
+        check(T, "max_age", self.max_age, 1, 100_000)?;
+        check(T, "min_hits", self.min_hits, 0, 100_000)?;
+        check(T, "iou_threshold", self.iou_threshold, 0.0, 1.0)?;
+        check(T, "delta_t", self.delta_t, 1, 1000)?;
+        check(T, "inertia", self.inertia, 0.0, 1.0)?;
         Ok(())
     }
 }

@@ -31,31 +31,13 @@ pub enum ParamError {
     Invalid(String),
 }
 
-pub(crate) fn check_f32(
+/// `Ok` when `lo <= v <= hi` (NaN is out of every range).
+pub(crate) fn check<T: PartialOrd + fmt::Display + Copy>(
     tracker: &'static str,
     name: &'static str,
-    v: f32,
-    lo: f32,
-    hi: f32,
-) -> Result<(), ParamError> {
-    // `contains` is false for NaN, so NaN is out of range too
-    if (lo..=hi).contains(&v) {
-        return Ok(());
-    }
-    Err(ParamError::OutOfRange {
-        tracker,
-        name,
-        value: v.to_string(),
-        expected: format!("{lo} <= {name} <= {hi}"),
-    })
-}
-
-pub(crate) fn check_u32(
-    tracker: &'static str,
-    name: &'static str,
-    v: u32,
-    lo: u32,
-    hi: u32,
+    v: T,
+    lo: T,
+    hi: T,
 ) -> Result<(), ParamError> {
     if (lo..=hi).contains(&v) {
         return Ok(());

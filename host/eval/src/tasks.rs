@@ -5,7 +5,7 @@ use crate::metrics::{edit_distance, match_boxes, mean_average_precision};
 use crate::set::EvalSet;
 use crate::{EvalError, Evaluator, Metrics};
 use oar_plan::tract::TypedModel;
-use oar_plan::{Engine, Manifest};
+use oar_plan::{Engine, Manifest, Task};
 use oar_vision::classify::{classify, ClassifyParams};
 use oar_vision::det::{detect as detect_text, DbParams};
 use oar_vision::detect::{detect as detect_objects, DetectParams, Detection};
@@ -23,15 +23,15 @@ pub fn for_task(
     float: &TypedModel,
     limit: Option<usize>,
 ) -> Result<Box<dyn Evaluator>, EvalError> {
-    let task = manifest.model.task.as_str();
+    let task = manifest.model.task.name();
     let unsupported = |message: &str| EvalError::Unsupported { task: task.to_string(), message: message.to_string() };
-    let evaluator: Box<dyn Evaluator> = match task {
-        "text-detection" => {
+    let evaluator: Box<dyn Evaluator> = match manifest.model.task {
+        Task::TextDetection => {
             let set = EvalSet::load(dir, Some("scene"), limit)?;
             set.require_labels(task)?;
             Box::new(TextDet { manifest: manifest.clone(), params: DbParams::from_table(&manifest.post)?, set })
         }
-        "text-recognition" => {
+        Task::TextRecognition => {
             let dictionary = labels.filter(|l| !l.is_empty()).ok_or_else(|| {
                 unsupported("the recogniser's character dictionary is needed (evaluator_with_labels / evaluator_for_plan)")
             })?;
@@ -39,7 +39,7 @@ pub fn for_task(
             set.require_labels(task)?;
             Box::new(TextRec { manifest: manifest.clone(), dictionary: dictionary.to_vec(), set })
         }
-        "text-direction" => {
+        Task::TextDirection => {
             // PaddleOCR's direction classifier: labels "0" and "180".
             let upside_down = match labels {
                 Some(l) => l.iter().position(|x| x.contains("180")).ok_or_else(|| unsupported("no `180` label"))?,
@@ -49,7 +49,7 @@ pub fn for_task(
             let images = set.samples.iter().enumerate().map(|(i, s)| turn_every_second(i, &s.image)).collect();
             Box::new(Direction { manifest: manifest.clone(), upside_down, images })
         }
-        "object-detection" => {
+        Task::ObjectDetection => {
             let params = DetectParams::from_table(&manifest.post)?;
             let set = EvalSet::load(dir, Some("scene").filter(|_| dir.join("labels.jsonl").is_file()), limit)?;
             let images: Vec<Rgb> = set.samples.into_iter().map(|s| s.image).collect();
@@ -57,7 +57,7 @@ pub fn for_task(
             let reference = images.iter().map(|img| detect_objects(&engine, &manifest.input, &params, img)).collect::<Result<_, _>>()?;
             Box::new(Objects { manifest: manifest.clone(), params, images, reference })
         }
-        "image-classification" => {
+        Task::ImageClassification => {
             let params = ClassifyParams { top_k: 1, ..ClassifyParams::from_table(&manifest.post)? };
             let set = EvalSet::load(dir, None, limit)?;
             let images: Vec<Rgb> = set.samples.into_iter().map(|s| s.image).collect();
@@ -65,7 +65,7 @@ pub fn for_task(
             let reference = top1(&engine, manifest, &params, &images)?;
             Box::new(Classes { manifest: manifest.clone(), params, images, reference })
         }
-        other => return Err(EvalError::Unsupported { task: other.into(), message: "no evaluator for this task".into() }),
+        Task::Raw => return Err(unsupported("no evaluator for this task")),
     };
     Ok(evaluator)
 }
@@ -181,9 +181,9 @@ impl Evaluator for Objects {
         let (mut pred, mut gt) = (vec![], vec![]);
         for (i, (img, reference)) in self.images.iter().zip(&self.reference).enumerate() {
             for d in detect_objects(&engine, &self.manifest.input, &self.params, img)? {
-                pred.push((i, d.class, d.score, d.bbox));
+                pred.push((i, d.class as usize, d.score, d.bbox));
             }
-            gt.extend(reference.iter().map(|d| (i, d.class, d.bbox)));
+            gt.extend(reference.iter().map(|d| (i, d.class as usize, d.bbox)));
         }
         let map = 100.0 * mean_average_precision(&pred, &gt, IOU as f32);
         Ok(Metrics {
