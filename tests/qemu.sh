@@ -22,8 +22,9 @@
 # opt-level 1) and then run under each CPU model. With --ocr, oar-edge joins the aarch64 suite: built
 # in the same cargo invocation, its binary shares that suite's tract build (built on its own, cargo's
 # feature unification would differ and rebuild tract). The suites run with an empty OAR_HOME and
-# OAR_TEST_NO_EXEC=1 (a test under qemu-user cannot start another foreign binary), so oar-edge's
-# tests that run the binary or need the real plans skip; the golden check below runs it on the plans.
+# leave out, by name (`--skip oar_edge_binary`), oar-edge's tests that start the binary on the real
+# plans (a test under qemu-user cannot start another foreign binary); the golden check below runs
+# it on the plans.
 #
 # Environment: CARGO_TARGET_DIR (default: cargo's), PROPTEST_CASES (default 64 under QEMU),
 # QEMU_CPUS_AARCH64 (default "cortex-a53 max"), QEMU_CPUS_ARM ("cortex-a15"), QEMU_CPUS_RISCV64 ("sifive-u54"),
@@ -155,7 +156,7 @@ suite() {
     for cpu in $cpus; do
         export QEMU_CPU="$cpu"
         echo "--- $target under QEMU_CPU=$cpu"
-        step "run    $target cpu=$cpu [$*]" env OAR_HOME="$NO_PLANS" OAR_TEST_NO_EXEC=1 cargo test --profile "$PROFILE" --target "$target" "${pkgs[@]}"
+        step "run    $target cpu=$cpu [$*]" env OAR_HOME="$NO_PLANS" cargo test --profile "$PROFILE" --target "$target" "${pkgs[@]}" -- --skip oar_edge_binary
         if [[ " $* " == *" oar-kernels "* ]]; then dispatch "$target" "${pkgs[@]}"; fi
         unset QEMU_CPU
     done

@@ -10,7 +10,7 @@
 3. Runs oar on the same det.txt, once per tracker: `--oar` is the command, e.g.
    `--oar "target/release/oar track"` or `--oar target/release/examples/mot`
    (`cargo build --release -p oar-track --example mot`); it is called as
-   `CMD --dets det.txt --tracker NAME -o out.txt`.
+   `CMD --dets det.txt --tracker NAME -o out.txt [--param NAME=VALUE ...]`.
 4. Scores everything with motmetrics (IoU >= 0.5) and prints one table.
 
 Python requirements (a venv is best):
@@ -29,6 +29,10 @@ No torch is needed: a stub stands in.
 
 Example:
     python tools/track_compare.py --oar target/release/examples/mot --out /tmp/track_cmp
+
+Parameters other than the defaults go to both sides by the reference names, e.g.
+    --bytetrack-param track_thresh=0.4 --bytetrack-param track_buffer=15
+    --ocsort-param det_thresh=0.45 --ocsort-param use_byte=true
 """
 
 import argparse
@@ -192,14 +196,38 @@ def load_references(ref_dir):
     return bt_mod, oc_mod
 
 
-def run_reference(name, frames, n_frames, mods):
+DEFAULTS = {
+    "bytetrack": dict(track_thresh=0.5, track_buffer=30, match_thresh=0.8, frame_rate=30),
+    "ocsort": dict(det_thresh=0.6, max_age=30, min_hits=3, iou_threshold=0.3, delta_t=3,
+                   asso_func="iou", inertia=0.2, use_byte=False),
+}
+
+
+def parse_params(name, items):
+    """NAME=VALUE strings -> {name: value} typed as the defaults are (unknown names are an error)."""
+    out = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or key not in DEFAULTS[name]:
+            raise SystemExit(f"{name} parameter {item!r}: expected NAME=VALUE, NAME one of {', '.join(DEFAULTS[name])}")
+        default = DEFAULTS[name][key]
+        if isinstance(default, bool):
+            out[key] = text.strip().lower() == "true"
+        elif isinstance(default, str):
+            out[key] = text.strip()
+        else:
+            out[key] = type(default)(float(text))
+    return out
+
+
+def run_reference(name, frames, n_frames, mods, params=None):
     bt_mod, oc_mod = mods
+    kw = {**DEFAULTS[name], **(params or {})}
     if name == "bytetrack":
         bt_mod.BaseTrack._count = 0
-        tracker = bt_mod.BYTETracker(track_thresh=0.5, track_buffer=30, match_thresh=0.8, frame_rate=30)
+        tracker = bt_mod.BYTETracker(**kw)
     else:
-        tracker = oc_mod.OCSort(det_thresh=0.6, max_age=30, min_hits=3, iou_threshold=0.3, delta_t=3,
-                                asso_func="iou", inertia=0.2, use_byte=False)
+        tracker = oc_mod.OCSort(**kw)
     rows = []
     t0 = time.perf_counter()
     for f in range(1, n_frames + 1):
@@ -252,19 +280,27 @@ def main():
     ap.add_argument("--objects", type=int, default=24)
     ap.add_argument("--frames", type=int, default=400)
     ap.add_argument("--trackers", nargs="+", default=["bytetrack", "ocsort"])
+    ap.add_argument("--bytetrack-param", action="append", metavar="NAME=VALUE", help="a ByteTrack parameter, both sides")
+    ap.add_argument("--ocsort-param", action="append", metavar="NAME=VALUE", help="an OC-SORT parameter, both sides")
+    ap.add_argument("--suffix", default="", help="--fixture: name the outputs ref_NAME{SUFFIX}.txt")
     args = ap.parse_args()
+    params = {"bytetrack": parse_params("bytetrack", args.bytetrack_param),
+              "ocsort": parse_params("ocsort", args.ocsort_param)}
+    oar_params = {n: [a for item in (getattr(args, f"{n}_param") or []) for a in ("--param", item)] for n in params}
 
     mods = load_references(Path(args.ref_dir))
     if args.fixture:
         fx = Path(args.fixture)
         fx.mkdir(parents=True, exist_ok=True)
         gt_rows, det_rows = make_sequence(args.seeds[0], args.objects, args.frames)
+        if args.suffix:
+            print(f"parameters: {params}")
         write_mot(fx / "gt.txt", gt_rows, gt=True)
         write_mot(fx / "det.txt", det_rows, gt=False)
         frames, n_frames = read_dets(fx / "det.txt")
         for name in args.trackers:
-            rows, _ = run_reference(name, frames, n_frames, mods)
-            write_mot(fx / f"ref_{name}.txt", rows, gt=False)
+            rows, _ = run_reference(name, frames, n_frames, mods, params[name])
+            write_mot(fx / f"ref_{name}{args.suffix}.txt", rows, gt=False)
         return 0
     if not args.oar:
         ap.error("--oar is required (unless --fixture)")
@@ -281,16 +317,19 @@ def main():
         write_mot(seq / "det.txt", det_rows, gt=False)
         frames, n_frames = read_dets(seq / "det.txt")
         for name in args.trackers:
-            ref_rows, ref_ms = run_reference(name, frames, n_frames, mods)
+            ref_rows, ref_ms = run_reference(name, frames, n_frames, mods, params[name])
             write_mot(seq / f"ref_{name}.txt", ref_rows, gt=False)
             results.append((seed, name, "reference", score(seq / "gt.txt", seq / f"ref_{name}.txt"), ref_ms))
             oar_out = seq / f"oar_{name}.txt"
             t0 = time.perf_counter()
-            subprocess.run(oar + ["--dets", str(seq / "det.txt"), "--tracker", name, "-o", str(oar_out)], check=True)
+            subprocess.run(oar + ["--dets", str(seq / "det.txt"), "--tracker", name, "-o", str(oar_out)] + oar_params[name],
+                           check=True)
             oar_ms = (time.perf_counter() - t0) * 1e3 / n_frames  # includes process start and file I/O
             results.append((seed, name, "oar", score(seq / "gt.txt", oar_out), oar_ms))
 
     hdr = f"{'seed':>4} {'tracker':<10} {'impl':<10} {'MOTA':>7} {'IDF1':>7} {'IDsw':>5} {'FP':>6} {'FN':>6} {'ms/frame':>9}"
+    for name in args.trackers:
+        print(f"{name}: {', '.join(f'{k}={v}' for k, v in {**DEFAULTS[name], **params[name]}.items())}")
     print(hdr)
     print("-" * len(hdr))
     for seed, name, impl, m, ms in results:

@@ -1,6 +1,7 @@
 //! The device side's command-line pieces, shared with the host tool `oar` so that both run the
 //! same pipelines the same way.
 
+pub mod probe;
 pub mod run;
 
 pub use run::RunArgs;

@@ -5,7 +5,8 @@
 //! [--json]` describes the device; `oar-edge ocr IMAGE… [--json]` reads text like `oar ocr`.
 
 mod ocr;
-mod probe;
+
+use oar_edge::probe;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

@@ -15,6 +15,8 @@
 //! the core or the device tree tells them apart).
 
 use anyhow::{bail, Context, Result};
+use oar_stream::camera::CameraFormat;
+use oar_stream::config::{BoardDefaults, CameraDefaults};
 use serde::{Deserialize, Serialize};
 
 /// Board profiles compiled into the binary: (file stem, TOML text).
@@ -60,8 +62,8 @@ pub struct Board {
 pub struct Camera {
     /// V4L2 device node.
     pub device: String,
-    /// Pixel format: `YUYV`, `MJPEG`, `NV12` or `RGB`.
-    pub format: String,
+    /// Pixel format: `YUYV`, `NV12` or `MJPEG` (the formats the camera source opens).
+    pub format: CameraFormat,
     /// Width and height in pixels.
     pub size: [u32; 2],
     /// Frames per second requested.
@@ -79,6 +81,23 @@ pub struct Serial {
 }
 
 impl Board {
+    /// What `oar-edge run` takes from this profile where the pipeline file is silent.
+    pub fn defaults(&self) -> BoardDefaults {
+        BoardDefaults {
+            name: self.name.clone(),
+            threads: self.threads,
+            camera_device: self.camera.device.clone().into(),
+            camera: CameraDefaults {
+                width: self.camera.size[0],
+                height: self.camera.size[1],
+                fps: self.camera.fps,
+                format: self.camera.format,
+            },
+            serial_port: self.serial.port.clone(),
+            serial_baud: self.serial.baud,
+        }
+    }
+
     /// `std::env::consts::ARCH` spelling of the target's architecture.
     pub fn arch(&self) -> &str {
         arch_of_target(&self.target)
@@ -97,9 +116,6 @@ impl Board {
         }
         if self.threads == 0 || self.qemu_cpu.is_empty() || self.cpu.is_empty() {
             bail!("threads, cpu and qemu_cpu must be set");
-        }
-        if !["YUYV", "MJPEG", "NV12", "RGB"].contains(&self.camera.format.as_str()) {
-            bail!("camera.format {:?}: expected YUYV, MJPEG, NV12 or RGB", self.camera.format);
         }
         if self.camera.size[0] == 0 || self.camera.size[1] == 0 || self.camera.fps == 0 || self.serial.baud == 0 {
             bail!("camera size/fps and serial baud must be non-zero");
@@ -441,6 +457,21 @@ pub fn run(json: bool) -> Result<()> {
     }
 }
 
+/// What a profile sets, in one line.
+pub fn applied_line(p: &Board) -> String {
+    format!(
+        "threads {}, camera {} {} {}x{}@{}, serial {} {}",
+        p.threads,
+        p.camera.device,
+        p.camera.format.name(),
+        p.camera.size[0],
+        p.camera.size[1],
+        p.camera.fps,
+        p.serial.port,
+        p.serial.baud
+    )
+}
+
 fn text(r: &Report) -> String {
     use std::fmt::Write;
     let h = &r.host;
@@ -466,22 +497,18 @@ fn text(r: &Report) -> String {
         Some(b) => {
             let _ = write!(s, "board     {b}");
             if let Some(p) = &r.profile {
-                let _ = write!(
-                    s,
-                    ": {} ({}, {} threads, camera {} {} {}x{}@{}, serial {} {})",
-                    p.description,
-                    p.target,
-                    p.threads,
-                    p.camera.device,
-                    p.camera.format,
-                    p.camera.size[0],
-                    p.camera.size[1],
-                    p.camera.fps,
-                    p.serial.port,
-                    p.serial.baud
-                );
+                let _ = write!(s, ": {} ({})", p.description, p.target);
             }
             let _ = writeln!(s);
+            if let Some(p) = &r.profile {
+                let applies = if r.matched.ambiguous_with.is_empty() {
+                    "`oar-edge run` applies, where the pipeline file is silent"
+                } else {
+                    "`oar-edge run --board NAME` applies (no board is applied while the fit is ambiguous)"
+                };
+                let _ = writeln!(s, "applied   {}", applied_line(p));
+                let _ = writeln!(s, "          {applies}");
+            }
             if !r.matched.ambiguous_with.is_empty() {
                 let _ = writeln!(
                     s,
@@ -548,6 +575,20 @@ mod tests {
         let e = format!("{:#}", parse_board("rpi4", &format!("{good}\nbogus = 1\n")).unwrap_err());
         assert!(e.contains("bogus"), "{e}");
         assert!(parse_board("rpi5", good).is_err()); // name != file stem
+        // a format the camera source cannot open is refused; NV12 opens
+        let e = format!("{:#}", parse_board("rpi4", &good.replace("\"YUYV\"", "\"RGB\"")).unwrap_err());
+        assert!(e.contains("RGB") && e.contains("rpi4.toml"), "{e}");
+        let nv12 = parse_board("rpi4", &good.replace("\"YUYV\"", "\"NV12\"")).unwrap();
+        assert_eq!(nv12.camera.format, CameraFormat::Nv12);
+    }
+
+    #[test]
+    fn a_profile_gives_the_runs_defaults() {
+        let rpi4 = boards().unwrap().into_iter().find(|b| b.name == "rpi4").unwrap();
+        let d = rpi4.defaults();
+        assert_eq!((d.threads, d.serial_port.as_str(), d.serial_baud), (4, "/dev/serial0", 115_200));
+        assert_eq!(d.camera, CameraDefaults { width: 640, height: 480, fps: 30, format: CameraFormat::Yuyv });
+        assert_eq!(applied_line(&rpi4), "threads 4, camera /dev/video0 yuyv 640x480@30, serial /dev/serial0 115200");
     }
 
     #[test]

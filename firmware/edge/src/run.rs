@@ -1,7 +1,8 @@
 //! `run --pipeline P.toml`: shared by the device binary (`oar-edge run`) and the host tool
 //! (`oar run`, which first fetches and compiles the plans the file names).
 
-use anyhow::{Context, Result};
+use crate::probe::{self, Board};
+use anyhow::{bail, Context, Result};
 use oar_stream::config::{PipelineFile, SourceConfig};
 use oar_stream::RunSummary;
 use std::path::{Path, PathBuf};
@@ -26,9 +27,15 @@ pub struct RunArgs {
     /// Print the run summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Read from a V4L2 camera instead of the file's source (default: the first /dev/videoN).
+    /// Read from a V4L2 camera instead of the file's source (default: the board's camera, else
+    /// the first /dev/videoN).
     #[arg(long, value_name = "DEVICE", num_args = 0..=1, default_missing_value = "")]
     pub camera: Option<PathBuf>,
+    /// Board profile (`boards/NAME.toml`) whose thread count, camera (device, format, size, rate)
+    /// and serial port apply where the pipeline file is silent. Default: the profile that
+    /// `oar-edge probe` finds, when exactly one fits best; `none`: no profile.
+    #[arg(long, value_name = "NAME")]
+    pub board: Option<String>,
 }
 
 /// Reads the pipeline file named by `args`.
@@ -47,6 +54,14 @@ pub fn run_file(file: &PipelineFile, args: &RunArgs) -> Result<i32> {
     let mut file = file.clone();
     if let Some(dev) = &args.camera {
         file.source = camera_source(dev);
+    }
+    if let Some(board) = board(args.board.as_deref())? {
+        for line in file.apply_board(&board.defaults()) {
+            eprintln!("{line}");
+        }
+    }
+    if let Some(n) = file.pipeline.threads {
+        oar_plan::set_threads(n);
     }
     let built = file.build(&base_dir(&args.pipeline), args.serve.as_deref(), args.frames).context("setting up the pipeline")?;
     for s in &built.servers {
@@ -78,15 +93,41 @@ pub fn run_file(file: &PipelineFile, args: &RunArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// A camera source with the defaults of a pipeline file's `kind = "camera"`; an empty path
-/// means the first `/dev/videoN`.
+/// A camera source with the defaults of a pipeline file's `kind = "camera"` (the board's, else
+/// [`oar_stream::config::CAMERA_DEFAULTS`]); an empty path means the default device.
 fn camera_source(device: &Path) -> SourceConfig {
-    let toml = "kind = \"camera\"";
-    let SourceConfig::Camera { width, height, fps, format, attempts, .. } = toml::from_str(toml).expect("camera defaults") else {
-        unreachable!("a camera source")
-    };
     let device = (!device.as_os_str().is_empty()).then(|| device.to_path_buf());
-    SourceConfig::Camera { device, width, height, fps, format, attempts }
+    SourceConfig::Camera { device, width: None, height: None, fps: None, format: None, attempts: None }
+}
+
+/// The board profile to apply: `name`, or `none`, or (no name) the one this machine fits best
+/// when no other fits as well.
+pub fn board(name: Option<&str>) -> Result<Option<Board>> {
+    let boards = probe::boards()?;
+    match name {
+        Some("none") => Ok(None),
+        Some(n) => match boards.iter().find(|b| b.name == n) {
+            Some(b) => Ok(Some(b.clone())),
+            None => {
+                let names: Vec<&str> = boards.iter().map(|b| b.name.as_str()).collect();
+                bail!("--board {n}: no such board profile (expected one of {}, or none)", names.join(", "))
+            }
+        },
+        None => {
+            let m = probe::match_boards(&boards, &probe::detect());
+            match m.best {
+                Some(best) if m.ambiguous_with.is_empty() => Ok(boards.into_iter().find(|b| b.name == best)),
+                Some(best) => {
+                    log::warn!(
+                        "board profiles {best} and {} fit this machine equally well: none is applied (pass --board NAME)",
+                        m.ambiguous_with.join(", ")
+                    );
+                    Ok(None)
+                }
+                None => Ok(None),
+            }
+        }
+    }
 }
 
 /// Prints the summary: JSON on stdout, or a human summary on stderr.
@@ -129,4 +170,17 @@ fn report(summary: &RunSummary, gt_texts: Option<&[String]>, json: bool) {
 /// The folder that relative input paths of a pipeline file are resolved against.
 pub fn base_dir(pipeline: &Path) -> PathBuf {
     pipeline.parent().map(PathBuf::from).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boards_by_name() {
+        assert_eq!(board(Some("rpi4")).unwrap().unwrap().threads, 4);
+        assert!(board(Some("none")).unwrap().is_none());
+        let e = board(Some("rpi9")).unwrap_err().to_string();
+        assert!(e.contains("--board rpi9") && e.contains("rpi4") && e.contains("none"), "{e}");
+    }
 }

@@ -1,8 +1,9 @@
 //! `oar-edge ocr`: the device binary reads the golden images as RapidOCR does (like the host
-//! `oar ocr`, whose code it shares) with plans found by id in `$OAR_HOME/plans`. The model runs are
-//! skipped with a message when the plans are missing (the host's `oar fetch --compile` makes them;
-//! the device never downloads). tests/qemu.sh --ocr runs the aarch64 build under QEMU; its suite
-//! runs set OAR_TEST_NO_EXEC, and these tests skip (see `edge`).
+//! `oar ocr`, whose code it shares) with plans found by id in `$OAR_HOME/plans`. Without the plans
+//! the model run fails, naming the command that makes them (the host's `oar fetch --compile`, which
+//! `cargo test --workspace` runs first in `host/cli/tests/ocr_golden.rs`; the device never
+//! downloads). tests/qemu.sh --ocr runs the aarch64 build under QEMU; its suites leave these tests
+//! out by name (see `edge`).
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -12,32 +13,27 @@ fn golden() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/ocr-golden")
 }
 
-fn plans_present() -> bool {
-    let home = std::env::var_os("OAR_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/oar"));
+/// Fails the test, naming the command that makes them, when the plans are missing.
+fn require_plans() {
+    let plans = oar_stream::config::oar_home().join("plans");
     let missing: Vec<_> = ["ppocr-v4-det", "ppocr-v2-cls", "ppocr-v4-rec"]
         .iter()
-        .map(|id| home.join("plans").join(format!("{id}.oar")))
+        .map(|id| plans.join(format!("{id}.oar")))
         .filter(|p| !p.is_file())
         .collect();
-    if !missing.is_empty() {
-        eprintln!("skipped: missing {missing:?} (run `oar fetch --compile ppocr-v4-det ppocr-v2-cls ppocr-v4-rec`)");
-    }
-    missing.is_empty()
+    assert!(
+        missing.is_empty(),
+        "this test needs the plans {missing:?}: run `oar fetch --compile ppocr-v4-det ppocr-v2-cls ppocr-v4-rec` on the host"
+    );
 }
 
-/// Runs `oar-edge ocr ARGS` in the golden folder. `None` when OAR_TEST_NO_EXEC is set: a test
+/// Runs `oar-edge ocr ARGS` in the golden folder. The tests that call it have `oar_edge_binary`
+/// in their names: tests/qemu.sh leaves them out (`--skip oar_edge_binary`), since a test
 /// cross-built and run under qemu-user without binfmt_misc cannot start the foreign binary (the
-/// child exits 127 instead of returning an error), and tests/qemu.sh --ocr runs it itself.
-fn edge(args: &[&str]) -> Option<Output> {
+/// child exits 127 instead of returning an error); it runs the binary on the plans itself.
+fn edge(args: &[&str]) -> Output {
     let bin = env!("CARGO_BIN_EXE_oar-edge");
-    if std::env::var_os("OAR_TEST_NO_EXEC").is_some() {
-        eprintln!("skipped: OAR_TEST_NO_EXEC is set, {bin} is not started");
-        return None;
-    }
-    Some(Command::new(bin).current_dir(golden()).arg("ocr").args(args).output().unwrap())
+    Command::new(bin).current_dir(golden()).arg("ocr").args(args).output().unwrap()
 }
 
 fn texts(v: &Value) -> Vec<&str> {
@@ -50,7 +46,7 @@ fn reads_like(reference: &str, prefix: &str, extra: &[&str]) {
     let refs: Vec<Value> = text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).collect();
     let refs: Vec<&Value> = refs.iter().filter(|r| r["path"].as_str().unwrap().starts_with(prefix)).collect();
     let images: Vec<&str> = refs.iter().map(|r| r["path"].as_str().unwrap()).collect();
-    let Some(out) = edge(&[&["--json"], extra, &images[..]].concat()) else { return };
+    let out = edge(&[&["--json"], extra, &images[..]].concat());
     assert!(out.status.success(), "oar-edge ocr failed: {}", String::from_utf8_lossy(&out.stderr));
     let ours: Vec<Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(ours.len(), refs.len());
@@ -61,19 +57,15 @@ fn reads_like(reference: &str, prefix: &str, extra: &[&str]) {
 }
 
 #[test]
-fn scenes_and_lines_read_like_rapidocr() {
-    if !plans_present() {
-        return;
-    }
+fn oar_edge_binary_reads_scenes_and_lines_like_rapidocr() {
+    require_plans();
     reads_like("rapidocr.jsonl", "scenes/", &[]);
     reads_like("rapidocr-nodet.jsonl", "lines/", &["--no-det"]);
 }
 
 #[test]
-fn a_missing_plan_is_named_and_nothing_is_printed() {
-    let Some(out) = edge(&["--json", "--rec", "/nonexistent/rec.oar", "--no-det", "--no-cls", "lines/000001.png"]) else {
-        return;
-    };
+fn oar_edge_binary_names_a_missing_plan_and_prints_nothing() {
+    let out = edge(&["--json", "--rec", "/nonexistent/rec.oar", "--no-det", "--no-cls", "lines/000001.png"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     let err = String::from_utf8_lossy(&out.stderr);

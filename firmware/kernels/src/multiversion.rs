@@ -36,6 +36,8 @@ macro_rules! multiversion {
                 #[target_feature(enable = $feat)]
                 pub unsafe fn quant_u8(s: &[u8], sc: f32, zp: i32, d: &mut [i8]) { scalar::quantize_u8_row(s, sc, zp, d) }
             }
+            // SAFETY (each wrapper below): the feature is the `tf` copies' only precondition (they are the
+            // safe scalar rows), and these wrappers go into a table only after it was detected.
             pub fn yuyv(s: &[u8], d: &mut [u8]) { unsafe { tf::yuyv(s, d) } }
             pub fn nv12(y: &[u8], uv: &[u8], d: &mut [u8]) { unsafe { tf::nv12(y, uv, d) } }
             pub fn hresize(s: &[u8], cn: usize, xo: &[u32], a: &[[i16; 2]], d: &mut [i32]) {

@@ -24,6 +24,8 @@ pub(crate) fn variants() -> Vec<Kernels> {
     if is_x86_feature_detected!("avx2") {
         let mut k = Kernels::scalar();
         avx2mv::install_all(&mut k, "avx2");
+        // SAFETY (the five closures below): inside `is_x86_feature_detected!("avx2")`, the only
+        // precondition of these `#[target_feature]` rows, which bound every load and store by their slices.
         k.yuyv = |s, d| unsafe { yuyv_avx2(s, d) };
         k.vresize = |r0, r1, b0, b1, d| unsafe { vresize_avx2(r0, r1, b0, b1, d) };
         k.normalize = |s, n, r, g, b| unsafe { normalize_avx2(s, n, r, g, b) };

@@ -70,6 +70,7 @@ fn model(l: &Layer, quantized: bool) -> TractResult<TypedModel> {
     };
     let y = if quantized {
         let mut kt = Tensor::from_shape(&shape, &w)?;
+        // SAFETY: the tensor holds i8 values; QI8 has the same one-byte layout.
         unsafe { kt.set_datum_type(DatumType::QI8(QParams::ZpScale { zero_point: 0, scale: 0.001 })) };
         let mut inputs = vec![x];
         for (n, t) in [
@@ -103,6 +104,7 @@ fn input(l: &Layer, quantized: bool) -> TValue {
     if quantized {
         let q: Vec<i8> = v.iter().map(|x| (x % 256 - 128) as i8).collect();
         let mut t = Tensor::from_shape(&[1, l.c_in, HW, HW], &q).unwrap();
+        // SAFETY: the tensor holds i8 values; QI8 has the same one-byte layout.
         unsafe { t.set_datum_type(DatumType::QI8(QParams::ZpScale { zero_point: 3, scale: 0.02 })) };
         t.into_tvalue()
     } else {
@@ -131,6 +133,7 @@ fn main() -> TractResult<()> {
         // to a few 1-LSB differences from the two roundings are expected; report them).
         let a = tract_q.run(tvec!(xq.clone()))?.remove(0);
         let b = oar_plan.run(tvec!(xq.clone()))?.remove(0);
+        // SAFETY: both models end in an int8 conv: their outputs are one-byte i8 (QI8) tensors.
         let (a, b) = unsafe { (a.as_slice_unchecked::<i8>().to_vec(), b.as_slice_unchecked::<i8>().to_vec()) };
         let diff = a.iter().zip(&b).filter(|(x, y)| x != y).count();
         let maxd = a.iter().zip(&b).map(|(x, y)| (*x as i32 - *y as i32).abs()).max().unwrap_or(0);
@@ -144,6 +147,7 @@ fn main() -> TractResult<()> {
             row("oar int8 op (plan)", time(runs, || drop(oar_plan.run(tvec!(xq.clone())).unwrap())));
             if threads == 1 {
                 // The bare kernels, per implementation table (single-threaded by design).
+                // SAFETY: `input(l, true)` builds an i8 tensor (typed QI8, same layout).
                 let xi: Vec<i8> = unsafe { xq.as_slice_unchecked::<i8>().to_vec() };
                 let per = l.c_in / l.group * l.k * l.k;
                 let w: Vec<i8> = pseudo(l.c_out * per, 1).iter().map(|v| (v % 255 - 127) as i8).collect();

@@ -139,6 +139,7 @@ impl EvalOp for ConvF32 {
         let px = oh * ow;
         let xs = x.try_as_plain_ram()?.as_slice::<f32>()?;
         let out_shape: TVec<usize> = if r == 4 { tvec![n, co, oh, ow] } else { tvec![co, oh, ow] };
+        // SAFETY: f32 has no invalid bit patterns, and the kernel below writes every value before the tensor is read.
         let mut out = unsafe { Tensor::uninitialized::<f32>(&out_shape)? };
         // SAFETY: a fresh f32 tensor; every value is written by the kernel below.
         let outs = unsafe { out.as_slice_mut_unchecked::<f32>() };

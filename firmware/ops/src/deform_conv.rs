@@ -320,6 +320,7 @@ impl EvalOp for DeformIm2Col {
             ensure!(m.len() == n * mask_len, "oar deform_im2col: mask of {} values for a {oh}x{ow} output", m.len());
         }
         let per = c * taps * p_len;
+        // SAFETY: f32 has no invalid bit patterns, and im2col below writes every value before the tensor is read.
         let mut out = unsafe { Tensor::uninitialized::<f32>(&[n, self.conv.group, c / self.conv.group * taps, p_len])? };
         // SAFETY: a fresh f32 tensor; im2col writes every value.
         let cols = unsafe { out.as_slice_mut_unchecked::<f32>() };

@@ -68,6 +68,7 @@ impl EvalOp for DwConvF32 {
         let parts = if threads > 1 && c * per_ch * k * k >= PARALLEL_MACS { threads.min(c) } else { 1 };
         let chunk = c.div_ceil(parts);
         let out_shape: TVec<usize> = if r == 4 { tvec![n, c, oh, ow] } else { tvec![c, oh, ow] };
+        // SAFETY: f32 has no invalid bit patterns, and the kernel below writes every value before the tensor is read.
         let mut out = unsafe { Tensor::uninitialized::<f32>(&out_shape)? };
         // SAFETY: a fresh f32 tensor; every value is written by the kernel below.
         let outs = unsafe { out.as_slice_mut_unchecked::<f32>() };

@@ -121,6 +121,7 @@ fn plan_for(model: &TypedModel, id: usize, conv: &Conv) -> TractResult<Option<Pl
     ensure!(b.len() == 1 || b.len() == o, "conv {}: bias of {} values for {o} channels", node.name, b.len());
     let bias: Vec<i32> = (0..o).map(|c| b[if b.len() == 1 { 0 } else { c }]).collect();
     let mut weights = kernel.as_ref().clone();
+    // SAFETY: the kernel of a quantized conv holds one byte per value (QI8/I8); plain i8 has the same layout.
     unsafe { weights.set_datum_type(i8::datum_type()) };
 
     let (y0, ys) = (scalar_i32(y0)?, scalar_f32(y_scale)?);

@@ -87,6 +87,7 @@ impl EvalOp for PwConvF32 {
         let xs = x.try_as_plain_ram()?.as_slice::<f32>()?;
         let mut out_shape: TVec<usize> = shape.into();
         out_shape[axis] = co;
+        // SAFETY: f32 has no invalid bit patterns; the tensor is returned empty or filled by the kernel below.
         let mut out = unsafe { Tensor::uninitialized::<f32>(&out_shape)? };
         if px == 0 || n == 0 || co == 0 {
             return Ok(tvec!(out.into_tvalue()));

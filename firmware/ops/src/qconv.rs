@@ -167,20 +167,24 @@ impl EvalOp for QConv {
         let threads = pool_threads(&exec);
         let parts = if threads > 1 && o * per_ch * kk >= PARALLEL_MACS { threads.min(o) } else { 1 };
         let chunk = o.div_ceil(parts);
+        // SAFETY: i8 and f32 have no invalid bit patterns, and the kernels below write every value of every batch.
         let mut out = unsafe { Tensor::uninitialized_dt(self.output_dt(), &[n, o, oh, ow])? };
         for b in 0..n {
             let xb = &xs[b * per_in..(b + 1) * per_in];
             let dst = match self.output {
                 OutQuant::I8 { scale, zero_point } => {
+                    // SAFETY: `output_dt` is an i8 type (one byte per value) for this output kind.
                     let all = unsafe { out.as_slice_mut_unchecked::<i8>() };
                     Output::I8 { data: &mut all[b * per_out..(b + 1) * per_out], scale, zero_point }
                 }
                 OutQuant::I8PerChannel { zero_point, .. } => {
                     ensure!(out_scales.len() == o, "oar qconv: {} output scales for {o} channels", out_scales.len());
+                    // SAFETY: `output_dt` is an i8 type (one byte per value) for this output kind.
                     let all = unsafe { out.as_slice_mut_unchecked::<i8>() };
                     Output::I8PerChannel { data: &mut all[b * per_out..(b + 1) * per_out], scales: out_scales, zero_point }
                 }
                 OutQuant::F32 => {
+                    // SAFETY: `output_dt` is f32 for this output kind.
                     let all = unsafe { out.as_slice_mut_unchecked::<f32>() };
                     Output::F32(&mut all[b * per_out..(b + 1) * per_out])
                 }

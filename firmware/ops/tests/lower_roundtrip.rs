@@ -28,6 +28,7 @@ fn qconv(model: &mut TypedModel, name: &str, x: OutletId, l: &Layer, x_q: (i32, 
     let per = l.c_in / l.group * l.k * l.k;
     let w: Vec<i8> = pseudo(l.c_out * per, l.k as u64 * 31 + l.c_out as u64).map(|v| (v % 13 - 6) as i8).collect();
     let mut kt = Tensor::from_shape(&[l.c_out, l.c_in / l.group, l.k, l.k], &w)?;
+    // SAFETY: the tensor holds i8 values; QI8 has the same one-byte layout.
     unsafe { kt.set_datum_type(DatumType::QI8(QParams::ZpScale { zero_point: 0, scale: 3.0 / 128.0 })) };
     let ks: Vec<f32> = (0..l.c_out).map(|c| (1 + c % 3) as f32 / 128.0).collect();
     let bias: Vec<i32> = pseudo(l.c_out, 5).map(|v| (v % 2001 - 1000) as i32).collect();
@@ -143,6 +144,7 @@ fn lowered_net_is_close_to_float() -> TractResult<()> {
         let k = konst(1);
         let ks = konst(6);
         let ks = ks.try_as_plain_ram()?.as_slice::<f32>()?;
+        // SAFETY: input 1 of a quantized conv is its int8 kernel (QI8, one byte per value).
         let kv = unsafe { k.as_slice_unchecked::<i8>() };
         let per = kv.len() / ks.len();
         let kf: Vec<f32> = kv.iter().enumerate().map(|(i, &v)| v as f32 * ks[i / per]).collect();

@@ -61,12 +61,83 @@ pub struct RequiredOp {
 pub struct ModelInfo {
     /// Registry id (`ppocr-v4-det`) or the file stem for a model given by path.
     pub id: String,
-    /// `text-detection`, `text-recognition`, `text-direction`, `object-detection`, `image-classification`.
-    pub task: String,
+    /// What the model does; an unknown task is a load error.
+    pub task: Task,
     /// Where the source model came from (registry coordinates or a path).
     pub source: String,
     /// sha256 of the source model file.
     pub sha256: String,
+}
+
+/// What a model does, written in plans and registry files in kebab case (`text-detection`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Task {
+    /// Text lines as boxes (DB).
+    TextDetection,
+    /// The text of one line (CTC).
+    TextRecognition,
+    /// Whether a text line is upside down.
+    TextDirection,
+    /// Boxes of labelled objects (PicoDet, PP-YOLOE, SSD heads).
+    ObjectDetection,
+    /// One label per image.
+    ImageClassification,
+    /// No task adapter: the outputs are used as tensors (a bare model compiled by `oar conform`,
+    /// the compiler's calibration runs). `conformance`, as older plans say, reads as this.
+    #[serde(alias = "conformance")]
+    Raw,
+}
+
+impl Task {
+    /// Every task, in the order of the documentation.
+    pub const ALL: [Task; 6] = [
+        Task::TextDetection,
+        Task::TextRecognition,
+        Task::TextDirection,
+        Task::ObjectDetection,
+        Task::ImageClassification,
+        Task::Raw,
+    ];
+
+    /// The tasks a registry entry may declare (every one but [`Task::Raw`]).
+    pub const MODEL_TASKS: [Task; 5] = [
+        Task::TextDetection,
+        Task::TextRecognition,
+        Task::TextDirection,
+        Task::ObjectDetection,
+        Task::ImageClassification,
+    ];
+
+    /// The name written in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::TextDetection => "text-detection",
+            Task::TextRecognition => "text-recognition",
+            Task::TextDirection => "text-direction",
+            Task::ObjectDetection => "object-detection",
+            Task::ImageClassification => "image-classification",
+            Task::Raw => "raw",
+        }
+    }
+}
+
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A task name that is not one of [`Task::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown task {0:?}: expected one of text-detection, text-recognition, text-direction, object-detection, image-classification, raw")]
+pub struct UnknownTask(pub String);
+
+impl std::str::FromStr for Task {
+    type Err = UnknownTask;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Task::ALL.into_iter().find(|t| t.name() == s).ok_or_else(|| UnknownTask(s.to_string()))
+    }
 }
 
 /// Labels (class names or a character dictionary), one per line in the `labels.txt` entry.
@@ -172,7 +243,7 @@ mod tests {
             compiler: "oar test".into(),
             model: ModelInfo {
                 id: "m".into(),
-                task: "text-detection".into(),
+                task: Task::TextDetection,
                 source: "test".into(),
                 sha256: "00".repeat(32),
             },
@@ -224,5 +295,21 @@ mod tests {
         ] {
             assert_eq!(toml::from_str::<ResizePolicy>(text).unwrap(), want);
         }
+    }
+
+    #[test]
+    fn task_names_round_trip_and_unknown_tasks_are_refused() {
+        for t in Task::ALL {
+            assert_eq!(t.name().parse::<Task>().unwrap(), t);
+            let m = Manifest { model: ModelInfo { task: t, ..sample().model }, ..sample() };
+            let text = m.to_toml().unwrap();
+            assert!(text.contains(&format!("task = \"{t}\"")), "{text}");
+        }
+        let text = sample().to_toml().unwrap().replace("task = \"text-detection\"", "task = \"text-segmentation\"");
+        let err = toml::from_str::<Manifest>(&text).unwrap_err().to_string();
+        assert!(err.contains("text-segmentation") && err.contains("text-detection"), "{err}");
+        assert!("detection".parse::<Task>().unwrap_err().to_string().contains("expected one of"));
+        let old = sample().to_toml().unwrap().replace("task = \"text-detection\"", "task = \"conformance\"");
+        assert_eq!(toml::from_str::<Manifest>(&old).unwrap().model.task, Task::Raw);
     }
 }

@@ -16,7 +16,7 @@ fn manifest() -> Manifest {
     Manifest {
         format: FORMAT_VERSION,
         compiler: "oar test".into(),
-        model: ModelInfo { id: "tiny".into(), task: "test".into(), source: "built in the test".into(), sha256: "0".repeat(64) },
+        model: ModelInfo { id: "tiny".into(), task: crate::Task::Raw, source: "built in the test".into(), sha256: "0".repeat(64) },
         input: InputSpec {
             name: "x".into(),
             layout: Layout::NCHW,
@@ -144,6 +144,7 @@ fn oar_op_model() -> TypedModel {
     let x = m.add_source("x", f32::fact([1, 3, 6, 5])).unwrap();
     let xq = m.wire_node("xq", cast(q(1, 0.05)), &[x]).unwrap()[0];
     let mut k = Tensor::from_shape(&[3, 1, 3, 3], &(0..27).map(|i| (i % 7 - 3) as i8).collect::<Vec<_>>()).unwrap();
+    // SAFETY: the tensor holds i8 values; QI8 has the same one-byte layout.
     unsafe { k.set_datum_type(q(0, 0.02)) };
     let mut inputs = vec![xq];
     for (n, t) in [
@@ -188,6 +189,7 @@ fn plan_with_oar_ops_lists_them_and_runs() {
     assert_eq!(y.shape(), &[1, 3, 6, 5]);
     // The same result as the model before serialisation (tract runs the op from oar-ops in both).
     let want = oar_op_model().into_runnable().unwrap().run(tvec!(x.into_tvalue())).unwrap().remove(0);
+    // SAFETY: both are the int8 output of the same quantized model (QI8, one byte per value).
     assert_eq!(unsafe { y.as_slice_unchecked::<i8>() }, unsafe { want.as_slice_unchecked::<i8>() });
 }
 
@@ -284,6 +286,10 @@ fn int8_chain_plan(path: &std::path::Path) -> Engine {
 /// Integer results are exact across machines: this digest was recorded on x86-64 (AVX2 / AVX-512
 /// kernels) and must be the same under qemu-aarch64 (NEON, and SDOT with `-cpu max`), qemu-arm
 /// (armv7 NEON) and riscv64 (scalar) in tests/qemu.sh, and with `OAR_KERNELS=scalar`.
+/// Regenerate only when `int8_chain_plan` or its input change on purpose: run
+/// `cargo test -p oar-plan int8_plan_integer_outputs_are_pinned -- --nocapture` on x86-64, copy the
+/// printed sum, weighted sum and first ten values into `PINNED_INT8_CHAIN`, then check that
+/// `tests/qemu.sh` agrees on every target.
 #[test]
 fn int8_plan_integer_outputs_are_pinned() {
     let dir = tempfile::tempdir().unwrap();
@@ -293,6 +299,7 @@ fn int8_plan_integer_outputs_are_pinned() {
     let x = Tensor::from_shape(&[1, 8, 10, 9], &(0..720).map(|i| (i as f32 * 0.61).sin() * 2.4).collect::<Vec<_>>()).unwrap();
     let y = engine.run_one(x).unwrap().remove(0);
     assert_eq!(y.shape(), &[1, 6, 5, 4]);
+    // SAFETY: the chain ends in an int8 conv: its output is a QI8 tensor, one byte per value.
     let v: Vec<i8> = unsafe { y.as_slice_unchecked::<i8>() }.to_vec();
     let sum: i64 = v.iter().map(|&x| x as i64).sum();
     let weighted = v.iter().enumerate().fold(0u32, |a, (i, &x)| a.wrapping_add((x as i32 as u32).wrapping_mul(i as u32 + 1)));

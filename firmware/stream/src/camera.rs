@@ -1,21 +1,39 @@
-//! V4L2 cameras (`/dev/videoN`) through the `v4l` crate, in YUYV or MJPEG at a chosen resolution
+//! V4L2 cameras (`/dev/videoN`) through the `v4l` crate, in YUYV, NV12 or MJPEG at a chosen resolution
 //! and rate. The capture itself needs the `camera` cargo feature; opening checks the device node
 //! first, so a missing or unplugged camera gives the same clear error either way, and the
 //! pipeline wraps the camera in a [`crate::reopen::ReopeningSource`] that retries with backoff.
 
 use crate::source::Source;
 use crate::StreamError;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// What the camera sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// Pipeline files spell it in lower case, board profiles as the FourCC (`YUYV`, `NV12`, `MJPEG`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CameraFormat {
     /// Raw 4:2:2, converted to RGB by the detect stage.
+    #[serde(alias = "YUYV")]
     Yuyv,
+    /// Raw 4:2:0, a Y plane then interleaved UV (CSI cameras through libcamera's V4L2 layer),
+    /// converted to RGB by the detect stage.
+    #[serde(alias = "NV12")]
+    Nv12,
     /// JPEG per frame, decoded by the detect stage (less USB bandwidth at high resolutions).
+    #[serde(alias = "MJPEG")]
     Mjpeg,
+}
+
+impl CameraFormat {
+    /// The name a pipeline file uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            CameraFormat::Yuyv => "yuyv",
+            CameraFormat::Nv12 => "nv12",
+            CameraFormat::Mjpeg => "mjpeg",
+        }
+    }
 }
 
 /// A camera to open.
@@ -83,6 +101,7 @@ mod v4l2 {
             let device = Device::with_path(&cfg.device).map_err(|e| io("opening", e))?;
             let fourcc = match cfg.format {
                 CameraFormat::Yuyv => FourCC::new(b"YUYV"),
+                CameraFormat::Nv12 => FourCC::new(b"NV12"),
                 CameraFormat::Mjpeg => FourCC::new(b"MJPG"),
             };
             let mut fmt = device.format().map_err(|e| io("reading the format", e))?;
@@ -104,6 +123,7 @@ mod v4l2 {
             log::info!("{name}: {}x{} {fourcc}", fmt.width, fmt.height);
             let format = match cfg.format {
                 CameraFormat::Yuyv => PixelFormat::Yuyv,
+                CameraFormat::Nv12 => PixelFormat::Nv12,
                 CameraFormat::Mjpeg => PixelFormat::Mjpeg,
             };
             Ok(V4l2Source { stream, _device: device, name, width: fmt.width as usize, height: fmt.height as usize, format, seq: 0 })

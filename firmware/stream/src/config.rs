@@ -28,9 +28,10 @@ pub struct PipelineFile {
     pub source: SourceConfig,
     /// The detector plan.
     pub detector: DetectorConfig,
-    /// The tracker.
+    /// The tracker: `name = "bytetrack" | "ocsort"` and its parameters by the reference
+    /// implementations' names (see [`oar_track::params`]); absent: ByteTrack with its defaults.
     #[serde(default)]
-    pub tracker: TrackerSection,
+    pub tracker: oar_track::TrackerConfig,
     /// Reading the text of each track; without it tracks carry no text.
     #[serde(default)]
     pub ocr: Option<OcrConfig>,
@@ -64,17 +65,16 @@ fn d_text_len() -> usize {
     5
 }
 
-fn d_cam_width() -> u32 {
-    640
-}
-fn d_cam_height() -> u32 {
-    480
-}
-fn d_cam_fps() -> u32 {
-    30
-}
-fn d_cam_format() -> CameraFormat {
-    CameraFormat::Yuyv
+/// The camera settings used where neither the pipeline file nor a board profile gives them.
+pub const CAMERA_DEFAULTS: CameraDefaults = CameraDefaults { width: 640, height: 480, fps: 30, format: CameraFormat::Yuyv };
+
+/// A camera's size, rate and format (the defaults above, or a board profile's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CameraDefaults {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub format: CameraFormat,
 }
 
 /// `kind = "synthetic" | "folder" | "y4m" | "mjpeg" | "video" | "camera"`.
@@ -113,20 +113,24 @@ pub enum SourceConfig {
     /// process (which must be on the PATH).
     Video { path: PathBuf },
     /// A V4L2 camera (needs the `camera` feature). When it is missing or unplugged it is reopened
-    /// with backoff (0.25 s doubling to 8 s), each failure logged and counted as a fault.
+    /// with backoff (0.25 s doubling to 8 s), each failure logged and counted as a fault. Settings
+    /// left out come from the board profile (`oar-edge run --board`), else [`CAMERA_DEFAULTS`].
     Camera {
-        /// Default: the first `/dev/videoN` present.
+        /// Default: the board's camera, else the first `/dev/videoN` present.
         #[serde(default)]
         device: Option<PathBuf>,
-        #[serde(default = "d_cam_width")]
-        width: u32,
-        #[serde(default = "d_cam_height")]
-        height: u32,
-        #[serde(default = "d_cam_fps")]
-        fps: u32,
-        /// `yuyv` or `mjpeg`.
-        #[serde(default = "d_cam_format")]
-        format: CameraFormat,
+        /// Default 640.
+        #[serde(default)]
+        width: Option<u32>,
+        /// Default 480.
+        #[serde(default)]
+        height: Option<u32>,
+        /// Default 30.
+        #[serde(default)]
+        fps: Option<u32>,
+        /// `yuyv` (default), `nv12` or `mjpeg`.
+        #[serde(default)]
+        format: Option<CameraFormat>,
         /// Give up after this many failed attempts in a row (default: never).
         #[serde(default)]
         attempts: Option<u32>,
@@ -150,24 +154,6 @@ pub struct DetectorConfig {
     /// set it to the frame's short side to detect at the frame's own size, much faster).
     #[serde(default)]
     pub limit_side: Option<u32>,
-}
-
-fn d_tracker() -> String {
-    "bytetrack".into()
-}
-
-/// `name = "bytetrack" | "ocsort"`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct TrackerSection {
-    #[serde(default = "d_tracker")]
-    pub name: String,
-}
-
-impl Default for TrackerSection {
-    fn default() -> Self {
-        TrackerSection { name: d_tracker() }
-    }
 }
 
 fn d_interval() -> u32 {
@@ -232,11 +218,14 @@ pub struct RunConfig {
     /// Capacity of the channels after the detector.
     #[serde(default = "d_capacity")]
     pub capacity: usize,
+    /// Threads tract may use for one model run (default: the board profile's, else 1).
+    #[serde(default)]
+    pub threads: Option<usize>,
 }
 
 impl Default for RunConfig {
     fn default() -> Self {
-        RunConfig { newest_wins: true, fps: 0.0, frames: None, end_after: 30, min_hits: 3, capacity: 4 }
+        RunConfig { newest_wins: true, fps: 0.0, frames: None, end_after: 30, min_hits: 3, capacity: 4, threads: None }
     }
 }
 
@@ -264,9 +253,12 @@ pub enum SinkConfig {
     },
     /// The binary protocol of `docs/protocol.md` on a serial port.
     Serial {
-        port: String,
-        #[serde(default = "d_baud")]
-        baud: u32,
+        /// Default: the board profile's port (there is no default without one).
+        #[serde(default)]
+        port: Option<String>,
+        /// Default: the board profile's, else 115200.
+        #[serde(default)]
+        baud: Option<u32>,
         /// A status message every this many frames (0: never).
         #[serde(default)]
         status_every: u64,
@@ -302,6 +294,64 @@ impl PipelineFile {
     }
 }
 
+/// What a board profile supplies where a pipeline file is silent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoardDefaults {
+    /// The profile's name, for messages.
+    pub name: String,
+    pub threads: usize,
+    pub camera_device: PathBuf,
+    pub camera: CameraDefaults,
+    pub serial_port: String,
+    pub serial_baud: u32,
+}
+
+impl PipelineFile {
+    /// Fills in, from `board`, the settings this file leaves out: `[pipeline] threads`, a camera
+    /// source's device, size, rate and format, and serial sinks' port and baud rate. Returns one
+    /// line per setting taken from the board.
+    pub fn apply_board(&mut self, board: &BoardDefaults) -> Vec<String> {
+        let mut applied = Vec::new();
+        let mut take = |what: &str, value: String| applied.push(format!("{what} {value} (board {})", board.name));
+        if self.pipeline.threads.is_none() {
+            self.pipeline.threads = Some(board.threads);
+            take("threads", board.threads.to_string());
+        }
+        if let SourceConfig::Camera { device, width, height, fps, format, .. } = &mut self.source {
+            let c = &board.camera;
+            if device.is_none() {
+                *device = Some(board.camera_device.clone());
+                take("camera device", board.camera_device.display().to_string());
+            }
+            if width.is_none() && height.is_none() {
+                (*width, *height) = (Some(c.width), Some(c.height));
+                take("camera size", format!("{}x{}", c.width, c.height));
+            }
+            if fps.is_none() {
+                *fps = Some(c.fps);
+                take("camera fps", c.fps.to_string());
+            }
+            if format.is_none() {
+                *format = Some(c.format);
+                take("camera format", c.format.name().to_string());
+            }
+        }
+        for s in &mut self.sinks {
+            if let SinkConfig::Serial { port, baud, .. } = s {
+                if port.is_none() {
+                    *port = Some(board.serial_port.clone());
+                    take("serial port", board.serial_port.clone());
+                }
+                if baud.is_none() {
+                    *baud = Some(board.serial_baud);
+                    take("serial baud", board.serial_baud.to_string());
+                }
+            }
+        }
+        applied
+    }
+}
+
 /// `$OAR_HOME`, else `$XDG_CACHE_HOME/oar`, else `~/.cache/oar` (where the host tool caches).
 pub fn oar_home() -> PathBuf {
     let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
@@ -334,6 +384,9 @@ pub fn resolve_plan(spec: &str, base: &Path) -> Result<PathBuf, StreamError> {
     Ok(path)
 }
 
+const SERIAL_NEEDS_PORT: &str =
+    "a `serial` sink needs `port` (or a board profile that names one: oar-edge run --board NAME)";
+
 /// A pipeline ready to run, with what goes with it.
 pub struct Built {
     pub pipeline: Pipeline,
@@ -345,6 +398,10 @@ impl PipelineFile {
     /// Loads the plans, opens the source and the sinks. `base` is the folder of the pipeline
     /// file; `serve` adds an HTTP server; `frames` overrides `[pipeline] frames`.
     pub fn build(&self, base: &Path, serve: Option<&str>, frames: Option<u64>) -> Result<Built, StreamError> {
+        // before anything is opened or loaded
+        if self.sinks.iter().any(|s| matches!(s, SinkConfig::Serial { port: None, .. })) {
+            return Err(StreamError::Config(SERIAL_NEEDS_PORT.into()));
+        }
         let mut ground_truth = None;
         let stop = Arc::new(AtomicBool::new(false));
         let source: Box<dyn Source> = match &self.source {
@@ -373,7 +430,14 @@ impl PipelineFile {
             SourceConfig::Camera { device, width, height, fps, format, attempts } => {
                 let device = device.clone().or_else(camera::first_device).unwrap_or_else(|| "/dev/video0".into());
                 let name = device.display().to_string();
-                let cfg = CameraConfig { device, width: *width, height: *height, fps: *fps, format: *format };
+                let d = CAMERA_DEFAULTS;
+                let cfg = CameraConfig {
+                    device,
+                    width: width.unwrap_or(d.width),
+                    height: height.unwrap_or(d.height),
+                    fps: fps.unwrap_or(d.fps),
+                    format: format.unwrap_or(d.format),
+                };
                 let backoff = Backoff { attempts: *attempts, ..Backoff::default() };
                 Box::new(ReopeningSource::new(&name, Box::new(move || camera::open(&cfg)), backoff, stop.clone()))
             }
@@ -381,9 +445,7 @@ impl PipelineFile {
         let d = &self.detector;
         let opts = DetectorOptions { classes: d.classes.clone(), score_thresh: d.score_thresh, limit_side: d.limit_side };
         let detector = load_detector(&resolve_plan(&d.plan, base)?, &opts)?;
-        let tracker = oar_track::TrackerConfig::by_name(&self.tracker.name)
-            .map_err(|e| StreamError::Config(e.to_string()))?
-            .build();
+        let tracker = self.tracker.build();
         let mut pipeline = Pipeline::new(source, detector, tracker);
         pipeline.stop = stop;
         let r = &self.pipeline;
@@ -411,7 +473,8 @@ impl PipelineFile {
             match s {
                 SinkConfig::Jsonl { path, frames } => sinks.push(Box::new(JsonLinesSink::create(path, *frames)?)),
                 SinkConfig::Serial { port, baud, status_every } => {
-                    let sink = match SerialSink::open(port, *baud) {
+                    let port = port.as_deref().ok_or_else(|| StreamError::Config(SERIAL_NEEDS_PORT.into()))?;
+                    let sink = match SerialSink::open(port, baud.unwrap_or(d_baud())) {
                         Ok(s) => s,
                         Err(e) => return Err(StreamError::Serial(format!("opening {port}: {e}"))),
                     };
@@ -452,7 +515,7 @@ mod tests {
         "#;
         let p = PipelineFile::parse(ok).unwrap();
         assert_eq!(p.sinks.len(), 2);
-        assert_eq!(p.tracker.name, "bytetrack");
+        assert_eq!(p.tracker, oar_track::TrackerConfig::default());
         assert_eq!(p.plan_ids(), ["ppocr-v4-det", "ppocr-v4-rec"]);
         assert!(matches!(p.source, SourceConfig::Synthetic { frames: 10, width: 384, .. }));
         for (bad, field) in [
@@ -460,10 +523,87 @@ mod tests {
             (ok.replace("rec = ", "recogniser = "), "recogniser"),
             (ok.replace("kind = \"jsonl\"", "kind = \"jsonl\"\nfile = \"x\""), "file"),
             (format!("{ok}\n[extra]\n"), "extra"),
+            (format!("{ok}\n[tracker]\nname = \"ocsort\"\ntrack_buffer = 3\n"), "track_buffer"),
+            (format!("{ok}\n[tracker]\nname = \"ocsort\"\ndet_thresh = 1.2\n"), "det_thresh = 1.2 is out of range"),
         ] {
             let e = PipelineFile::parse(&bad).unwrap_err().to_string();
             assert!(e.contains(field), "{e}");
         }
+    }
+
+    #[test]
+    fn tracker_parameters_are_read() {
+        let text = r#"
+            [source]
+            kind = "synthetic"
+            [detector]
+            plan = "ppocr-v4-det"
+            [tracker]
+            name = "ocsort"
+            det_thresh = 0.3
+            min_hits = 1
+            use_byte = true
+        "#;
+        let p = PipelineFile::parse(text).unwrap();
+        let want = oar_track::OcSortConfig { det_thresh: 0.3, min_hits: 1, use_byte: true, ..Default::default() };
+        assert_eq!(p.tracker, oar_track::TrackerConfig::OcSort(want));
+    }
+
+    #[test]
+    fn a_board_fills_what_the_file_leaves_out() {
+        let board = BoardDefaults {
+            name: "rpi4".into(),
+            threads: 4,
+            camera_device: "/dev/video2".into(),
+            camera: CameraDefaults { width: 1280, height: 720, fps: 15, format: CameraFormat::Nv12 },
+            serial_port: "/dev/serial0".into(),
+            serial_baud: 57_600,
+        };
+        let text = r#"
+            [source]
+            kind = "camera"
+            fps = 10
+            [detector]
+            plan = "ppocr-v4-det"
+            [[sink]]
+            kind = "serial"
+            [[sink]]
+            kind = "serial"
+            port = "/dev/ttyUSB0"
+            baud = 9600
+        "#;
+        let mut p = PipelineFile::parse(text).unwrap();
+        let applied = p.apply_board(&board);
+        assert_eq!(
+            p.source,
+            SourceConfig::Camera {
+                device: Some("/dev/video2".into()),
+                width: Some(1280),
+                height: Some(720),
+                fps: Some(10),
+                format: Some(CameraFormat::Nv12),
+                attempts: None
+            }
+        );
+        assert_eq!(p.pipeline.threads, Some(4));
+        let SinkConfig::Serial { port, baud, .. } = &p.sinks[0] else { panic!() };
+        assert_eq!((port.as_deref(), *baud), (Some("/dev/serial0"), Some(57_600)));
+        let SinkConfig::Serial { port, baud, .. } = &p.sinks[1] else { panic!() };
+        assert_eq!((port.as_deref(), *baud), (Some("/dev/ttyUSB0"), Some(9600)), "the file wins");
+        assert!(applied.contains(&"camera size 1280x720 (board rpi4)".to_string()), "{applied:?}");
+        assert!(!applied.iter().any(|a| a.contains("fps")), "{applied:?}");
+        // a file that says everything takes nothing
+        let mut again = p.clone();
+        assert!(again.apply_board(&board).is_empty());
+        assert_eq!(again, p);
+    }
+
+    #[test]
+    fn a_serial_sink_without_port_or_board_is_a_clear_error() {
+        let text = "[source]\nkind = \"synthetic\"\nframes = 1\n[detector]\nplan = \"x.oar\"\n[[sink]]\nkind = \"serial\"\n";
+        let p = PipelineFile::parse(text).unwrap();
+        let e = p.build(Path::new("."), None, None).err().unwrap().to_string();
+        assert!(e.contains("`serial` sink needs `port`") && e.contains("--board"), "{e}");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::StreamError;
 use oar_track::Detection;
 use oar_vision::det::{detect, DbParams};
 use oar_vision::detect::DetectParams;
-use oar_plan::ResizePolicy;
+use oar_plan::{ResizePolicy, Task as PlanTask};
 use oar_vision::{Rgb, Task};
 use std::path::Path;
 
@@ -30,8 +30,8 @@ pub struct DetectorOptions {
 /// Loads the plan at `path` and picks the detector its task calls for.
 pub fn load_detector(path: &Path, opts: &DetectorOptions) -> Result<Box<dyn Detector>, StreamError> {
     let task = Task::from_engine(oar_plan::Engine::load(path)?)?;
-    match task.task.as_str() {
-        "text-detection" => {
+    match task.task {
+        PlanTask::TextDetection => {
             if !opts.classes.is_empty() {
                 return Err(StreamError::Config("`classes` needs an object detector; a text detector has one class".into()));
             }
@@ -44,10 +44,10 @@ pub fn load_detector(path: &Path, opts: &DetectorOptions) -> Result<Box<dyn Dete
             }
             Ok(Box::new(d))
         }
-        "object-detection" if opts.limit_side.is_some() => {
+        PlanTask::ObjectDetection if opts.limit_side.is_some() => {
             Err(StreamError::Config("`limit_side` is for text detectors; object detectors have a fixed input size".into()))
         }
-        "object-detection" => Ok(Box::new(ObjectDetector::from_task(task, opts)?)),
+        PlanTask::ObjectDetection => Ok(Box::new(ObjectDetector::from_task(task, opts)?)),
         other => Err(StreamError::Config(format!(
             "{}: a `{other}` plan cannot detect objects (expected `text-detection` or `object-detection`)",
             path.display()
@@ -61,7 +61,7 @@ pub struct ObjectDetector {
     task: Task,
     params: DetectParams,
     /// Sorted label indices to keep (empty: all).
-    keep: Vec<usize>,
+    keep: Vec<u32>,
 }
 
 impl ObjectDetector {
@@ -76,7 +76,7 @@ impl ObjectDetector {
         let mut keep = Vec::new();
         for c in &opts.classes {
             match task.labels.iter().position(|l| l == c) {
-                Some(i) => keep.push(i),
+                Some(i) => keep.push(i as u32),
                 None => {
                     return Err(StreamError::Config(format!(
                         "class `{c}` is not a label of this detector (labels: {})",
@@ -101,7 +101,6 @@ impl Detector for ObjectDetector {
         Ok(dets
             .into_iter()
             .filter(|d| self.keep.is_empty() || self.keep.binary_search(&d.class).is_ok())
-            .map(|d| Detection { bbox: d.bbox, score: d.score, class: d.class as u32 })
             .collect())
     }
 }
@@ -120,7 +119,7 @@ impl TextDetector {
     }
 
     pub fn from_task(task: Task) -> Result<Self, StreamError> {
-        if task.task != "text-detection" {
+        if task.task != PlanTask::TextDetection {
             return Err(StreamError::Config(format!("the detector plan is a `{}` model, expected `text-detection`", task.task)));
         }
         let params = DbParams::from_table(&task.post)?;

@@ -11,6 +11,8 @@ pub enum PixelFormat {
     Rgb,
     /// Packed 4:2:2 `Y0 U Y1 V`, BT.601 limited range.
     Yuyv,
+    /// Planar 4:2:0: the Y plane, then interleaved `U V` at half resolution; BT.601 limited range.
+    Nv12,
     /// One complete JPEG image.
     Mjpeg,
 }
@@ -52,7 +54,32 @@ impl Frame {
                 oar_kernels::yuyv_to_rgb(&self.data, self.width, self.height, &mut out.data)?;
                 Ok(out)
             }
+            PixelFormat::Nv12 => {
+                let mut out = Rgb::new(self.width, self.height);
+                oar_kernels::nv12_to_rgb(&self.data, self.width, self.height, &mut out.data)?;
+                Ok(out)
+            }
             PixelFormat::Mjpeg => Rgb::decode(&self.data).map_err(|e| StreamError::Format(format!("frame {}: {e}", self.seq))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nv12_frames_convert_and_bad_sizes_are_refused() {
+        // 4x2: Y plane (8 bytes), then one UV pair per 2x2 block (2 pairs); neutral chroma
+        let mut data = vec![235u8; 4]; // top row white, bottom row black
+        data.extend([16u8; 4]);
+        data.extend([128u8; 4]);
+        let f = Frame { seq: 3, captured: Instant::now(), width: 4, height: 2, format: PixelFormat::Nv12, data };
+        let rgb = f.to_rgb().unwrap();
+        assert_eq!((rgb.width, rgb.height), (4, 2));
+        assert!(rgb.data[..12].iter().all(|&v| v >= 250), "{:?}", rgb.data);
+        assert!(rgb.data[12..].iter().all(|&v| v <= 5), "{:?}", rgb.data);
+        let short = Frame { data: vec![0; 10], ..f };
+        assert!(short.to_rgb().is_err());
     }
 }

@@ -1,9 +1,10 @@
-//! A small HTTP server (std `TcpListener`, a thread per connection): `/` an HTML page,
-//! `/stream.mjpg` the overlaid frames as `multipart/x-mixed-replace` MJPEG, `/metrics` JSON,
-//! `/tracks` the finished tracks as JSON.
+//! A small HTTP server (std `TcpListener`, a thread per connection): `/` a live page (it polls
+//! `/state` and `/metrics`), `/stream.mjpg` the overlaid frames as `multipart/x-mixed-replace`
+//! MJPEG, `/frame.jpg` the last frame, `/state` the frame number, the tracks being read and the
+//! finished ones and whether the source ended, `/metrics` JSON, `/tracks` the finished tracks.
 
 use crate::metrics::Metrics;
-use crate::pipeline::{FinishedTrack, FrameResult};
+use crate::types::{FinishedTrack, FrameResult, TrackView};
 use crate::sink::Sink;
 use crate::StreamError;
 use std::collections::VecDeque;
@@ -18,8 +19,15 @@ const KEEP_TRACKS: usize = 100;
 /// Connections served at once; more get 503.
 const MAX_CONNECTIONS: usize = 16;
 
+/// The page served at `/`.
+const PAGE: &str = include_str!("page.html");
+
 struct Shared {
     latest: Mutex<(u64, Option<Arc<Vec<u8>>>)>,
+    /// The last frame through the pipeline (drawn for `/frame.jpg` on demand).
+    last: Mutex<Option<FrameResult>>,
+    /// The pipeline has drained: no more frames will come.
+    ended: AtomicBool,
     cond: Condvar,
     tracks: Mutex<VecDeque<FinishedTrack>>,
     metrics: Arc<Metrics>,
@@ -41,6 +49,8 @@ impl HttpServer {
         let addr = listener.local_addr().map_err(|e| StreamError::Net { context: "local address".into(), source: e })?;
         let shared = Arc::new(Shared {
             latest: Mutex::new((0, None)),
+            last: Mutex::new(None),
+            ended: AtomicBool::new(false),
             cond: Condvar::new(),
             tracks: Mutex::default(),
             metrics,
@@ -99,6 +109,8 @@ pub struct HttpSink {
 
 impl Sink for HttpSink {
     fn frame(&mut self, r: &FrameResult) -> Result<(), StreamError> {
+        // cheap: the image is shared, not copied
+        *self.shared.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(r.clone());
         if self.shared.streams.load(Ordering::SeqCst) == 0 {
             return Ok(());
         }
@@ -117,15 +129,48 @@ impl Sink for HttpSink {
         q.push_back(t.clone());
         Ok(())
     }
+
+    fn flush(&mut self) -> Result<(), StreamError> {
+        self.shared.ended.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// What `/state` serves.
+#[derive(serde::Serialize)]
+struct State {
+    /// Sequence number of the last frame, `null` before the first.
+    seq: Option<u64>,
+    /// The source has ended and the pipeline drained.
+    ended: bool,
+    /// The tracks of the last frame, with their text so far.
+    tracks: Vec<TrackView>,
+    /// The finished tracks, newest first.
+    finished: Vec<FinishedTrack>,
+}
+
+fn state(sh: &Shared) -> State {
+    let last = sh.last.lock().unwrap_or_else(|e| e.into_inner());
+    let finished = sh.tracks.lock().unwrap_or_else(|e| e.into_inner()).iter().rev().cloned().collect();
+    State {
+        seq: last.as_ref().map(|f| f.seq),
+        ended: sh.ended.load(Ordering::SeqCst),
+        tracks: last.as_ref().map(|f| f.tracks.clone()).unwrap_or_default(),
+        finished,
+    }
+}
+
+/// The last frame with its overlay, as JPEG.
+fn last_frame_jpeg(sh: &Shared) -> Option<Vec<u8>> {
+    let last = sh.last.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
+    crate::overlay::encode_jpeg(&crate::overlay::draw(&last), 80)
+        .map_err(|e| log::warn!("http: encoding the last frame: {e}"))
+        .ok()
 }
 
 fn respond(s: &mut TcpStream, status: &str, ctype: &str, body: &[u8]) -> std::io::Result<()> {
     write!(s, "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n", body.len())?;
     s.write_all(body)
-}
-
-fn escape(t: &str) -> String {
-    t.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 fn serve(mut s: TcpStream, sh: &Shared) -> std::io::Result<()> {
@@ -147,20 +192,12 @@ fn serve(mut s: TcpStream, sh: &Shared) -> std::io::Result<()> {
         return respond(&mut s, "405 Method Not Allowed", "text/plain", b"GET only\n");
     }
     match path.split('?').next().unwrap_or("") {
-        "/" => {
-            let tracks = sh.tracks.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            let rows: String = tracks
-                .iter()
-                .rev()
-                .map(|t| format!("<tr><td>{}</td><td>{}</td><td>{:.2}</td><td>{}–{}</td></tr>", t.id, escape(&t.text), t.score, t.first_seq, t.last_seq))
-                .collect();
-            let html = format!(
-                "<!doctype html><html><head><meta charset=\"utf-8\"><title>oar-edge</title></head><body>\
-                 <h1>oar-edge</h1><img src=\"/stream.mjpg\" alt=\"stream\"><p><a href=\"/metrics\">metrics</a></p>\
-                 <h2>Finished tracks</h2><table><tr><th>id</th><th>text</th><th>score</th><th>frames</th></tr>{rows}</table></body></html>"
-            );
-            respond(&mut s, "200 OK", "text/html; charset=utf-8", html.as_bytes())
-        }
+        "/" => respond(&mut s, "200 OK", "text/html; charset=utf-8", PAGE.as_bytes()),
+        "/state" => respond(&mut s, "200 OK", "application/json", &serde_json::to_vec(&state(sh)).unwrap_or_default()),
+        "/frame.jpg" => match last_frame_jpeg(sh) {
+            Some(jpeg) => respond(&mut s, "200 OK", "image/jpeg", &jpeg),
+            None => respond(&mut s, "404 Not Found", "text/plain", b"no frame yet\n"),
+        },
         "/metrics" => {
             let body = serde_json::to_vec(&sh.metrics.snapshot()).unwrap_or_default();
             respond(&mut s, "200 OK", "application/json", &body)

@@ -2,6 +2,7 @@
 //! detect → track → OCR-per-track; sinks (JSON lines, serial, HTTP/MJPEG with overlay) consume the
 //! results. See `docs/DESIGN.md` §2 and `docs/protocol.md`.
 
+pub mod book;
 pub mod camera;
 pub mod config;
 pub mod detector;
@@ -16,13 +17,15 @@ pub mod reopen;
 pub mod sink;
 pub mod source;
 pub mod synth;
+pub mod types;
 
 pub use detector::{Detector, TextDetector};
 pub use frame::{Frame, PixelFormat};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use oar_track::{Detection, Track};
 pub use oar_vision::Rgb;
-pub use pipeline::{FinishedTrack, FrameResult, Pipeline, PipelineOptions, RunSummary, TrackView};
+pub use pipeline::{Pipeline, PipelineOptions, RunSummary};
+pub use types::{FinishedTrack, FrameResult, TrackView};
 pub use reader::{fuse_reads, OcrReader, Reader};
 pub use sink::{JsonLinesSink, SerialSink, Sink};
 pub use source::Source;

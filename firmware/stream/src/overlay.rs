@@ -1,6 +1,6 @@
 //! Drawing on RGB frames with `embedded-graphics`: boxes, track ids and texts.
 
-use crate::pipeline::FrameResult;
+use crate::types::FrameResult;
 use embedded_graphics::mono_font::{ascii::FONT_6X10, MonoTextStyleBuilder};
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;

@@ -1,17 +1,17 @@
 //! The stage graph: source → detect → track → OCR → sinks, one thread per stage, joined by
 //! bounded channels. The source → detect channel holds one frame and the newest frame wins.
 
+use crate::book::{BookStep, ReadBook, ReadPolicy};
 use crate::detector::Detector;
 use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::reader::{fuse_reads, Reader};
+use crate::reader::Reader;
 use crate::sink::Sink;
 use crate::source::Source;
+use crate::types::{FinishedTrack, FrameResult};
 use crate::{Frame, StreamError};
 use crossbeam_channel::{bounded, TrySendError};
-use oar_track::{Detection, Track, TrackState, Tracker};
+use oar_track::{Detection, Track, Tracker};
 use oar_vision::Rgb;
-use serde::Serialize;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,42 +53,6 @@ impl Default for PipelineOptions {
     }
 }
 
-/// One track as shown for one frame.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct TrackView {
-    pub id: u64,
-    pub bbox: [f32; 4],
-    pub score: f32,
-    /// The fused text so far.
-    pub text: Option<String>,
-    pub text_score: f32,
-}
-
-/// Everything known about one frame once it has been through detect, track and OCR.
-#[derive(Debug, Clone)]
-pub struct FrameResult {
-    pub seq: u64,
-    pub captured: Instant,
-    pub image: Arc<Rgb>,
-    pub detections: Vec<Detection>,
-    pub tracks: Vec<TrackView>,
-}
-
-/// A track that ended, with its fused text.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct FinishedTrack {
-    pub id: u64,
-    pub text: String,
-    pub score: f32,
-    /// Last box `[x1, y1, x2, y2]`.
-    pub bbox: [f32; 4],
-    pub first_seq: u64,
-    pub last_seq: u64,
-    /// Frames in which the track was reported.
-    pub frames: u32,
-    pub reads: u32,
-}
-
 /// What a run did.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
@@ -125,38 +89,6 @@ struct Tracked {
 struct Output {
     frame: Option<FrameResult>,
     ended: Vec<FinishedTrack>,
-}
-
-#[derive(Debug)]
-struct TrackMemory {
-    first_seq: u64,
-    last_seq: u64,
-    last_index: u64,
-    bbox: [f32; 4],
-    frames: u32,
-    reads: Vec<(String, f32)>,
-    n_reads: u32,
-    last_read_index: Option<u64>,
-    last_read_score: f32,
-}
-
-/// Reads kept per track (older reads are folded away): memory stays bounded for long tracks.
-const MAX_READS: usize = 64;
-
-impl TrackMemory {
-    fn finish(&self, id: u64) -> FinishedTrack {
-        let (text, score) = fuse_reads(&self.reads).unwrap_or_default();
-        FinishedTrack {
-            id,
-            text,
-            score,
-            bbox: self.bbox,
-            first_seq: self.first_seq,
-            last_seq: self.last_seq,
-            frames: self.frames,
-            reads: self.n_reads,
-        }
-    }
 }
 
 impl Pipeline {
@@ -279,87 +211,27 @@ impl Pipeline {
             });
 
             let ocr = s.spawn(move || {
-                let mut mem: HashMap<u64, TrackMemory> = HashMap::new();
-                let mut index = 0u64;
-                let end = |mem: &mut HashMap<u64, TrackMemory>, ids: Vec<u64>| {
-                    let mut ended: Vec<FinishedTrack> = ids
-                        .into_iter()
-                        .filter_map(|id| mem.remove(&id).map(|t| t.finish(id)))
-                        .filter(|t| t.frames >= opts.min_hits)
-                        .collect();
-                    ended.sort_by_key(|t| t.id);
-                    ended
-                };
+                let mut book = ReadBook::new(ReadPolicy {
+                    read_interval: opts.read_interval,
+                    unsure_below: opts.unsure_below,
+                    end_after: opts.end_after,
+                    min_hits: opts.min_hits,
+                });
                 for Tracked { det, tracks } in trk_rx {
                     let t0 = Instant::now();
-                    let mut views = Vec::with_capacity(tracks.len());
-                    let mut removed = Vec::new();
-                    for t in &tracks {
-                        if t.state == TrackState::Removed {
-                            removed.push(t.id);
-                            continue;
+                    let image = &det.image;
+                    let read = reader.as_mut().map(|r| {
+                        move |t: &Track| {
+                            let t1 = Instant::now();
+                            let read = r.read(image, t.bbox).map_err(|err| {
+                                log::warn!("reading track {}: {err}", t.id);
+                                m.fault();
+                            });
+                            m.record("read", t1.elapsed());
+                            read.ok()
                         }
-                        let e = mem.entry(t.id).or_insert_with(|| TrackMemory {
-                            first_seq: det.seq,
-                            last_seq: det.seq,
-                            last_index: index,
-                            bbox: t.bbox,
-                            frames: 0,
-                            reads: Vec::new(),
-                            n_reads: 0,
-                            last_read_index: None,
-                            last_read_score: 0.0,
-                        });
-                        if t.state == TrackState::Lost {
-                            continue;
-                        }
-                        e.last_seq = det.seq;
-                        e.last_index = index;
-                        e.bbox = t.bbox;
-                        e.frames += 1;
-                        if let Some(r) = reader.as_mut() {
-                            let due = match e.last_read_index {
-                                None => true,
-                                Some(_) if e.last_read_score < opts.unsure_below => true,
-                                Some(last) => opts.read_interval > 0 && index - last >= opts.read_interval as u64,
-                            };
-                            if due {
-                                let t1 = Instant::now();
-                                match r.read(&det.image, t.bbox) {
-                                    Ok(read) => {
-                                        e.last_read_score = read.1;
-                                        if e.reads.len() == MAX_READS {
-                                            e.reads.remove(0);
-                                        }
-                                        e.reads.push(read);
-                                        e.n_reads += 1;
-                                    }
-                                    Err(err) => {
-                                        log::warn!("reading track {}: {err}", t.id);
-                                        m.fault();
-                                    }
-                                }
-                                e.last_read_index = Some(index);
-                                m.record("read", t1.elapsed());
-                            }
-                        }
-                        let fused = fuse_reads(&e.reads);
-                        views.push(TrackView {
-                            id: t.id,
-                            bbox: t.bbox,
-                            score: t.score,
-                            text_score: fused.as_ref().map_or(0.0, |f| f.1),
-                            text: fused.map(|f| f.0),
-                        });
-                    }
-                    let gone: Vec<u64> = mem
-                        .iter()
-                        .filter(|(_, t)| index - t.last_index >= opts.end_after as u64)
-                        .map(|(&id, _)| id)
-                        .chain(removed)
-                        .collect();
-                    let ended = end(&mut mem, gone);
-                    index += 1;
+                    });
+                    let BookStep { views, ended } = book.frame(det.seq, &tracks, read);
                     m.record("ocr", t0.elapsed());
                     let frame = FrameResult {
                         seq: det.seq,
@@ -372,9 +244,7 @@ impl Pipeline {
                         return;
                     }
                 }
-                let ids = mem.keys().copied().collect();
-                let ended = end(&mut mem, ids);
-                let _ = out_tx.send(Output { frame: None, ended });
+                let _ = out_tx.send(Output { frame: None, ended: book.finish_all() });
             });
 
             let sink = s.spawn(move || {

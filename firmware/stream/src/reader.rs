@@ -9,6 +9,16 @@ pub trait Reader: Send {
     fn read(&mut self, frame: &Rgb, bbox: [f32; 4]) -> Result<(String, f32), StreamError>;
 }
 
+/// A reader that reads the same text with the same confidence in every box: for tests and soak
+/// runs.
+pub struct FixedReader(pub &'static str, pub f32);
+
+impl Reader for FixedReader {
+    fn read(&mut self, _frame: &Rgb, _bbox: [f32; 4]) -> Result<(String, f32), StreamError> {
+        Ok((self.0.to_string(), self.1))
+    }
+}
+
 /// Recogniser (and optional direction classifier) on the box, padded by `pad` × its height.
 pub struct OcrReader {
     ocr: Ocr,

@@ -1,6 +1,6 @@
 //! Sinks: where frame results and finished tracks go.
 
-use crate::pipeline::{FinishedTrack, FrameResult};
+use crate::types::{FinishedTrack, FrameResult};
 use crate::protocol::{encode, Message};
 use crate::StreamError;
 use serde_json::json;

@@ -1,19 +1,18 @@
 //! The `Detector` seam with real plans: a PicoDet layout plan as a pipeline detector keeps only the
 //! asked classes (checked against rapid_layout's boxes in `tests/data/detect`), and plans that
-//! cannot detect are refused with a clear error. Needs the plans in `$OAR_HOME/plans`; skipped
-//! with a message when they are missing.
+//! cannot detect are refused with a clear error. Needs the plans in `$OAR_HOME/plans` (the host's
+//! `cargo test -p oar`, which `cargo test --workspace` runs first, fetches them): without them the
+//! tests fail, naming the command that makes them.
 
 use oar_stream::config::oar_home;
 use oar_stream::detector::{load_detector, DetectorOptions};
 use oar_stream::Rgb;
 use std::path::{Path, PathBuf};
 
-fn plan(id: &str) -> Option<PathBuf> {
+fn plan(id: &str) -> PathBuf {
     let p = oar_home().join("plans").join(format!("{id}.oar"));
-    if !p.is_file() {
-        eprintln!("SKIPPED: {} is missing (`oar fetch {id} --compile`)", p.display());
-    }
-    p.is_file().then_some(p)
+    assert!(p.is_file(), "this test needs the plan {}: run `oar fetch --compile {id}` on the host", p.display());
+    p
 }
 
 fn opts(classes: &[&str]) -> DetectorOptions {
@@ -22,7 +21,7 @@ fn opts(classes: &[&str]) -> DetectorOptions {
 
 #[test]
 fn picodet_behind_the_seam_keeps_the_asked_classes() {
-    let Some(picodet) = plan("picodet-layout-cdla") else { return };
+    let picodet = plan("picodet-layout-cdla");
     let page = Rgb::open(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/detect/page000.png")).unwrap();
     // rapid_layout finds 2 `text` regions and 1 `table` among the 8 regions of this page.
     let mut texts = load_detector(&picodet, &opts(&["text"])).unwrap();
@@ -44,10 +43,10 @@ fn picodet_behind_the_seam_keeps_the_asked_classes() {
 
 #[test]
 fn plans_that_cannot_detect_are_refused() {
-    let Some(rec) = plan("ppocr-v4-rec") else { return };
+    let rec = plan("ppocr-v4-rec");
     let e = load_detector(&rec, &DetectorOptions::default()).err().unwrap().to_string();
     assert!(e.contains("cannot detect objects"), "{e}");
-    let Some(det) = plan("ppocr-v4-det") else { return };
+    let det = plan("ppocr-v4-det");
     let e = load_detector(&det, &opts(&["text"])).err().unwrap().to_string();
     assert!(e.contains("`classes` needs an object detector"), "{e}");
 }

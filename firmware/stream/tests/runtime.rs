@@ -2,14 +2,16 @@
 
 use oar_stream::detector::FixedDetector;
 use oar_stream::http::HttpServer;
-use oar_stream::pipeline::{FrameResult, Pipeline, PipelineOptions};
+use oar_stream::pipeline::{Pipeline, PipelineOptions};
+use oar_stream::types::FrameResult;
 use oar_stream::protocol::{Decoder, Message};
 use oar_stream::camera::{self, CameraConfig, CameraFormat};
 use oar_stream::reopen::{Backoff, OpenSource, ReopeningSource};
 use oar_stream::sink::{CollectSink, JsonLinesSink, SerialSink, Sink};
 use oar_stream::source::{MjpegSource, Source};
 use oar_stream::synth::{SynthConfig, SyntheticSource};
-use oar_stream::{Detection, FinishedTrack, Frame, Reader, Rgb, StreamError};
+use oar_stream::reader::FixedReader;
+use oar_stream::{Detection, FinishedTrack, Frame, Rgb, StreamError};
 use oar_track::TrackerConfig;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -37,14 +39,6 @@ impl Source for GenSource {
         let f = Frame::from_rgb(self.n, img);
         self.n += 1;
         Ok(Some(f))
-    }
-}
-
-struct FixedReader(&'static str, f32);
-
-impl Reader for FixedReader {
-    fn read(&mut self, _f: &Rgb, _b: [f32; 4]) -> Result<(String, f32), StreamError> {
-        Ok((self.0.to_string(), self.1))
     }
 }
 
@@ -330,7 +324,20 @@ fn http_serves_metrics_page_and_mjpeg() {
     let (head, page) = http_get(addr, "/");
     assert!(head.contains("text/html"), "{head}");
     let page = String::from_utf8(page).unwrap();
-    assert!(page.contains("<img src=\"/stream.mjpg\"") && page.contains("<td>XY</td>"), "{page}");
+    assert!(page.contains("src=\"/stream.mjpg\"") && page.contains("fetch(u"), "{page}");
+    // what the page polls: the finished track with its text, and the ended source
+    let (head, body) = http_get(addr, "/state");
+    assert!(head.contains("application/json"), "{head}");
+    let st: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(st["ended"], true, "{st}");
+    assert_eq!(st["finished"][0]["text"], "XY", "{st}");
+    assert_eq!(st["seq"].as_u64(), Some(79), "{st}");
+    assert!(st["tracks"].is_array(), "{st}");
+    // the last frame stays available as a still image
+    let (head, jpeg) = http_get(addr, "/frame.jpg");
+    assert!(head.contains("image/jpeg"), "{head}");
+    let img = Rgb::decode(&jpeg).unwrap();
+    assert_eq!((img.width, img.height), (320, 192));
     assert!(http_get(addr, "/nope").0.contains("404"));
     server.shutdown();
 }

@@ -1,6 +1,7 @@
 //! The whole pipeline with the real models on the synthetic scene: DB detector → ByteTrack →
 //! per-track OCR, checked against the scene's ground truth. Needs the plans in
-//! `$OAR_HOME/plans` (default `~/.cache/oar`); skipped with a message when they are missing.
+//! `$OAR_HOME/plans` (default `~/.cache/oar`; the host's `cargo test -p oar`, which `cargo test
+//! --workspace` runs first, fetches them): without them the test fails, naming the command.
 //! Kept cheap for CI: 12 small frames, detected at their own size (`limit_side`).
 
 use oar_stream::config::{oar_home, PipelineFile};
@@ -11,8 +12,10 @@ use std::path::Path;
 fn synthetic_plates_are_tracked_and_read() {
     let plans = oar_home().join("plans");
     if !["ppocr-v4-det", "ppocr-v4-rec"].iter().all(|p| plans.join(format!("{p}.oar")).is_file()) {
-        eprintln!("SKIPPED: plans missing under {}", plans.display());
-        return;
+        panic!(
+            "this test needs the plans ppocr-v4-det and ppocr-v4-rec under {}: run `oar fetch --compile ppocr-v4-det ppocr-v4-rec` on the host",
+            plans.display()
+        );
     }
     let gt_dir = tempfile::tempdir().unwrap();
     let toml = format!(

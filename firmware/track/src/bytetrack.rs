@@ -8,43 +8,52 @@ use crate::kalman::{xyxy_to_xyah, KalmanXyah};
 use crate::{to_f32, to_f64, Detection, Track, TrackState, Tracker};
 
 /// ByteTrack parameters; `Default` gives the paper's (and the reference's) values.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// The fields a pipeline file or `oar track --param` may set carry the names of the reference's
+/// arguments (`BYTETracker(track_thresh, track_buffer, match_thresh, frame_rate)` and its
+/// `--mot20` flag); the rest are constants in the reference and stay out of files.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ByteTrackConfig {
-    /// Detections scoring above this are "high" (first association); default 0.5.
+    /// Detections scoring above this are "high" (first association); unmatched high
+    /// detections start a track at or above `track_thresh + 0.1`, as in the reference
+    /// ([`Self::det_thresh`]); default 0.5.
     pub track_thresh: f32,
-    /// Detections scoring above this and below `track_thresh` are "low" (second association);
-    /// default 0.1.
-    pub low_thresh: f32,
-    /// Unmatched high detections start a track only at or above this score; the reference uses
-    /// `track_thresh + 0.1` (default 0.6).
-    pub det_thresh: f32,
-    /// Cost limit of the first association (cost `1 - IoU`, score-fused); default 0.8.
-    pub match_thresh: f32,
-    /// Cost limit of the second association (low detections, plain `1 - IoU`); default 0.5.
-    pub low_match_thresh: f32,
-    /// Cost limit for unconfirmed tracks against the remaining high detections; default 0.7.
-    pub unconfirmed_match_thresh: f32,
     /// Frames a lost track is kept, at 30 fps; default 30.
     pub track_buffer: u32,
-    /// Frame rate of the stream: the buffer scales with it (`frame_rate / 30 * track_buffer`).
+    /// Cost limit of the first association (cost `1 - IoU`, score-fused); default 0.8.
+    pub match_thresh: f32,
+    /// Frame rate of the stream: the buffer scales with it (`frame_rate / 30 * track_buffer`);
+    /// default 30.
     pub frame_rate: u32,
-    /// Multiply IoU by detection score before the first and the unconfirmed association (the
-    /// reference does unless `--mot20`); default true.
-    pub fuse_score: bool,
+    /// The reference's `--mot20`: do not multiply IoU by the detection score before the first
+    /// and the unconfirmed association; default false.
+    pub mot20: bool,
+    /// Detections scoring above this and below `track_thresh` are "low" (second association);
+    /// 0.1, fixed in the reference.
+    #[serde(skip)]
+    pub low_thresh: f32,
+    /// Cost limit of the second association (low detections, plain `1 - IoU`); 0.5, fixed in
+    /// the reference.
+    #[serde(skip)]
+    pub low_match_thresh: f32,
+    /// Cost limit for unconfirmed tracks against the remaining high detections; 0.7, fixed in
+    /// the reference.
+    #[serde(skip)]
+    pub unconfirmed_match_thresh: f32,
 }
 
 impl Default for ByteTrackConfig {
     fn default() -> Self {
         Self {
             track_thresh: 0.5,
-            low_thresh: 0.1,
-            det_thresh: 0.6,
+            track_buffer: 30,
             match_thresh: 0.8,
+            frame_rate: 30,
+            mot20: false,
+            low_thresh: 0.1,
             low_match_thresh: 0.5,
             unconfirmed_match_thresh: 0.7,
-            track_buffer: 30,
-            frame_rate: 30,
-            fuse_score: true,
         }
     }
 }
@@ -53,6 +62,23 @@ impl ByteTrackConfig {
     /// Frames after which a lost track is removed.
     pub fn max_time_lost(&self) -> u64 {
         (self.frame_rate as f64 / 30.0 * self.track_buffer as f64) as u64
+    }
+
+    /// Unmatched high detections start a track only at or above this score: the reference's
+    /// `track_thresh + 0.1` (summed in f64, as Python does).
+    pub fn det_thresh(&self) -> f32 {
+        (f64::from(self.track_thresh) + 0.1) as f32
+    }
+
+    /// Checks every settable parameter's range.
+    pub fn validate(&self) -> Result<(), crate::ParamError> {
+        use crate::params::check;
+        const T: &str = "bytetrack";
+        check(T, "track_thresh", self.track_thresh, 0.0, 1.0)?;
+        check(T, "track_buffer", self.track_buffer, 1, 100_000)?;
+        check(T, "match_thresh", self.match_thresh, 0.0, 1.0)?;
+        check(T, "frame_rate", self.frame_rate, 1, 1000)?;
+        Ok(())
     }
 }
 
@@ -231,7 +257,7 @@ impl ByteTrack {
         // Step 2: first association, high detections against tracked + lost.
         let first = {
             let refs: Vec<&STrack> = pool.iter().map(|&i| &arena[i]).collect();
-            let cost = Self::cost(&refs, &high, cfg.fuse_score);
+            let cost = Self::cost(&refs, &high, !cfg.mot20);
             linear_assignment_with_limit(&cost, pool.len(), high.len(), f64::from(cfg.match_thresh))
         };
         for &(it, id) in &first.matches {
@@ -280,7 +306,7 @@ impl ByteTrack {
         let rest: Vec<Det> = first.unmatched_cols.iter().map(|&i| high[i]).collect();
         let third = {
             let refs: Vec<&STrack> = unconfirmed.iter().map(|&i| &arena[i]).collect();
-            let cost = Self::cost(&refs, &rest, cfg.fuse_score);
+            let cost = Self::cost(&refs, &rest, !cfg.mot20);
             linear_assignment_with_limit(
                 &cost,
                 unconfirmed.len(),
@@ -300,7 +326,7 @@ impl ByteTrack {
         // Step 4: new tracks.
         for &id in &third.unmatched_cols {
             let d = &rest[id];
-            if d.score < cfg.det_thresh {
+            if d.score < cfg.det_thresh() {
                 continue;
             }
             let t = STrack {

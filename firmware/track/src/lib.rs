@@ -21,13 +21,15 @@ pub mod geometry;
 pub mod kalman;
 pub mod mot;
 pub mod ocsort;
+pub mod params;
 
 pub use assignment::{linear_assignment, linear_assignment_with_limit, Assignment};
 pub use bytetrack::{ByteTrack, ByteTrackConfig};
 pub use geometry::{iou, iou_matrix, BoxConvention};
 pub use kalman::{KalmanSort, KalmanXyah};
 pub use mot::{parse_mot_detections, write_mot_tracks, MotError};
-pub use ocsort::{OcSort, OcSortConfig};
+pub use ocsort::{AssoFunc, OcSort, OcSortConfig};
+pub use params::{parse_param, ParamError, ParamValue};
 
 use std::fmt;
 use std::str::FromStr;
@@ -89,7 +91,8 @@ pub trait Tracker: Send {
 /// Names accepted by [`TrackerConfig::by_name`].
 pub const TRACKER_NAMES: [&str; 2] = ["bytetrack", "ocsort"];
 
-/// Which tracker to build, with its parameters.
+/// Which tracker to build, with its parameters. Deserializes from `name = "..."` and the
+/// tracker's parameters ([`params`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum TrackerConfig {
     /// ByteTrack (Zhang et al. 2022).

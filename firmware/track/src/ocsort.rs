@@ -21,7 +21,12 @@ use crate::kalman::{xyxy_to_xysr, KalmanSort};
 use crate::{to_f32, to_f64, Detection, Track, TrackState, Tracker};
 
 /// OC-SORT parameters; `Default` gives the paper's values.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// The fields a pipeline file or `oar track --param` may set carry the names of the reference's
+/// arguments (`OCSort(det_thresh, max_age, min_hits, iou_threshold, delta_t, asso_func, inertia,
+/// use_byte)`); `low_thresh` is a constant in the reference and stays out of files.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct OcSortConfig {
     /// Detections scoring above this are tracked; default 0.6 (the reference's `--track_thresh`).
     pub det_thresh: f32,
@@ -33,13 +38,27 @@ pub struct OcSortConfig {
     pub iou_threshold: f32,
     /// Frame gap of the observations used for the motion direction; default 3.
     pub delta_t: u32,
+    /// The association cost; default (and the only one oar implements) `iou`.
+    pub asso_func: AssoFunc,
     /// Weight of the direction-consistency (OCM) term; default 0.2.
     pub inertia: f32,
     /// Also match low-score detections (`low_thresh < score < det_thresh`) to unmatched tracks,
     /// as ByteTrack does ("OC-SORT + BYTE"); default false.
     pub use_byte: bool,
-    /// Lower score bound of the low detections when `use_byte`; default 0.1.
+    /// Lower score bound of the low detections when `use_byte`; 0.1, fixed in the reference.
+    #[serde(skip)]
     pub low_thresh: f32,
+}
+
+/// OC-SORT's association cost (`asso_func`). The reference also offers `giou`, `ciou`, `diou`
+/// and `ct_dist`; oar implements the default only, so the others are a load error, not a
+/// silent fall-back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssoFunc {
+    /// Intersection over union.
+    #[default]
+    Iou,
 }
 
 impl Default for OcSortConfig {
@@ -50,10 +69,26 @@ impl Default for OcSortConfig {
             min_hits: 3,
             iou_threshold: 0.3,
             delta_t: 3,
+            asso_func: AssoFunc::Iou,
             inertia: 0.2,
             use_byte: false,
             low_thresh: 0.1,
         }
+    }
+}
+
+impl OcSortConfig {
+    /// Checks every settable parameter's range.
+    pub fn validate(&self) -> Result<(), crate::ParamError> {
+        use crate::params::check;
+        const T: &str = "ocsort";
+        check(T, "det_thresh", self.det_thresh, 0.0, 1.0)?;
+        check(T, "max_age", self.max_age, 1, 100_000)?;
+        check(T, "min_hits", self.min_hits, 0, 100_000)?;
+        check(T, "iou_threshold", self.iou_threshold, 0.0, 1.0)?;
+        check(T, "delta_t", self.delta_t, 1, 1000)?;
+        check(T, "inertia", self.inertia, 0.0, 1.0)?;
+        Ok(())
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use oar_track::{parse_mot_detections, TrackerConfig};
+use oar_track::{parse_mot_detections, parse_param, TrackerConfig};
 
 fn data(name: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -26,10 +26,13 @@ fn parse_tracks(text: &str) -> BTreeMap<u32, BTreeMap<u64, [f64; 4]>> {
     out
 }
 
-fn check(name: &str) {
+/// Compares with `ref_{name}{suffix}.txt`, made with the same `params`.
+fn check(name: &str, suffix: &str, params: &[&str]) {
     let frames = parse_mot_detections(&data("det.txt")).unwrap();
-    let reference = parse_tracks(&data(&format!("ref_{name}.txt")));
-    let mut tracker = TrackerConfig::by_name(name).unwrap().build();
+    let reference = parse_tracks(&data(&format!("ref_{name}{suffix}.txt")));
+    let params = params.iter().map(|p| parse_param(p).unwrap());
+    let cfg = TrackerConfig::from_params(name, params).unwrap();
+    let mut tracker = cfg.build();
     let mut ours = BTreeMap::new();
     for (i, dets) in frames.iter().enumerate() {
         let mut m = BTreeMap::new();
@@ -71,10 +74,32 @@ fn check(name: &str) {
 
 #[test]
 fn bytetrack_matches_reference() {
-    check("bytetrack");
+    check("bytetrack", "", &[]);
 }
 
 #[test]
 fn ocsort_matches_reference() {
-    check("ocsort");
+    check("ocsort", "", &[]);
+}
+
+// The parameters of tests/data/track/README.md's `_tuned` files: every settable one off its default.
+const BYTETRACK_TUNED: &[&str] = &["track_thresh=0.4", "track_buffer=15", "match_thresh=0.7", "frame_rate=20"];
+const OCSORT_TUNED: &[&str] = &[
+    "det_thresh=0.45",
+    "max_age=15",
+    "min_hits=2",
+    "iou_threshold=0.25",
+    "delta_t=2",
+    "inertia=0.4",
+    "use_byte=true",
+];
+
+#[test]
+fn bytetrack_with_parameters_matches_reference() {
+    check("bytetrack", "_tuned", BYTETRACK_TUNED);
+}
+
+#[test]
+fn ocsort_with_parameters_matches_reference() {
+    check("ocsort", "_tuned", OCSORT_TUNED);
 }

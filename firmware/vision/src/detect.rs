@@ -8,14 +8,9 @@ use crate::VisionError;
 use oar_plan::{InputSpec, ResizePolicy};
 use serde::Deserialize;
 
-/// One detected object: `bbox` = x1, y1, x2, y2 in source-image pixels.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Detection {
-    pub bbox: [f32; 4],
-    pub score: f32,
-    /// Index into the plan's labels.
-    pub class: usize,
-}
+/// One detected object: `bbox` = x1, y1, x2, y2 in source-image pixels, `class` an index into the
+/// plan's labels. The trackers' type, so that detections go to a tracker as they are.
+pub use oar_track::Detection;
 
 /// PicoDet head parameters, the `[post]` table of a `head = "picodet"` plan.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -259,7 +254,7 @@ pub fn decode_picodet(
             let y1 = b[1].clamp(0.0, input.1 as f32) / sy;
             let x2 = b[2].clamp(0.0, input.0 as f32) / sx;
             let y2 = b[3].clamp(0.0, input.1 as f32) / sy;
-            out.push(Detection { bbox: [x1, y1, x2, y2], score, class });
+            out.push(Detection { bbox: [x1, y1, x2, y2], score, class: class as u32 });
         }
     }
     Ok(out)
@@ -327,7 +322,7 @@ pub fn decode_ssd(
             })
             .collect();
         for (bbox, score) in hard_nms(cands, p.nms_iou, usize::MAX, p.max_per_class) {
-            out.push(Detection { bbox, score, class });
+            out.push(Detection { bbox, score, class: class as u32 });
         }
     }
     out.sort_by(|x, y| y.score.total_cmp(&x.score));

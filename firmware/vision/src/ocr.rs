@@ -16,18 +16,18 @@ pub struct Task {
     pub spec: InputSpec,
     pub post: toml::Table,
     pub labels: Vec<String>,
-    pub task: String,
+    pub task: oar_plan::Task,
 }
 
 impl Task {
     pub fn from_engine(engine: Engine) -> Result<Task, VisionError> {
         let labels = engine.plan.labels()?.unwrap_or_default();
         let m = &engine.plan.manifest;
-        let (spec, post, task) = (m.input.clone(), m.post.clone(), m.model.task.clone());
+        let (spec, post, task) = (m.input.clone(), m.post.clone(), m.model.task);
         Ok(Task { model: Box::new(engine), spec, post, labels, task })
     }
 
-    fn expect(&self, task: &str, role: &str) -> Result<(), VisionError> {
+    fn expect(&self, task: oar_plan::Task, role: &str) -> Result<(), VisionError> {
         if self.task != task {
             return Err(VisionError::Config(format!("the {role} plan is a `{}` model, expected `{task}`", self.task)));
         }
@@ -91,13 +91,13 @@ impl Ocr {
     /// Checks each plan has the expected task; DB parameters come from the detector plan.
     pub fn new(det: Option<Task>, cls: Option<Task>, rec: Task, mut options: OcrOptions) -> Result<Ocr, VisionError> {
         if let Some(d) = &det {
-            d.expect("text-detection", "detector")?;
+            d.expect(oar_plan::Task::TextDetection, "detector")?;
             options.det = DbParams::from_table(&d.post)?;
         }
         if let Some(c) = &cls {
-            c.expect("text-direction", "direction classifier")?;
+            c.expect(oar_plan::Task::TextDirection, "direction classifier")?;
         }
-        rec.expect("text-recognition", "recogniser")?;
+        rec.expect(oar_plan::Task::TextRecognition, "recogniser")?;
         if rec.labels.is_empty() {
             return Err(VisionError::Config("the recogniser plan has no character dictionary".into()));
         }

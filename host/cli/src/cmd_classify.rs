@@ -31,7 +31,7 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode> {
     let zoo = Zoo::open()?;
     let task = zoo.task(&args.model).with_context(|| format!("classifier {}", args.model))?;
     anyhow::ensure!(
-        task.task == "image-classification",
+        task.task == oar_plan::Task::ImageClassification,
         "{}: a `{}` model, expected `image-classification`",
         args.model,
         task.task

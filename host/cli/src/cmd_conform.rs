@@ -128,7 +128,7 @@ fn source_model(model: &Path, shape: &[usize]) -> Result<SourceModel> {
         path: model.to_path_buf(),
         format: oar_compiler::SourceFormat::Onnx,
         id: model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
-        task: "conformance".into(),
+        task: oar_plan::Task::Raw,
         origin: model.display().to_string(),
         input: InputSpec {
             name: "x".into(),

@@ -34,7 +34,7 @@ pub fn run(args: &DetectArgs) -> Result<ExitCode> {
     let zoo = Zoo::open()?;
     let task = zoo.task(&args.model).with_context(|| format!("detector {}", args.model))?;
     anyhow::ensure!(
-        task.task == "object-detection",
+        task.task == oar_plan::Task::ObjectDetection,
         "{}: a `{}` model, expected `object-detection`",
         args.model,
         task.task
@@ -58,8 +58,8 @@ pub fn run(args: &DetectArgs) -> Result<ExitCode> {
     }))
 }
 
-fn label(labels: &[String], class: usize) -> String {
-    labels.get(class).cloned().unwrap_or_else(|| class.to_string())
+fn label(labels: &[String], class: u32) -> String {
+    labels.get(class as usize).cloned().unwrap_or_else(|| class.to_string())
 }
 
 /// Boxes rounded to 1/1000 px and scores to 1e-5 (the reference JSON's precision).

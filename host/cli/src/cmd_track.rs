@@ -2,6 +2,10 @@
 //!
 //! Input: `frame,id,x,y,w,h,conf[,...]` lines (the id column is ignored). Output: one
 //! `frame,id,x,y,w,h,score,-1,-1,-1` line per reported track and frame, written atomically.
+//!
+//! Tracker parameters, by the reference implementations' names, come from `--tracker-config
+//! FILE.toml` (`name = "ocsort"` and parameters, as a pipeline file's `[tracker]` table) and
+//! `--param NAME=VALUE` on top of it.
 
 use std::fs;
 use std::io::Write;
@@ -9,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use oar_track::{parse_mot_detections, write_mot_tracks, TrackerConfig};
+use oar_track::{parse_mot_detections, parse_param, write_mot_tracks, ParamValue, TrackerConfig};
 
 /// Arguments of `oar track`.
 #[derive(clap::Args, Debug, Clone)]
@@ -17,9 +21,18 @@ pub struct TrackArgs {
     /// Detections in MOTChallenge text format (`frame,id,x,y,w,h,conf,...`).
     #[arg(long)]
     pub dets: PathBuf,
-    /// Tracker: `bytetrack` or `ocsort` (paper defaults).
-    #[arg(long, default_value = "bytetrack")]
-    pub tracker: String,
+    /// Tracker: `bytetrack` (default) or `ocsort`.
+    #[arg(long)]
+    pub tracker: Option<String>,
+    /// A tracker parameter by the reference's name (repeatable), e.g. `--param det_thresh=0.4`:
+    /// OC-SORT takes det_thresh, max_age, min_hits, iou_threshold, delta_t, asso_func, inertia,
+    /// use_byte; ByteTrack takes track_thresh, track_buffer, match_thresh, frame_rate, mot20.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// A TOML file of tracker parameters (and optionally `name = "..."`), as a pipeline file's
+    /// `[tracker]` table; `--param` wins over it.
+    #[arg(long, value_name = "FILE.toml")]
+    pub tracker_config: Option<PathBuf>,
     /// Where to write the tracks (MOTChallenge format).
     #[arg(short = 'o', long)]
     pub out: PathBuf,
@@ -27,7 +40,8 @@ pub struct TrackArgs {
 
 /// Runs the tracker frame by frame over `args.dets` and writes the tracks to `args.out`.
 pub fn run(args: &TrackArgs) -> Result<()> {
-    let cfg = TrackerConfig::by_name(&args.tracker).map_err(anyhow::Error::new)?;
+    let cfg = tracker_config(args)?;
+    log::debug!("tracker {cfg:?}");
     let text = fs::read_to_string(&args.dets)
         .with_context(|| format!("reading detections {}", args.dets.display()))?;
     let frames = parse_mot_detections(&text)
@@ -58,6 +72,52 @@ pub fn run(args: &TrackArgs) -> Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// The tracker and its parameters from `--tracker`, `--tracker-config` and `--param`.
+fn tracker_config(args: &TrackArgs) -> Result<TrackerConfig> {
+    let mut name = args.tracker.clone();
+    let mut params = Vec::new();
+    if let Some(path) = &args.tracker_config {
+        let text = fs::read_to_string(path)
+            .with_context(|| format!("reading tracker config {}", path.display()))?;
+        let table: toml::Table = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))
+            .context("malformed tracker config (expected TOML: name = \"ocsort\", det_thresh = 0.5, ...)")?;
+        for (key, value) in table {
+            let v = match value {
+                toml::Value::Boolean(b) => ParamValue::Bool(b),
+                toml::Value::Integer(i) => ParamValue::Int(i),
+                toml::Value::Float(f) => ParamValue::Float(f),
+                toml::Value::String(s) if key == "name" => {
+                    match &name {
+                        Some(n) if !n.eq_ignore_ascii_case(&s) => bail!(
+                            "--tracker {n} but {} says name = {s:?}: drop one of them",
+                            path.display()
+                        ),
+                        _ => name = Some(s),
+                    }
+                    continue;
+                }
+                toml::Value::String(s) => ParamValue::Str(s),
+                other => bail!(
+                    "{}: {key}: expected a number, a boolean or a string, found a {}",
+                    path.display(),
+                    other.type_str()
+                ),
+            };
+            params.push((key, v));
+        }
+    }
+    for p in &args.params {
+        params.push(parse_param(p).map_err(|e| anyhow::anyhow!("--param: {e}"))?);
+    }
+    let name = name.unwrap_or_else(|| "bytetrack".into());
+    let source = match &args.tracker_config {
+        Some(p) => format!("{} and --param", p.display()),
+        None => "--param".into(),
+    };
+    TrackerConfig::from_params(&name, params).with_context(|| format!("tracker parameters from {source}"))
 }
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over `path`.
@@ -114,7 +174,9 @@ mod tests {
             let out = d.join(format!("{tracker}.txt"));
             run(&TrackArgs {
                 dets: dets.clone(),
-                tracker: tracker.into(),
+                tracker: Some(tracker.into()),
+                params: vec![],
+                tracker_config: None,
                 out: out.clone(),
             })
             .unwrap();
@@ -133,7 +195,9 @@ mod tests {
         let out = d.join("out.txt");
         let err = run(&TrackArgs {
             dets: dets.clone(),
-            tracker: "bytetrack".into(),
+            tracker: Some("bytetrack".into()),
+            params: vec![],
+            tracker_config: None,
             out: out.clone(),
         })
         .unwrap_err();
@@ -142,11 +206,53 @@ mod tests {
         assert!(!out.exists());
         let err = run(&TrackArgs {
             dets,
-            tracker: "sort".into(),
+            tracker: Some("sort".into()),
+            params: vec![],
+            tracker_config: None,
             out,
         })
         .unwrap_err();
         assert!(format!("{err:#}").contains("unknown tracker"));
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    fn args(tracker: Option<&str>, params: &[&str], file: Option<PathBuf>) -> TrackArgs {
+        TrackArgs {
+            dets: PathBuf::from("unused"),
+            tracker: tracker.map(String::from),
+            params: params.iter().map(|p| p.to_string()).collect(),
+            tracker_config: file,
+            out: PathBuf::from("unused"),
+        }
+    }
+
+    #[test]
+    fn parameters_from_file_and_command_line() {
+        use oar_track::OcSortConfig;
+        let d = scratch("params");
+        let file = d.join("oc.toml");
+        fs::write(&file, "name = \"ocsort\"\ndet_thresh = 0.4\nmax_age = 10\nuse_byte = true\n").unwrap();
+        let cfg = tracker_config(&args(None, &["max_age=20"], Some(file.clone()))).unwrap();
+        let want = OcSortConfig { det_thresh: 0.4, max_age: 20, use_byte: true, ..Default::default() };
+        assert_eq!(cfg, TrackerConfig::OcSort(want));
+        let cfg = tracker_config(&args(None, &["track_buffer=5"], None)).unwrap();
+        assert_eq!(cfg.name(), "bytetrack");
+
+        let msg = |a: TrackArgs| format!("{:#}", tracker_config(&a).unwrap_err());
+        let m = msg(args(Some("bytetrack"), &[], Some(file.clone())));
+        assert!(m.contains("--tracker bytetrack but") && m.contains("oc.toml"), "{m}");
+        let m = msg(args(Some("ocsort"), &["max_agee=3"], None));
+        assert!(m.contains("max_agee") && m.contains("unknown field"), "{m}");
+        let m = msg(args(Some("ocsort"), &["iou_threshold=2"], None));
+        assert!(m.contains("iou_threshold = 2 is out of range"), "{m}");
+        let m = msg(args(Some("ocsort"), &["inertia"], None));
+        assert!(m.contains("--param") && m.contains("NAME=VALUE"), "{m}");
+        fs::write(&file, "max_age = [1]\n").unwrap();
+        let m = msg(args(Some("ocsort"), &[], Some(file.clone())));
+        assert!(m.contains("oc.toml: max_age: expected a number"), "{m}");
+        fs::write(&file, "max_age = \n").unwrap();
+        let m = msg(args(Some("ocsort"), &[], Some(file.clone())));
+        assert!(m.contains("oc.toml") && m.contains("malformed tracker config"), "{m}");
         fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -189,7 +189,8 @@ pub fn source_model(entry: &ModelEntry, fetched: &Fetched) -> Result<SourceModel
         path: fetched.model.clone(),
         format,
         id: entry.id.clone(),
-        task: entry.task.clone(),
+        // the registry checked the name against its TASKS, which the test below ties to Task::ALL
+        task: entry.task.parse().with_context(|| format!("model `{}`", entry.id))?,
         origin: format!("{}:{}=={}:{}", s.registry, s.package, s.version, s.path),
         input,
         post: entry.post.clone(),
@@ -201,6 +202,12 @@ pub fn source_model(entry: &ModelEntry, fetched: &Fetched) -> Result<SourceModel
 mod tests {
     use super::older_than_this_binary;
     use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn registry_tasks_are_the_plan_tasks() {
+        let names: Vec<&str> = oar_plan::Task::MODEL_TASKS.iter().map(|t| t.name()).collect();
+        assert_eq!(oar_registry::TASKS, &names[..]);
+    }
 
     #[test]
     fn plans_written_before_the_binary_are_older() {

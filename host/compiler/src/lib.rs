@@ -73,7 +73,7 @@ pub struct SourceModel {
     pub path: PathBuf,
     pub format: SourceFormat,
     pub id: String,
-    pub task: String,
+    pub task: oar_plan::Task,
     /// Human-readable origin (registry coordinates or a path).
     pub origin: String,
     pub input: InputSpec,
@@ -183,7 +183,7 @@ fn prepare_with(src: &SourceModel, keep_pointwise: bool) -> Result<Prepared, Com
         compiler: COMPILER.into(),
         model: ModelInfo {
             id: src.id.clone(),
-            task: src.task.clone(),
+            task: src.task,
             source: src.origin.clone(),
             sha256: sha256_hex(&bytes),
         },

@@ -6,7 +6,7 @@ use crate::set::EvalSet;
 use crate::Part;
 use crate::{EvalError, Evaluator, Metrics};
 use oar_plan::tract::TypedModel;
-use oar_plan::{Engine, Manifest};
+use oar_plan::{Engine, Manifest, Task};
 use oar_vision::classify::{classify, ClassifyParams};
 use oar_vision::det::{detect as detect_text, DbParams};
 use oar_vision::detect::{detect as detect_objects, DetectParams, Detection};
@@ -26,16 +26,16 @@ pub fn for_task(
     limit: Option<usize>,
     part: Part,
 ) -> Result<Box<dyn Evaluator>, EvalError> {
-    let task = manifest.model.task.as_str();
+    let task = manifest.model.task.name();
     let unsupported = |message: &str| EvalError::Unsupported { task: task.to_string(), message: message.to_string() };
-    let evaluator: Box<dyn Evaluator> = match task {
-        "text-detection" => {
+    let evaluator: Box<dyn Evaluator> = match manifest.model.task {
+        Task::TextDetection => {
             let set = EvalSet::load(dir, Some("scene"), limit)?.select(part);
             set.require_labels(task)?;
             let samples = set.samples.into_iter().map(|s| (s.image, s.lines.iter().map(|l| l.1).collect())).collect();
             Box::new(TextDet { manifest: manifest.clone(), params: DbParams::from_table(&manifest.post)?, samples, metric: "det hmean" })
         }
-        "text-recognition" => {
+        Task::TextRecognition => {
             let dictionary = labels.filter(|l| !l.is_empty()).ok_or_else(|| {
                 unsupported("the recogniser's character dictionary is needed (evaluator_with_labels / evaluator_for_plan)")
             })?;
@@ -47,7 +47,7 @@ pub fn for_task(
             });
             Box::new(TextRec { manifest: manifest.clone(), dictionary: dictionary.to_vec(), samples: samples.collect(), metric: "rec line accuracy" })
         }
-        "text-direction" => {
+        Task::TextDirection => {
             // PaddleOCR's direction classifier: labels "0" and "180".
             let upside_down = match labels {
                 Some(l) => l.iter().position(|x| x.contains("180")).ok_or_else(|| unsupported("no `180` label"))?,
@@ -57,15 +57,15 @@ pub fn for_task(
             let images = set.samples.iter().enumerate().map(|(i, s)| turn_every_second(i, &s.image)).collect();
             Box::new(Direction { manifest: manifest.clone(), upside_down, images, metric: "cls accuracy" })
         }
-        "object-detection" => {
+        Task::ObjectDetection => {
             let set = EvalSet::load(dir, Some("scene").filter(|_| dir.join("labels.jsonl").is_file()), limit)?.select(part);
             return against_float(manifest, labels, set.samples.into_iter().map(|s| s.image).collect(), float);
         }
-        "image-classification" => {
+        Task::ImageClassification => {
             let set = EvalSet::load(dir, None, limit)?.select(part);
             return against_float(manifest, labels, set.samples.into_iter().map(|s| s.image).collect(), float);
         }
-        other => return Err(EvalError::Unsupported { task: other.into(), message: "no evaluator for this task".into() }),
+        Task::Raw => return Err(EvalError::Unsupported { task: task.into(), message: "no evaluator for this task".into() }),
     };
     Ok(evaluator)
 }
@@ -74,18 +74,18 @@ pub fn for_task(
 /// ground truth needed): the int8 compiler's accuracy guard on held-out calibration images.
 /// Text direction turns every second image, so that both answers occur.
 pub fn against_float(manifest: &Manifest, labels: Option<&[String]>, images: Vec<Rgb>, float: &TypedModel) -> Result<Box<dyn Evaluator>, EvalError> {
-    let task = manifest.model.task.as_str();
+    let task = manifest.model.task.name();
     if images.is_empty() {
         return Err(EvalError::Unsupported { task: task.into(), message: "no images to score against the float model".into() });
     }
     let reference = Engine::from_model(float.clone(), manifest.clone())?;
-    let evaluator: Box<dyn Evaluator> = match task {
-        "text-detection" => {
+    let evaluator: Box<dyn Evaluator> = match manifest.model.task {
+        Task::TextDetection => {
             let mut e = TextDet { manifest: manifest.clone(), params: DbParams::from_table(&manifest.post)?, samples: vec![], metric: "det hmean vs float" };
             e.samples = images.into_iter().map(|img| e.boxes(&reference, &img).map(|b| (img, b))).collect::<Result<_, _>>()?;
             Box::new(e)
         }
-        "text-recognition" => {
+        Task::TextRecognition => {
             let dictionary = labels.filter(|l| !l.is_empty()).ok_or_else(|| EvalError::Unsupported {
                 task: task.into(),
                 message: "the recogniser's character dictionary is needed".into(),
@@ -96,7 +96,7 @@ pub fn against_float(manifest: &Manifest, labels: Option<&[String]>, images: Vec
             e.samples.iter_mut().zip(reads).for_each(|(s, r)| s.1 = r);
             Box::new(e)
         }
-        "text-direction" => {
+        Task::TextDirection => {
             let upside_down = labels.and_then(|l| l.iter().position(|x| x.contains("180"))).unwrap_or(1);
             let images = images.iter().enumerate().map(|(i, img)| turn_every_second(i, img)).collect();
             let mut e = Direction { manifest: manifest.clone(), upside_down, images, metric: "cls agreement vs float" };
@@ -104,17 +104,17 @@ pub fn against_float(manifest: &Manifest, labels: Option<&[String]>, images: Vec
             e.images.iter_mut().zip(answers).for_each(|(i, a)| i.1 = a);
             Box::new(e)
         }
-        "object-detection" => {
+        Task::ObjectDetection => {
             let params = DetectParams::from_table(&manifest.post)?;
             let reference = images.iter().map(|img| detect_objects(&reference, &manifest.input, &params, img)).collect::<Result<_, _>>()?;
             Box::new(Objects { manifest: manifest.clone(), params, images, reference })
         }
-        "image-classification" => {
+        Task::ImageClassification => {
             let params = ClassifyParams { top_k: 1, ..ClassifyParams::from_table(&manifest.post)? };
             let reference = top1(&reference, manifest, &params, &images)?;
             Box::new(Classes { manifest: manifest.clone(), params, images, reference })
         }
-        other => return Err(EvalError::Unsupported { task: other.into(), message: "no evaluator for this task".into() }),
+        Task::Raw => return Err(EvalError::Unsupported { task: task.into(), message: "no evaluator for this task".into() }),
     };
     Ok(evaluator)
 }
@@ -270,9 +270,9 @@ impl Evaluator for Objects {
         let (mut pred, mut gt) = (vec![], vec![]);
         for (i, (img, reference)) in self.images.iter().zip(&self.reference).enumerate() {
             for d in detect_objects(&engine, &self.manifest.input, &self.params, img)? {
-                pred.push((i, d.class, d.score, d.bbox));
+                pred.push((i, d.class as usize, d.score, d.bbox));
             }
-            gt.extend(reference.iter().map(|d| (i, d.class, d.bbox)));
+            gt.extend(reference.iter().map(|d| (i, d.class as usize, d.bbox)));
         }
         let map = 100.0 * mean_average_precision(&pred, &gt, IOU as f32);
         Ok(Metrics {

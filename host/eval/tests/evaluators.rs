@@ -16,7 +16,7 @@ fn manifest(task: &str) -> Manifest {
     Manifest {
         format: FORMAT_VERSION,
         compiler: "test".into(),
-        model: ModelInfo { id: "tiny".into(), task: task.into(), source: "test".into(), sha256: String::new() },
+        model: ModelInfo { id: "tiny".into(), task: task.parse().unwrap(), source: "test".into(), sha256: String::new() },
         input: InputSpec {
             name: "x".into(),
             layout: Layout::NCHW,
@@ -80,8 +80,10 @@ fn bad_sets_and_tasks_are_named() {
     // A recogniser needs its dictionary.
     let err = evaluator(&manifest("text-recognition"), &data("ocr-golden"), &float, None).err().unwrap().to_string();
     assert!(err.contains("dictionary"), "{err}");
-    let err = evaluator(&manifest("speech"), &data("classify"), &float, None).err().unwrap().to_string();
-    assert!(err.contains("speech"), "{err}");
+    // A plan without a task adapter cannot be evaluated; an unknown task cannot even be a manifest.
+    let err = evaluator(&manifest("raw"), &data("classify"), &float, None).err().unwrap().to_string();
+    assert!(err.contains("raw") && err.contains("no evaluator"), "{err}");
+    assert!("speech".parse::<oar_plan::Task>().is_err());
     // An image that does not decode is named.
     std::fs::write(empty.join("broken.png"), b"not a png").unwrap();
     let err = evaluator(&manifest("image-classification"), empty, &float, None).err().unwrap().to_string();

@@ -92,7 +92,10 @@ pub struct Source {
     pub version: String,
     /// Path of the file inside the package's wheel.
     pub path: String,
-    /// sha256 of the file, 64 lowercase hex digits.
+    /// sha256 of the file, 64 lowercase hex digits: of `path` as it is inside the wheel of
+    /// `package` `version` on `registry` (the fields above say where it came from). To pin a new
+    /// version, put any 64 digits here and run `oar fetch ID`: the mismatch error prints the
+    /// file's digest (check the file before trusting it).
     pub sha256: String,
     /// What the file is: one of [`SOURCE_FORMATS`]; `onnx` when absent.
     #[serde(default = "default_format", skip_serializing_if = "is_default_format")]
@@ -125,7 +128,7 @@ pub struct ExtraFile {
     pub role: String,
     /// Path inside the wheel.
     pub path: String,
-    /// sha256 of the file, 64 lowercase hex digits.
+    /// sha256 of the file, 64 lowercase hex digits (pinned as [`Source::sha256`] is).
     pub sha256: String,
 }
 

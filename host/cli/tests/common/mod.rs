@@ -63,7 +63,7 @@ pub fn ref_dets(v: &Value) -> Vec<Detection> {
             Detection {
                 bbox: [b[0], b[1], b[2], b[3]],
                 score: d["score"].as_f64().unwrap() as f32,
-                class: d["class"].as_u64().unwrap() as usize,
+                class: d["class"].as_u64().unwrap() as u32,
             }
         })
         .collect()

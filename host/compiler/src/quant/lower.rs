@@ -179,6 +179,7 @@ pub fn lower_conv(
     // The kernel is stored as a quantized type so that the NNEF writer does not try to reduce the
     // per-channel scales to one (rewrite_consistent_quantized_conv); the conv reads k_scale.
     let k_max = k_scale.iter().fold(0f32, |a, &b| a.max(b));
+    // SAFETY: the tensor holds the i8 weights `q`; QI8 has the same one-byte layout.
     unsafe { kt.set_datum_type(DatumType::QI8(QParams::ZpScale { zero_point: 0, scale: k_max })) };
     let k = konst(model, &name, "kernel_i8", kt)?;
     let b = konst(model, &name, "bias_i32", tensor1(&bias_i32))?;

@@ -325,7 +325,7 @@ pub(crate) fn calibration_manifest() -> oar_plan::Manifest {
     oar_plan::Manifest {
         format: oar_plan::FORMAT_VERSION,
         compiler: crate::COMPILER.into(),
-        model: oar_plan::ModelInfo { id: "calibration".into(), task: String::new(), source: String::new(), sha256: String::new() },
+        model: oar_plan::ModelInfo { id: "calibration".into(), task: oar_plan::Task::Raw, source: String::new(), sha256: String::new() },
         input: oar_plan::InputSpec {
             name: "input".into(),
             layout: oar_plan::Layout::NCHW,
