@@ -22,7 +22,7 @@ pub use frame::{Frame, PixelFormat};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use oar_track::{Detection, Track};
 pub use oar_vision::Rgb;
-pub use pipeline::{FinishedTrack, FrameResult, Pipeline, PipelineOptions, RunSummary, TrackView};
+pub use pipeline::{FinishedTrack, FrameResult, Pipeline, PipelineOptions, RunSummary, SinkTally, TrackView};
 pub use reader::{fuse_reads, OcrReader, Reader};
 pub use sink::{JsonLinesSink, SerialSink, Sink};
 pub use source::Source;

@@ -3,8 +3,6 @@
 //! Input: `frame,id,x,y,w,h,conf[,...]` lines (the id column is ignored). Output: one
 //! `frame,id,x,y,w,h,score,-1,-1,-1` line per reported track and frame, written atomically.
 
-use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -28,7 +26,7 @@ pub struct TrackArgs {
 /// Runs the tracker frame by frame over `args.dets` and writes the tracks to `args.out`.
 pub fn run(args: &TrackArgs) -> Result<()> {
     let cfg = TrackerConfig::by_name(&args.tracker).map_err(anyhow::Error::new)?;
-    let text = fs::read_to_string(&args.dets)
+    let text = oar_plan::fsio::read_regular_text(&args.dets, 1 << 30)
         .with_context(|| format!("reading detections {}", args.dets.display()))?;
     let frames = parse_mot_detections(&text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.dets.display()))
@@ -62,38 +60,13 @@ pub fn run(args: &TrackArgs) -> Result<()> {
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over `path`.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} is not a file path", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp.{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> Result<()> {
-        let mut f =
-            fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(bytes)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        f.sync_all()
-            .with_context(|| format!("syncing {}", tmp.display()))?;
-        fs::rename(&tmp, path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    oar_plan::fsio::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn scratch(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("oar-track-cli-{}-{name}", std::process::id()));
