@@ -10,6 +10,7 @@ per message.
 """
 import argparse
 import json
+import math
 import struct
 import sys
 
@@ -42,30 +43,41 @@ def cobs_decode(data: bytes) -> bytes:
 
 
 def decode_frame(frame: bytes) -> dict:
+    """One frame (the bytes between two delimiters) → a message dict; ValueError for a bad frame,
+    with the message the Rust decoder gives (src: firmware/stream/src/protocol.rs)."""
     raw = cobs_decode(frame)
     if len(raw) < 4:
         raise ValueError(f"frame too short ({len(raw)} bytes)")
     body, (crc,) = raw[:-2], struct.unpack(">H", raw[-2:])
-    if crc16_ccitt_false(body) != crc:
-        raise ValueError("CRC mismatch")
+    computed = crc16_ccitt_false(body)
+    if computed != crc:
+        raise ValueError(f"CRC mismatch: computed {computed:#06x}, received {crc:#06x}")
     if body[0] != VERSION:
-        raise ValueError(f"unsupported version {body[0]}")
+        raise ValueError(f"unsupported protocol version {body[0]}")
     kind, p = body[1], body[2:]
     if kind == MSG_TRACK:
         if len(p) < 17:
-            raise ValueError("track message too short")
+            raise ValueError("bad payload: track message too short")
         tid, score, x1, y1, x2, y2, n = struct.unpack("<If4hB", p[:17])
         if len(p) != 17 + n:
-            raise ValueError("text length does not match")
-        return {"type": "track", "id": tid, "text": p[17:].decode("utf-8"), "score": round(score, 4),
+            raise ValueError("bad payload: text length does not match")
+        try:
+            text = p[17:].decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError("bad payload: text is not UTF-8") from None
+        # JSON has no NaN or infinity: a score that is not finite is printed as null.
+        return {"type": "track", "id": tid, "text": text, "score": round(score, 4) if math.isfinite(score) else None,
                 "bbox": [x1, y1, x2, y2]}
     if kind == MSG_STATUS:
+        if len(p) != 12:
+            raise ValueError("bad payload: status message has the wrong length")
         frames, dropped, faults = struct.unpack("<3I", p)
         return {"type": "status", "frames": frames, "dropped": dropped, "faults": faults}
     raise ValueError(f"unknown message type {kind:#04x}")
 
 
 def decode_stream(chunks):
+    """Messages, and {"type": "error"} for each bad frame: a bad frame never ends the stream."""
     buf = bytearray()
     for chunk in chunks:
         for b in chunk:
@@ -73,7 +85,7 @@ def decode_stream(chunks):
                 if buf:
                     try:
                         yield decode_frame(bytes(buf))
-                    except ValueError as e:
+                    except (ValueError, struct.error, IndexError) as e:
                         yield {"type": "error", "error": str(e)}
                     buf.clear()
             elif len(buf) < 4096:

@@ -90,8 +90,54 @@ pub fn run_file(file: &PipelineFile, args: &RunArgs) -> Result<i32> {
     for s in &built.servers {
         s.shutdown();
     }
+    if let Some(problem) = failed_run(&summary, &file) {
+        anyhow::bail!("{problem}");
+    }
     Ok(0)
 }
+
+/// Why a run that went to its end still failed: its source never produced a frame, or a sink
+/// lost all its output.
+fn failed_run(summary: &RunSummary, file: &PipelineFile) -> Option<String> {
+    let m = &summary.metrics;
+    if m.frames_in == 0 {
+        return Some(format!(
+            "the source ({}) produced no frame ({} skipped, {} faults): nothing was processed",
+            source_kind(&file.source),
+            m.frames_skipped,
+            m.faults
+        ));
+    }
+    let dead: Vec<String> = summary
+        .sinks
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.all_failed())
+        .map(|(i, t)| {
+            format!(
+                "sink {i} failed every write ({} of {} frames, {} of {} tracks{})",
+                t.frames_failed,
+                t.frames_ok + t.frames_failed,
+                t.tracks_failed,
+                t.tracks_ok + t.tracks_failed,
+                if t.flush_failed { ", and its flush" } else { "" }
+            )
+        })
+        .collect();
+    (!dead.is_empty()).then(|| format!("{}: see the warnings above", dead.join("; ")))
+}
+
+fn source_kind(s: &SourceConfig) -> &'static str {
+    match s {
+        SourceConfig::Synthetic { .. } => "synthetic",
+        SourceConfig::Folder { .. } => "folder",
+        SourceConfig::Y4m { .. } => "y4m",
+        SourceConfig::Mjpeg { .. } => "mjpeg",
+        SourceConfig::Video { .. } => "video",
+        SourceConfig::Camera { .. } => "camera",
+    }
+}
+
 
 /// A camera source with the defaults of a pipeline file's `kind = "camera"` (the board's, else
 /// [`oar_stream::config::CAMERA_DEFAULTS`]); an empty path means the default device.
@@ -175,6 +221,8 @@ pub fn base_dir(pipeline: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oar_stream::{Metrics, SinkTally};
+    use std::sync::atomic::Ordering;
 
     #[test]
     fn boards_by_name() {
@@ -182,5 +230,26 @@ mod tests {
         assert!(board(Some("none")).unwrap().is_none());
         let e = board(Some("rpi9")).unwrap_err().to_string();
         assert!(e.contains("--board rpi9") && e.contains("rpi4") && e.contains("none"), "{e}");
+    }
+
+    fn summary(frames_in: u64, sinks: Vec<SinkTally>) -> RunSummary {
+        let m = Metrics::new();
+        m.frames_in.fetch_add(frames_in, Ordering::Relaxed);
+        RunSummary { tracks: vec![], metrics: m.snapshot(), elapsed: std::time::Duration::from_secs(1), sinks }
+    }
+
+    #[test]
+    fn runs_without_frames_or_with_a_dead_sink_fail() {
+        let file = PipelineFile::parse("[source]\nkind = \"folder\"\npath = \"x\"\n[detector]\nplan = \"d\"\n").unwrap();
+        let e = failed_run(&summary(0, vec![]), &file).unwrap();
+        assert!(e.contains("source (folder) produced no frame"), "{e}");
+        let ok = SinkTally { frames_ok: 10, tracks_ok: 1, ..SinkTally::default() };
+        assert_eq!(failed_run(&summary(10, vec![ok.clone()]), &file), None);
+        let dead = SinkTally { frames_ok: 10, tracks_failed: 2, flush_failed: true, ..SinkTally::default() };
+        let e = failed_run(&summary(10, vec![ok.clone(), dead]), &file).unwrap();
+        assert!(e.contains("sink 1 failed every write (0 of 10 frames, 2 of 2 tracks, and its flush)"), "{e}");
+        // Some writes failed, not all: the run still succeeds (the faults are in the summary).
+        let flaky = SinkTally { frames_ok: 9, frames_failed: 1, tracks_ok: 1, ..SinkTally::default() };
+        assert_eq!(failed_run(&summary(10, vec![flaky]), &file), None);
     }
 }

@@ -16,7 +16,9 @@ pub const MODEL_ENTRY: &str = "model.nnef.tar";
 pub const LABELS_ENTRY: &str = "labels.txt";
 
 /// Plans larger than this are refused before being read (a guard against pointing at the wrong file).
-const MAX_PLAN_BYTES: u64 = 2 << 30;
+pub const MAX_PLAN_BYTES: u64 = 2 << 30;
+/// At most this many entries in a plan, or in its NNEF model archive.
+const MAX_ENTRIES: usize = 100_000;
 
 /// Hex sha256 of a byte slice.
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -32,44 +34,26 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Reads and verifies a plan file.
+    /// Reads and verifies a plan file. Only a regular file (or a link to one) of at most
+    /// [`MAX_PLAN_BYTES`] is read.
     pub fn read(path: impl AsRef<Path>) -> Result<Plan, PlanError> {
         let path = path.as_ref().to_path_buf();
-        let io = |source| PlanError::Io { path: path.clone(), source };
-        let meta = std::fs::metadata(&path).map_err(io)?;
-        if meta.len() > MAX_PLAN_BYTES {
-            return Err(PlanError::NotAPlan {
-                path,
-                reason: format!("{} bytes is larger than any plan", meta.len()),
-            });
-        }
-        let bytes = std::fs::read(&path).map_err(io)?;
+        let bytes = crate::fsio::read_regular(&path, MAX_PLAN_BYTES).map_err(|source| PlanError::Io { path: path.clone(), source })?;
         Plan::from_bytes(path, &bytes)
     }
 
     /// Parses and verifies a plan held in memory; `path` is only used in messages.
     pub fn from_bytes(path: PathBuf, bytes: &[u8]) -> Result<Plan, PlanError> {
         let not_a_plan = |reason: String| PlanError::NotAPlan { path: path.clone(), reason };
-        let mut archive = tar::Archive::new(bytes);
-        let mut entries = BTreeMap::new();
-        let mut first = None;
-        let iter = archive
-            .entries()
-            .map_err(|e| not_a_plan(format!("not a plan archive ({e})")))?;
-        for entry in iter {
-            let mut entry = entry.map_err(|e| not_a_plan(format!("truncated or corrupt archive ({e})")))?;
-            let name = entry
-                .path()
-                .map_err(|e| not_a_plan(format!("bad entry name ({e})")))?
-                .to_string_lossy()
-                .into_owned();
-            let mut data = Vec::with_capacity(entry.size() as usize);
-            entry
-                .read_to_end(&mut data)
-                .map_err(|e| not_a_plan(format!("truncated entry {name} ({e})")))?;
-            first.get_or_insert_with(|| name.clone());
-            entries.insert(name, data);
+        let entries = read_tar(bytes, "plan archive").map_err(not_a_plan)?;
+        let first = entries.first().map(|(n, _)| n.clone());
+        let mut by_name = BTreeMap::new();
+        for (name, data) in entries {
+            if by_name.insert(name.clone(), data).is_some() {
+                return Err(not_a_plan(format!("entry `{name}` appears twice")));
+            }
         }
+        let entries = by_name;
         if first.as_deref() != Some(MANIFEST_ENTRY) {
             return Err(not_a_plan(format!(
                 "expected `{MANIFEST_ENTRY}` as the first entry of an oar plan, found {}",
@@ -86,6 +70,7 @@ impl Plan {
         }
         let manifest = Manifest::from_toml(text)
             .map_err(|e| PlanError::Manifest { path: path.clone(), message: e.to_string() })?;
+        manifest.validate().map_err(|message| PlanError::Manifest { path: path.clone(), message })?;
         for op in &manifest.required_ops {
             if !oar_ops::has_op(&op.name, op.version) {
                 return Err(PlanError::MissingOp {
@@ -111,9 +96,12 @@ impl Plan {
                 return Err(not_a_plan(format!("entry `{name}` is not listed in the manifest")));
             }
         }
-        if !entries.contains_key(MODEL_ENTRY) {
+        let Some(model) = entries.get(MODEL_ENTRY) else {
             return Err(PlanError::MissingEntry { path, entry: MODEL_ENTRY.into() });
-        }
+        };
+        // tract-nnef reads the nested archive on load: check its entry table here, so that a
+        // declared size or entry kind it would trust is refused with the entry's name.
+        read_tar(model, MODEL_ENTRY).map_err(not_a_plan)?;
         Ok(Plan { path, manifest, entries })
     }
 
@@ -171,6 +159,47 @@ pub fn join_labels(labels: &[String]) -> String {
     s
 }
 
+/// The regular-file entries of a tar archive held in memory, in order, with every size checked
+/// against the bytes that are actually there before anything is allocated. Directories are
+/// skipped; links, devices and other kinds are refused by name.
+fn read_tar(bytes: &[u8], what: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let mut archive = tar::Archive::new(bytes);
+    let iter = archive.entries().map_err(|e| format!("{what}: not a tar archive ({e})"))?;
+    let mut out = Vec::new();
+    for entry in iter {
+        let mut entry = entry.map_err(|e| format!("{what}: truncated or corrupt archive ({e})"))?;
+        let name = entry
+            .path()
+            .map_err(|e| format!("{what}: bad entry name ({e})"))?
+            .to_string_lossy()
+            .into_owned();
+        let kind = entry.header().entry_type();
+        if kind.is_dir() {
+            continue;
+        }
+        if !kind.is_file() {
+            return Err(format!("{what}: entry `{name}` is a {kind:?} entry, expected a regular file"));
+        }
+        // The header's size is only a claim: no entry can hold more than the whole archive.
+        let size = entry.size();
+        if size > bytes.len() as u64 {
+            return Err(format!("{what}: entry `{name}` declares {size} bytes, the archive holds only {}", bytes.len()));
+        }
+        if out.len() >= MAX_ENTRIES {
+            return Err(format!("{what}: more than {MAX_ENTRIES} entries"));
+        }
+        let mut data = Vec::with_capacity(size as usize);
+        entry
+            .read_to_end(&mut data)
+            .map_err(|e| format!("{what}: truncated entry `{name}` ({e})"))?;
+        if data.len() as u64 != size {
+            return Err(format!("{what}: truncated entry `{name}` ({} of {size} bytes)", data.len()));
+        }
+        out.push((name, data));
+    }
+    Ok(out)
+}
+
 fn probe_format(text: &str) -> Option<u32> {
     #[derive(serde::Deserialize)]
     struct Probe {
@@ -182,6 +211,14 @@ fn probe_format(text: &str) -> Option<u32> {
 /// Writes a plan atomically: the manifest (with the checksums of `entries` filled in) and the entries,
 /// to a temporary file beside `path`, renamed into place only once complete.
 pub fn write_plan(path: &Path, manifest: &Manifest, entries: &[(&str, &[u8])]) -> Result<Manifest, PlanError> {
+    let (manifest, bytes) = plan_bytes(manifest, entries).map_err(|message| PlanError::Manifest { path: path.to_path_buf(), message })?;
+    crate::fsio::write_atomic(path, &bytes).map_err(|source| PlanError::Io { path: path.to_path_buf(), source })?;
+    Ok(manifest)
+}
+
+/// A plan's bytes, in memory: the manifest (format, checksums of `entries` and the oar ops the
+/// model needs filled in) as the first entry, then the entries.
+pub fn plan_bytes(manifest: &Manifest, entries: &[(&str, &[u8])]) -> Result<(Manifest, Vec<u8>), String> {
     let mut manifest = manifest.clone();
     manifest.format = FORMAT_VERSION;
     manifest.entries = entries.iter().map(|(n, d)| (n.to_string(), sha256_hex(d))).collect();
@@ -192,27 +229,15 @@ pub fn write_plan(path: &Path, manifest: &Manifest, entries: &[(&str, &[u8])]) -
             }
         }
     }
-    let text = manifest
-        .to_toml()
-        .map_err(|e| PlanError::Manifest { path: path.to_path_buf(), message: e.to_string() })?;
-    let io = |source| PlanError::Io { path: path.to_path_buf(), source };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = tempfile::Builder::new().prefix(".oar-plan-").suffix(".part").tempfile_in(&dir).map_err(io)?;
-    {
-        let mut builder = tar::Builder::new(std::io::BufWriter::new(tmp.as_file()));
-        append(&mut builder, MANIFEST_ENTRY, text.as_bytes()).map_err(io)?;
-        for (name, data) in entries {
-            append(&mut builder, name, data).map_err(io)?;
-        }
-        let mut w = builder.into_inner().map_err(io)?;
-        w.flush().map_err(io)?;
+    let text = manifest.to_toml().map_err(|e| e.to_string())?;
+    let mut builder = tar::Builder::new(Vec::new());
+    let io = |e: std::io::Error| e.to_string();
+    append(&mut builder, MANIFEST_ENTRY, text.as_bytes()).map_err(io)?;
+    for (name, data) in entries {
+        append(&mut builder, name, data).map_err(io)?;
     }
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(manifest)
+    let bytes = builder.into_inner().map_err(io)?;
+    Ok((manifest, bytes))
 }
 
 /// The oar ops invoked in an NNEF model archive (its `graph.nnef`), by fragment name `NAME_vN`.

@@ -5,10 +5,11 @@
 
 mod engine;
 mod file;
+pub mod fsio;
 pub mod manifest;
 
 pub use engine::{decode_model, integer_layers, model_stats, nnef, set_threads, Engine, ModelStats, NodeTime};
-pub use file::{join_labels, sha256_hex, split_labels, write_plan, Plan, LABELS_ENTRY, MANIFEST_ENTRY, MODEL_ENTRY};
+pub use file::{join_labels, plan_bytes, sha256_hex, split_labels, write_plan, Plan, LABELS_ENTRY, MANIFEST_ENTRY, MAX_PLAN_BYTES, MODEL_ENTRY};
 pub use manifest::*;
 /// tract, as the plan was built against (so that users need not pin it separately).
 pub use tract_nnef::prelude as tract;

@@ -227,10 +227,94 @@ impl Manifest {
         toml::from_str(text)
     }
 
+    /// Checks the values a reader would otherwise trust: every size within a stated bound
+    /// ([`MAX_INPUT_SIDE`], [`MAX_LABELS`]), scale and std finite and non-zero, mean finite,
+    /// every float in `[post]` finite. The message names the key and the allowed range.
+    pub fn validate(&self) -> Result<(), String> {
+        let i = &self.input;
+        finite_nonzero("input.scale", i.scale)?;
+        for (k, v) in i.mean.iter().enumerate() {
+            if !v.is_finite() {
+                return Err(format!("input.mean[{k}] = {v}: expected a finite number"));
+            }
+        }
+        for (k, v) in i.std.iter().enumerate() {
+            finite_nonzero(&format!("input.std[{k}]"), *v)?;
+        }
+        match &i.resize {
+            ResizePolicy::LimitSide { limit, multiple, .. } => {
+                side("input.resize.limit", *limit)?;
+                in_range("input.resize.multiple", *multiple, 1, (*limit).min(MAX_MULTIPLE))?;
+            }
+            ResizePolicy::FixedHeight { height, min_width, max_width } => {
+                side("input.resize.height", *height)?;
+                side("input.resize.min_width", *min_width)?;
+                if let Some(m) = max_width {
+                    in_range("input.resize.max_width", *m, *min_width, MAX_INPUT_SIDE)?;
+                }
+            }
+            ResizePolicy::Stretch { width, height } => {
+                side("input.resize.width", *width)?;
+                side("input.resize.height", *height)?;
+            }
+            ResizePolicy::ShortSideCrop { short_side, crop } => {
+                side("input.resize.short_side", *short_side)?;
+                in_range("input.resize.crop", *crop, 1, *short_side)?;
+            }
+        }
+        if let Some(l) = &self.labels {
+            if l.count > MAX_LABELS {
+                return Err(format!("labels.count = {}: expected at most {MAX_LABELS}", l.count));
+            }
+        }
+        finite_floats("post", &self.post)
+    }
+
     /// Serialises to `oar.toml`.
     pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
         toml::to_string_pretty(self)
     }
+}
+
+/// No image input side (resize limit, fixed height or width, crop) may exceed this: a 4096×4096
+/// float input is already 200 MB.
+pub const MAX_INPUT_SIDE: u32 = 4096;
+/// `limit-side` rounds sides to a multiple of at most this.
+const MAX_MULTIPLE: u32 = 256;
+/// At most this many labels (a CJK dictionary has ~20k).
+pub const MAX_LABELS: usize = 1 << 20;
+
+fn in_range(key: &str, v: u32, lo: u32, hi: u32) -> Result<(), String> {
+    if (lo..=hi).contains(&v) {
+        Ok(())
+    } else {
+        Err(format!("{key} = {v}: expected {lo} to {hi}"))
+    }
+}
+
+fn side(key: &str, v: u32) -> Result<(), String> {
+    in_range(key, v, 1, MAX_INPUT_SIDE)
+}
+
+fn finite_nonzero(key: &str, v: f32) -> Result<(), String> {
+    if v.is_finite() && v != 0.0 {
+        Ok(())
+    } else {
+        Err(format!("{key} = {v}: expected a finite, non-zero number"))
+    }
+}
+
+/// Every float in a table (post-processing thresholds, ratios ...) must be finite.
+fn finite_floats(key: &str, t: &toml::Table) -> Result<(), String> {
+    fn check(key: &str, v: &toml::Value) -> Result<(), String> {
+        match v {
+            toml::Value::Float(f) if !f.is_finite() => Err(format!("{key} = {f}: expected a finite number")),
+            toml::Value::Array(a) => a.iter().enumerate().try_for_each(|(i, v)| check(&format!("{key}[{i}]"), v)),
+            toml::Value::Table(t) => finite_floats(key, t),
+            _ => Ok(()),
+        }
+    }
+    t.iter().try_for_each(|(k, v)| check(&format!("{key}.{k}"), v))
 }
 
 #[cfg(test)]
@@ -278,6 +362,45 @@ mod tests {
         let text = sample().to_toml().unwrap().replace("format = 1", "format = 1\ncolour = 3");
         let err = Manifest::from_toml(&text).unwrap_err().to_string();
         assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn refuses_values_that_make_no_sense_naming_the_key() {
+        let mut nan_post = sample();
+        nan_post.post.insert("thresh".into(), toml::Value::Float(f64::NAN));
+        let mut nested = sample();
+        nested.post.insert("strides".into(), toml::Value::Array(vec![8.into(), toml::Value::Float(f64::INFINITY)]));
+        let with = |f: fn(&mut Manifest)| {
+            let mut m = sample();
+            f(&mut m);
+            m
+        };
+        for (m, want) in [
+            (with(|m| m.input.scale = f32::NAN), "input.scale = NaN"),
+            (with(|m| m.input.std[1] = 0.0), "input.std[1] = 0"),
+            (with(|m| m.input.mean[2] = f32::INFINITY), "input.mean[2] = inf"),
+            (
+                with(|m| m.input.resize = ResizePolicy::LimitSide { limit: u32::MAX, mode: LimitMode::Min, multiple: 32 }),
+                "input.resize.limit = 4294967295: expected 1 to 4096",
+            ),
+            (
+                with(|m| m.input.resize = ResizePolicy::LimitSide { limit: 736, mode: LimitMode::Min, multiple: 0 }),
+                "input.resize.multiple = 0: expected 1 to 256",
+            ),
+            (with(|m| m.input.resize = ResizePolicy::Stretch { width: 100_000, height: 8 }), "input.resize.width = 100000"),
+            (
+                with(|m| m.input.resize = ResizePolicy::FixedHeight { height: 48, min_width: 320, max_width: Some(10) }),
+                "input.resize.max_width = 10: expected 320 to 4096",
+            ),
+            (with(|m| m.input.resize = ResizePolicy::ShortSideCrop { short_side: 100, crop: 224 }), "input.resize.crop = 224"),
+            (with(|m| m.labels = Some(LabelsInfo { entry: "labels.txt".into(), count: usize::MAX })), "labels.count"),
+            (nan_post, "post.thresh = NaN"),
+            (nested, "post.strides[1] = inf"),
+        ] {
+            let e = m.validate().unwrap_err();
+            assert!(e.contains(want), "{e} (wanted {want})");
+        }
+        sample().validate().unwrap();
     }
 
     #[test]

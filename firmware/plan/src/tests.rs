@@ -310,3 +310,80 @@ fn int8_plan_integer_outputs_are_pinned() {
 }
 
 const PINNED_INT8_CHAIN: (i64, u32, &[i8]) = (282, 7875, &[3, 1, 4, 3, -2, -4, 8, 1, 3, -2]);
+
+/// A tar archive of `(name, kind, data, declared size)` entries, checksums recomputed.
+fn tar_of(entries: &[(&str, tar::EntryType, &[u8], u64)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, kind, data, size) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(name).unwrap();
+        h.set_entry_type(*kind);
+        h.set_size(*size);
+        h.set_mode(0o644);
+        h.set_cksum();
+        out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(data);
+        out.resize(out.len().next_multiple_of(512), 0);
+    }
+    out.extend_from_slice(&[0; 1024]);
+    out
+}
+
+#[test]
+fn declared_sizes_are_checked_before_allocating() {
+    let text = manifest().to_toml().unwrap();
+    let regular = tar::EntryType::Regular;
+    for (bytes, want) in [
+        // A 2^62-byte entry (checksum recomputed): refused, not allocated.
+        (tar_of(&[(MANIFEST_ENTRY, regular, text.as_bytes(), 1 << 62)]), "declares 4611686018427387904 bytes"),
+        (tar_of(&[(MANIFEST_ENTRY, regular, text.as_bytes(), text.len() as u64), ("x", tar::EntryType::Symlink, b"", 0)]), "Symlink"),
+        (tar_of(&[(MANIFEST_ENTRY, regular, text.as_bytes(), text.len() as u64), ("d", tar::EntryType::Char, b"", 0)]), "Char"),
+        (
+            tar_of(&[(MANIFEST_ENTRY, regular, text.as_bytes(), text.len() as u64), (MANIFEST_ENTRY, regular, b"", 0)]),
+            "appears twice",
+        ),
+    ] {
+        let err = Plan::from_bytes("bad.oar".into(), &bytes).unwrap_err().to_string();
+        assert!(err.contains("bad.oar") && err.contains(want), "{err} (wanted {want})");
+    }
+}
+
+#[test]
+fn the_model_archive_entry_table_is_checked_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested.oar");
+    let mut m = manifest();
+    m.labels = None;
+    // A model archive whose only entry claims 2^62 bytes: the plan's checksums are right.
+    let model = tar_of(&[("graph.nnef", tar::EntryType::Regular, b"version 1.0;", 1 << 62)]);
+    write_plan(&path, &m, &[(MODEL_ENTRY, &model)]).unwrap();
+    let err = Plan::read(&path).unwrap_err().to_string();
+    assert!(err.contains("model.nnef.tar: entry `graph.nnef` declares"), "{err}");
+}
+
+#[test]
+fn hand_edited_manifest_values_are_refused_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("edited.oar");
+    write_tiny(&path);
+    let plan = Plan::read(&path).unwrap();
+    // `oar.toml` carries no checksum of itself: edit it as a careless user would.
+    let text = plan.manifest.to_toml().unwrap().replace("width = 3", "width = 4000000000");
+    let mut entries: Vec<(&str, tar::EntryType, &[u8], u64)> = vec![(MANIFEST_ENTRY, tar::EntryType::Regular, text.as_bytes(), text.len() as u64)];
+    for name in [MODEL_ENTRY, LABELS_ENTRY] {
+        let data = plan.entry(name).unwrap();
+        entries.push((name, tar::EntryType::Regular, data, data.len() as u64));
+    }
+    std::fs::write(&path, tar_of(&entries)).unwrap();
+    let err = Plan::read(&path).unwrap_err().to_string();
+    assert!(err.contains("edited.oar: bad manifest: input.resize.width = 4000000000: expected 1 to 4096"), "{err}");
+}
+
+#[test]
+fn plans_that_are_not_regular_files_are_refused_without_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("zero.oar");
+    std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+    let err = Plan::read(&link).unwrap_err().to_string();
+    assert!(err.contains("zero.oar") && err.contains("a character device"), "{err}");
+}

@@ -284,13 +284,19 @@ impl PipelineFile {
         std::iter::once(self.detector.plan.as_str()).chain(ocr).filter(|s| !is_plan_path(s)).collect()
     }
 
+    /// Parses a pipeline file and checks its values ([`PipelineFile::validate`]).
     pub fn parse(text: &str) -> Result<Self, StreamError> {
-        toml::from_str(text).map_err(|e| StreamError::Config(e.to_string()))
+        let file: Self = toml::from_str(text).map_err(|e| StreamError::Config(e.to_string()))?;
+        file.validate().map_err(StreamError::Config)?;
+        Ok(file)
     }
 
+    /// Reads (a regular file of at most 1 MB) and parses a pipeline file.
     pub fn load(path: &Path) -> Result<Self, StreamError> {
-        let text = std::fs::read_to_string(path).map_err(|e| StreamError::io(path, e))?;
-        toml::from_str(&text).map_err(|e| StreamError::Config(format!("{}: {e}", path.display())))
+        let text = oar_plan::fsio::read_regular_text(path, 1 << 20).map_err(|e| StreamError::io(path, e))?;
+        let file: Self = toml::from_str(&text).map_err(|e| StreamError::Config(format!("{}: {e}", path.display())))?;
+        file.validate().map_err(|e| StreamError::Config(format!("{}: {e}", path.display())))?;
+        Ok(file)
     }
 }
 
@@ -416,11 +422,7 @@ impl PipelineFile {
                     text_len: *text_len,
                 };
                 let s = SyntheticSource::new(cfg)?;
-                let gt = s.ground_truth();
-                if let Some(dir) = gt_dir {
-                    gt.write(dir)?;
-                }
-                ground_truth = Some(gt);
+                ground_truth = Some((s.ground_truth(), gt_dir.clone()));
                 Box::new(s)
             }
             SourceConfig::Folder { path } => Box::new(FolderSource::open(&base.join(path))?),
@@ -489,13 +491,151 @@ impl PipelineFile {
         }
         sinks.extend(servers.iter().map(|s| Box::new(s.sink()) as Box<dyn Sink>));
         pipeline.sinks = sinks;
-        Ok(Built { pipeline, servers, ground_truth })
+        // Written only once everything else is set up: a run that fails to start leaves no gt.txt.
+        if let Some((gt, Some(dir))) = &ground_truth {
+            gt.write(dir)?;
+        }
+        Ok(Built { pipeline, servers, ground_truth: ground_truth.map(|(gt, _)| gt) })
+    }
+}
+
+/// A pipeline paced faster than this is not paced (`fps = 0` means as fast as possible).
+const MAX_FPS: f64 = 1000.0;
+/// ... and slower than this makes no sense (one frame every 100 s).
+const MIN_FPS: f64 = 0.01;
+/// Channel capacities are allocated up front.
+const MAX_CAPACITY: usize = 1024;
+
+fn range_err(key: &str, v: impl std::fmt::Display, range: &str) -> String {
+    format!("{key} = {v}: expected {range}")
+}
+
+fn check_unit(key: &str, v: f32) -> Result<(), String> {
+    // `contains` is false for NaN.
+    if (0.0..=1.0).contains(&v) { Ok(()) } else { Err(range_err(key, v, "0 to 1")) }
+}
+
+fn check_int<T: PartialOrd + std::fmt::Display + Copy>(key: &str, v: T, lo: T, hi: T) -> Result<(), String> {
+    if v >= lo && v <= hi { Ok(()) } else { Err(range_err(key, v, &format!("{lo} to {hi}"))) }
+}
+
+impl PipelineFile {
+    /// Refuses values that make no sense (NaN, infinite, negative, zero where meaningless, sizes
+    /// past their bound), naming the key and the allowed range.
+    pub fn validate(&self) -> Result<(), String> {
+        let side = oar_plan::MAX_INPUT_SIDE;
+        match &self.source {
+            SourceConfig::Synthetic { width, height, frames, plates, scale, text_len, .. } => {
+                let cfg = SynthConfig {
+                    width: *width,
+                    height: *height,
+                    frames: *frames,
+                    seed: 0,
+                    plates: *plates,
+                    scale: *scale,
+                    text_len: *text_len,
+                };
+                cfg.check().map_err(|e| format!("[source] {e}"))?;
+            }
+            SourceConfig::Camera { width, height, fps, .. } => {
+                // Unset values come from the board profile or the defaults, both in range.
+                for (key, v, hi) in [("width", width, side * 2), ("height", height, side * 2), ("fps", fps, 1000)] {
+                    if let Some(v) = v {
+                        check_int(&format!("[source] {key}"), *v, 1, hi)?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        let d = &self.detector;
+        if let Some(t) = d.score_thresh {
+            check_unit("[detector] score_thresh", t)?;
+        }
+        if let Some(l) = d.limit_side {
+            check_int("[detector] limit_side", l, 1, side)?;
+        }
+        if let Some(o) = &self.ocr {
+            check_unit("[ocr] unsure_below", o.unsure_below)?;
+            if !(0.0..=10.0).contains(&o.pad) {
+                return Err(range_err("[ocr] pad", o.pad, "0 to 10 (times the box height)"));
+            }
+        }
+        let r = &self.pipeline;
+        if !(r.fps == 0.0 || (MIN_FPS..=MAX_FPS).contains(&r.fps)) {
+            return Err(range_err("[pipeline] fps", r.fps, &format!("0 (unpaced) or {MIN_FPS} to {MAX_FPS}")));
+        }
+        check_int("[pipeline] capacity", r.capacity, 1, MAX_CAPACITY)?;
+        if r.frames == Some(0) {
+            return Err(range_err("[pipeline] frames", 0, "at least 1 (leave it out for no limit)"));
+        }
+        for s in &self.sinks {
+            if let SinkConfig::Serial { baud, .. } = s {
+                if let Some(b) = baud {
+                    check_int("[[sink]] baud", *b, 50, 4_000_000)?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_that_make_no_sense_are_refused_by_key() {
+        let base = "[source]\nkind = \"synthetic\"\n[detector]\nplan = \"d\"\n";
+        for (extra, want) in [
+            ("[pipeline]\nfps = nan", "[pipeline] fps = NaN: expected 0 (unpaced) or 0.01 to 1000"),
+            ("[pipeline]\nfps = -1.0", "[pipeline] fps = -1"),
+            ("[pipeline]\nfps = 1e-300", "[pipeline] fps = 0.000"),
+            ("[pipeline]\nfps = inf", "[pipeline] fps = inf"),
+            ("[pipeline]\ncapacity = 0", "[pipeline] capacity = 0: expected 1 to 1024"),
+            ("[pipeline]\ncapacity = 1000000000000", "[pipeline] capacity = 1000000000000"),
+            ("[pipeline]\nframes = 0", "[pipeline] frames = 0"),
+            ("[ocr]\nrec = \"r\"\nunsure_below = nan", "[ocr] unsure_below = NaN: expected 0 to 1"),
+            ("[ocr]\nrec = \"r\"\npad = -1.0", "[ocr] pad = -1"),
+            ("[[sink]]\nkind = \"serial\"\nport = \"/dev/x\"\nbaud = 0", "[[sink]] baud = 0"),
+        ] {
+            let e = PipelineFile::parse(&format!("{base}{extra}")).unwrap_err().to_string();
+            assert!(e.contains(want), "{extra}: {e}");
+        }
+        for (detector, want) in [
+            ("score_thresh = nan", "[detector] score_thresh = NaN: expected 0 to 1"),
+            ("score_thresh = 2.0", "[detector] score_thresh = 2"),
+            ("limit_side = 100000", "[detector] limit_side = 100000: expected 1 to 4096"),
+            ("limit_side = 0", "[detector] limit_side = 0"),
+        ] {
+            let e = PipelineFile::parse(&format!("{base}{detector}")).unwrap_err().to_string();
+            assert!(e.contains(want), "{detector}: {e}");
+        }
+        for (source, want) in [
+            ("width = 100000\nheight = 100000", "[source] width = 100000: expected 64 to 4096"),
+            ("frames = 0", "[source] frames = 0"),
+            ("frames = 100000000000", "[source] frames = 100000000000"),
+            ("plates = 9", "[source] plates = 9: expected 1 to 3"),
+            ("scale = 0", "[source] scale = 0"),
+            ("text_len = 100000", "[source] text_len = 100000"),
+        ] {
+            let text = base.replace("kind = \"synthetic\"", &format!("kind = \"synthetic\"\n{source}"));
+            let e = PipelineFile::parse(&text).unwrap_err().to_string();
+            assert!(e.contains(want), "{source}: {e}");
+        }
+        let cam = "[source]\nkind = \"camera\"\nfps = 0\n[detector]\nplan = \"d\"\n";
+        assert!(PipelineFile::parse(cam).unwrap_err().to_string().contains("[source] fps = 0: expected 1 to 1000"));
+        PipelineFile::parse(base).unwrap();
+        PipelineFile::parse(&format!("{base}[pipeline]\nfps = 0.5")).unwrap();
+    }
+
+    #[test]
+    fn pipeline_files_that_are_not_regular_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("p.toml");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        let e = PipelineFile::load(&link).unwrap_err().to_string();
+        assert!(e.contains("p.toml") && e.contains("a character device"), "{e}");
+    }
 
     #[test]
     fn parses_and_rejects_unknown_fields() {

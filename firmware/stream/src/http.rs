@@ -16,8 +16,21 @@ use std::time::Duration;
 
 /// Finished tracks kept for the page.
 const KEEP_TRACKS: usize = 100;
-/// Connections served at once; more get 503.
+/// Requests answered at once (after their header was read); more get 503.
 const MAX_CONNECTIONS: usize = 16;
+/// `/stream.mjpg` clients at once, apart from the above so that they never starve `/` and
+/// `/metrics`; more get 503.
+const MAX_STREAMS: usize = 8;
+/// Connections whose request header is still being read. When full, the oldest is closed to
+/// make room: a slow client (slowloris) can never lock the others out. Large enough that a
+/// well-behaved client's header is read before a burst of newer connections pushes it out.
+const MAX_PENDING: usize = 256;
+/// Stack of a connection's thread (up to MAX_PENDING + MAX_CONNECTIONS + MAX_STREAMS of them).
+const CONN_STACK: usize = 256 << 10;
+/// A request header larger than this gets 431.
+const MAX_HEADER: usize = 8192;
+/// The whole request header must arrive within this, or the client gets 408.
+const HEADER_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The page served at `/`.
 const PAGE: &str = include_str!("page.html");
@@ -31,8 +44,13 @@ struct Shared {
     cond: Condvar,
     tracks: Mutex<VecDeque<FinishedTrack>>,
     metrics: Arc<Metrics>,
+    /// Clients watching `/stream.mjpg` (frames are encoded only when there is one).
     streams: AtomicUsize,
+    /// Slots of `/stream.mjpg` clients, taken before the stream starts.
+    streams_slots: AtomicUsize,
     connections: AtomicUsize,
+    /// Connections still sending their header, oldest first, by id (clones, to close them).
+    pending: Mutex<VecDeque<(u64, TcpStream)>>,
     shutdown: AtomicBool,
 }
 
@@ -55,30 +73,36 @@ impl HttpServer {
             tracks: Mutex::default(),
             metrics,
             streams: AtomicUsize::new(0),
+            streams_slots: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
+            pending: Mutex::default(),
             shutdown: AtomicBool::new(false),
         });
         let sh = shared.clone();
         std::thread::Builder::new()
             .name("http".into())
             .spawn(move || {
-                for conn in listener.incoming() {
+                for (id, conn) in listener.incoming().enumerate() {
                     if sh.shutdown.load(Ordering::Relaxed) {
                         break;
                     }
                     let Ok(stream) = conn else { continue };
-                    let sh = sh.clone();
-                    if sh.connections.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-                        sh.connections.fetch_sub(1, Ordering::SeqCst);
-                        let mut s = stream;
-                        let _ = s.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-                        continue;
+                    let id = id as u64;
+                    if let Ok(clone) = stream.try_clone() {
+                        let mut p = sh.pending.lock().unwrap_or_else(|e| e.into_inner());
+                        if p.len() >= MAX_PENDING {
+                            if let Some((_, oldest)) = p.pop_front() {
+                                // Its blocked read returns at once; its thread ends.
+                                let _ = oldest.shutdown(std::net::Shutdown::Both);
+                            }
+                        }
+                        p.push_back((id, clone));
                     }
-                    let _ = std::thread::Builder::new().name("http-conn".into()).spawn(move || {
-                        if let Err(e) = serve(stream, &sh) {
+                    let sh = sh.clone();
+                    let _ = std::thread::Builder::new().name("http-conn".into()).stack_size(CONN_STACK).spawn(move || {
+                        if let Err(e) = serve(stream, id, &sh) {
                             log::debug!("http: {e}");
                         }
-                        sh.connections.fetch_sub(1, Ordering::SeqCst);
                     });
                 }
             })
@@ -169,22 +193,90 @@ fn last_frame_jpeg(sh: &Shared) -> Option<Vec<u8>> {
 }
 
 fn respond(s: &mut TcpStream, status: &str, ctype: &str, body: &[u8]) -> std::io::Result<()> {
-    write!(s, "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n", body.len())?;
-    s.write_all(body)
+    // One write: the status line must not arrive on its own in a packet of its own.
+    let mut out = format!("HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n", body.len()).into_bytes();
+    out.extend_from_slice(body);
+    s.write_all(&out)
 }
 
-fn serve(mut s: TcpStream, sh: &Shared) -> std::io::Result<()> {
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    s.set_write_timeout(Some(Duration::from_secs(5)))?;
+/// How reading a request header ended.
+enum Head {
+    Complete(Vec<u8>),
+    /// Closed, reset or evicted before the end of the header: nothing to answer.
+    Gone,
+    TooLarge,
+    TooSlow,
+}
+
+/// Reads a request header within [`HEADER_DEADLINE`] and [`MAX_HEADER`] bytes.
+fn read_head(s: &mut TcpStream) -> std::io::Result<Head> {
+    let deadline = std::time::Instant::now() + HEADER_DEADLINE;
     let mut req = Vec::new();
     let mut buf = [0u8; 1024];
     while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = s.read(&mut buf)?;
-        if n == 0 || req.len() > 8192 {
-            return Ok(());
+        if req.len() > MAX_HEADER {
+            return Ok(Head::TooLarge);
         }
-        req.extend_from_slice(&buf[..n]);
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Ok(Head::TooSlow);
+        }
+        s.set_read_timeout(Some(left))?;
+        match s.read(&mut buf) {
+            Ok(0) => return Ok(Head::Gone),
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => return Ok(Head::TooSlow),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Ok(Head::Gone),
+        }
     }
+    Ok(Head::Complete(req))
+}
+
+/// Answers a client that broke the rules, then closes without a reset (so that it reads the
+/// answer): the rest of what it sends is drained for at most a second.
+fn refuse(s: &mut TcpStream, status: &str) -> std::io::Result<()> {
+    respond(s, status, "text/plain", format!("{status}\n").as_bytes())?;
+    s.shutdown(std::net::Shutdown::Write)?;
+    s.set_read_timeout(Some(Duration::from_millis(200)))?;
+    let (mut buf, start) = ([0u8; 4096], std::time::Instant::now());
+    while start.elapsed() < Duration::from_secs(1) && matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+    Ok(())
+}
+
+/// Releases a counted slot on drop, whichever way serving ends.
+struct Slot<'a>(&'a AtomicUsize);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Takes one of `max` slots of `counter`, if free.
+fn take_slot(counter: &AtomicUsize, max: usize) -> Option<Slot<'_>> {
+    if counter.fetch_add(1, Ordering::SeqCst) >= max {
+        counter.fetch_sub(1, Ordering::SeqCst);
+        return None;
+    }
+    Some(Slot(counter))
+}
+
+fn serve(mut s: TcpStream, id: u64, sh: &Shared) -> std::io::Result<()> {
+    s.set_write_timeout(Some(Duration::from_secs(5)))?;
+    let head = read_head(&mut s);
+    sh.pending.lock().unwrap_or_else(|e| e.into_inner()).retain(|(i, _)| *i != id);
+    let req = match head? {
+        Head::Complete(req) => req,
+        Head::Gone => return Ok(()),
+        Head::TooLarge => return refuse(&mut s, "431 Request Header Fields Too Large"),
+        Head::TooSlow => return refuse(&mut s, "408 Request Timeout"),
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let is_stream = req.split(|&b| b == b'\r').next().is_some_and(|l| l.windows(12).any(|w| w == b"/stream.mjpg"));
+    let Some(_slot) = take_slot(if is_stream { &sh.streams_slots } else { &sh.connections }, if is_stream { MAX_STREAMS } else { MAX_CONNECTIONS }) else {
+        return respond(&mut s, "503 Service Unavailable", "text/plain", b"busy, try again\n");
+    };
     let line = String::from_utf8_lossy(&req);
     let mut parts = line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));

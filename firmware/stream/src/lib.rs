@@ -24,7 +24,7 @@ pub use frame::{Frame, PixelFormat};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use oar_track::{Detection, Track};
 pub use oar_vision::Rgb;
-pub use pipeline::{Pipeline, PipelineOptions, RunSummary};
+pub use pipeline::{Pipeline, PipelineOptions, RunSummary, SinkTally};
 pub use types::{FinishedTrack, FrameResult, TrackView};
 pub use reader::{fuse_reads, OcrReader, Reader};
 pub use sink::{JsonLinesSink, SerialSink, Sink};

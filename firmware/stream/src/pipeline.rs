@@ -59,6 +59,26 @@ pub struct RunSummary {
     pub tracks: Vec<FinishedTrack>,
     pub metrics: MetricsSnapshot,
     pub elapsed: Duration,
+    /// What each sink (in order) did with what it was given.
+    pub sinks: Vec<SinkTally>,
+}
+
+/// Calls into one sink that succeeded or failed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SinkTally {
+    pub frames_ok: u64,
+    pub frames_failed: u64,
+    pub tracks_ok: u64,
+    pub tracks_failed: u64,
+    pub flush_failed: bool,
+}
+
+impl SinkTally {
+    /// The sink failed every write of a kind it was asked to make, and wrote no track: its output
+    /// is lost (a run that says it succeeded would lie).
+    pub fn all_failed(&self) -> bool {
+        (self.frames_failed > 0 && self.frames_ok == 0) || ((self.tracks_failed > 0 || self.flush_failed) && self.tracks_ok == 0)
+    }
 }
 
 /// A source, a detector, a tracker, an optional reader and sinks, wired together by [`Pipeline::run`].
@@ -249,6 +269,7 @@ impl Pipeline {
 
             let sink = s.spawn(move || {
                 let mut finished = Vec::new();
+                let mut tally = vec![SinkTally::default(); sinks.len()];
                 for out in out_rx {
                     let t0 = Instant::now();
                     if let Some(f) = &out.frame {
@@ -256,6 +277,9 @@ impl Pipeline {
                             if let Err(e) = sink.frame(f) {
                                 log::warn!("sink {i}: {e}");
                                 m.fault();
+                                tally[i].frames_failed += 1;
+                            } else {
+                                tally[i].frames_ok += 1;
                             }
                         }
                     }
@@ -264,6 +288,9 @@ impl Pipeline {
                             if let Err(e) = sink.track(t) {
                                 log::warn!("sink {i}: {e}");
                                 m.fault();
+                                tally[i].tracks_failed += 1;
+                            } else {
+                                tally[i].tracks_ok += 1;
                             }
                         }
                     }
@@ -278,9 +305,10 @@ impl Pipeline {
                     if let Err(e) = sink.flush() {
                         log::warn!("flushing sink {i}: {e}");
                         m.fault();
+                        tally[i].flush_failed = true;
                     }
                 }
-                finished
+                (finished, tally)
             });
 
             let mut panicked = Vec::new();
@@ -298,7 +326,7 @@ impl Pipeline {
                 }
             }
         });
-        let tracks = finished.map_err(|p| StreamError::Format(format!("pipeline stage(s) panicked: {}", p.join(", "))))?;
-        Ok(RunSummary { tracks, metrics: metrics.snapshot(), elapsed: started.elapsed() })
+        let (tracks, sinks) = finished.map_err(|p| StreamError::Format(format!("pipeline stage(s) panicked: {}", p.join(", "))))?;
+        Ok(RunSummary { tracks, metrics: metrics.snapshot(), elapsed: started.elapsed(), sinks })
     }
 }

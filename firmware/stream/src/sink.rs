@@ -23,31 +23,58 @@ pub trait Sink: Send {
 }
 
 /// JSON lines: `{"type":"track",...}` per finished track and, optionally, `{"type":"frame",...}`
-/// per frame.
+/// per frame. Each line is written whole and flushed, so that a crash never leaves half a line;
+/// a file is created only at the first line (or when the run ends), so that a run that fails
+/// while being set up leaves none.
 pub struct JsonLinesSink {
-    out: Box<dyn Write + Send>,
+    out: Option<Box<dyn Write + Send>>,
+    /// Where the file is created on first use (None: `out` is given).
+    path: Option<std::path::PathBuf>,
     per_frame: bool,
     name: String,
 }
 
 impl JsonLinesSink {
     pub fn new(out: Box<dyn Write + Send>, per_frame: bool) -> Self {
-        JsonLinesSink { out, per_frame, name: "json lines".into() }
+        JsonLinesSink { out: Some(out), path: None, per_frame, name: "json lines".into() }
     }
 
-    /// `-` is stdout.
+    /// `-` is stdout. The file's folder must exist; the file itself is created on first use.
     pub fn create(path: &str, per_frame: bool) -> Result<Self, StreamError> {
         if path == "-" {
             return Ok(Self::new(Box::new(std::io::stdout()), per_frame));
         }
-        let f = std::fs::File::create(path).map_err(|e| StreamError::io(path, e))?;
-        let mut s = Self::new(Box::new(std::io::BufWriter::new(f)), per_frame);
-        s.name = path.to_string();
-        Ok(s)
+        let p = std::path::PathBuf::from(path);
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        if !dir.is_dir() {
+            let e = std::io::Error::new(std::io::ErrorKind::NotFound, format!("the folder {} does not exist", dir.display()));
+            return Err(StreamError::io(path, e));
+        }
+        if p.is_dir() {
+            return Err(StreamError::io(path, std::io::Error::new(std::io::ErrorKind::InvalidInput, "is a directory, expected a file path")));
+        }
+        Ok(JsonLinesSink { out: None, path: Some(p), per_frame, name: path.to_string() })
+    }
+
+    fn out(&mut self) -> Result<&mut Box<dyn Write + Send>, StreamError> {
+        if let (None, Some(path)) = (&self.out, &self.path) {
+            let f = std::fs::File::create(path).map_err(|e| StreamError::io(path, e))?;
+            self.out = Some(Box::new(f));
+        }
+        self.out.as_mut().ok_or_else(|| StreamError::Format(format!("{}: no output", self.name)))
     }
 
     fn line(&mut self, v: serde_json::Value) -> Result<(), StreamError> {
-        writeln!(self.out, "{v}").map_err(|e| StreamError::io(&self.name, e))
+        let mut line = v.to_string();
+        line.push('\n');
+        let name = self.name.clone();
+        let out = self.out()?;
+        // One write of the whole line, then flushed: a line is on disk whole or not at all
+        // (short of the disk filling up mid-write).
+        out.write_all(line.as_bytes()).and_then(|_| out.flush()).map_err(|e| StreamError::io(&name, e))
     }
 }
 
@@ -71,7 +98,9 @@ impl Sink for JsonLinesSink {
     }
 
     fn flush(&mut self) -> Result<(), StreamError> {
-        self.out.flush().map_err(|e| StreamError::io(&self.name, e))
+        let name = self.name.clone();
+        // A run that ends without a line still leaves its (empty) file: the run did happen.
+        self.out()?.flush().map_err(|e| StreamError::io(&name, e))
     }
 }
 

@@ -103,9 +103,10 @@ impl Y4mSource {
         if words.next() != Some("YUV4MPEG2") {
             return Err(bad("not a YUV4MPEG2 file".into()));
         }
-        let (mut width, mut height, mut chroma) = (0, 0, Chroma::C420);
+        let (mut width, mut height, mut chroma) = (0usize, 0usize, Chroma::C420);
         for w in words {
-            let (tag, val) = w.split_at(w.len().min(1));
+            // The tag is one byte; a word that starts with a multi-byte character has none we know.
+            let Some((tag, val)) = w.is_char_boundary(1).then(|| w.split_at(1)) else { continue };
             match tag {
                 "W" => width = val.parse().map_err(|_| bad(format!("bad width {val:?}")))?,
                 "H" => height = val.parse().map_err(|_| bad(format!("bad height {val:?}")))?,
@@ -121,8 +122,13 @@ impl Y4mSource {
                 _ => {}
             }
         }
-        if width == 0 || height == 0 || width * height > oar_vision::image::MAX_PIXELS as usize {
-            return Err(bad(format!("bad frame size {width}x{height}")));
+        // Checked: `W4294967296 H4294967296` must not wrap to 0 pixels.
+        let pixels = (width as u64).checked_mul(height as u64);
+        if width == 0 || height == 0 || pixels.map_or(true, |p| p > oar_vision::image::MAX_PIXELS) {
+            return Err(bad(format!(
+                "bad frame size {width}x{height} (expected 1 to {} pixels)",
+                oar_vision::image::MAX_PIXELS
+            )));
         }
         Ok(Y4mSource { reader, name: name.to_string(), width, height, chroma, seq: 0, skipped: 0 })
     }
@@ -269,6 +275,9 @@ pub struct MjpegSource {
     skipped: u64,
 }
 
+/// MJPEG files are read whole: larger ones are refused (convert them to a video file instead).
+pub const MAX_MJPEG_BYTES: u64 = 1 << 30;
+
 const SOI: [u8; 3] = [0xFF, 0xD8, 0xFF];
 const EOI: [u8; 2] = [0xFF, 0xD9];
 
@@ -296,8 +305,9 @@ pub fn jpeg_size(jpeg: &[u8]) -> Option<(usize, usize)> {
 }
 
 impl MjpegSource {
+    /// Reads the whole file: a regular file (not a FIFO or a device) of at most [`MAX_MJPEG_BYTES`].
     pub fn open(path: &Path) -> Result<Self, StreamError> {
-        let data = std::fs::read(path).map_err(|e| StreamError::io(path, e))?;
+        let data = oar_plan::fsio::read_regular(path, MAX_MJPEG_BYTES).map_err(|e| StreamError::io(path, e))?;
         Ok(Self::from_bytes(data))
     }
 
@@ -383,6 +393,24 @@ mod tests {
         }
         let bad = Y4mSource::from_reader(Box::new(std::io::Cursor::new(b"YUV4MPEG2 W4 H4 C420p10\n".to_vec())), "t");
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn y4m_sizes_that_wrap_or_overflow_are_refused() {
+        for header in ["W4294967296 H4294967296", "W18446744073709551615 H2", "W0 H4", "W100000 H100000", "W-1 H4", "H4"] {
+            let data = format!("YUV4MPEG2 {header} C420\nFRAME\n").into_bytes();
+            let e = Y4mSource::from_reader(Box::new(std::io::Cursor::new(data)), "t.y4m").err().unwrap().to_string();
+            assert!(e.starts_with("t.y4m: bad "), "{header}: {e}");
+        }
+    }
+
+    #[test]
+    fn mjpeg_files_that_are_not_regular_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("zero.mjpg");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        let e = MjpegSource::open(&link).err().unwrap().to_string();
+        assert!(e.contains("zero.mjpg") && e.contains("a character device"), "{e}");
     }
 
     #[test]

@@ -28,6 +28,23 @@ pub struct SynthConfig {
     pub text_len: usize,
 }
 
+impl SynthConfig {
+    /// Refuses sizes past their bounds (the frame and every plate sprite are allocated, and the
+    /// ground truth holds a row per plate and frame), naming the key and the range.
+    pub fn check(&self) -> Result<(), String> {
+        let side = oar_plan::MAX_INPUT_SIDE as usize;
+        let range = |key: &str, v: u64, lo: u64, hi: u64| {
+            if (lo..=hi).contains(&v) { Ok(()) } else { Err(format!("{key} = {v}: expected {lo} to {hi}")) }
+        };
+        range("width", self.width as u64, 64, side as u64)?;
+        range("height", self.height as u64, 64, side as u64)?;
+        range("frames", self.frames, 1, 1_000_000)?;
+        range("plates", self.plates as u64, 1, 3)?;
+        range("scale", self.scale as u64, 1, 16)?;
+        range("text_len", self.text_len as u64, 1, 32)
+    }
+}
+
 impl Default for SynthConfig {
     fn default() -> Self {
         SynthConfig { width: 384, height: 256, frames: 30, seed: 1, plates: 3, scale: 2, text_len: 5 }
@@ -134,19 +151,21 @@ impl GroundTruth {
         s
     }
 
-    /// Writes `gt.txt` and `texts.txt` (`id,text` per line) into `dir`.
+    /// Writes `gt.txt` and `texts.txt` (`id,text` per line) into `dir`, each only complete
+    /// (temporary file, then rename).
     pub fn write(&self, dir: &Path) -> Result<(), StreamError> {
         std::fs::create_dir_all(dir).map_err(|e| StreamError::io(dir, e))?;
         let gt = dir.join("gt.txt");
-        std::fs::write(&gt, self.mot_lines()).map_err(|e| StreamError::io(&gt, e))?;
+        oar_plan::fsio::write_atomic(&gt, self.mot_lines().as_bytes()).map_err(|e| StreamError::io(&gt, e))?;
         let texts: String = self.texts.iter().map(|(id, t)| format!("{id},{t}\n")).collect();
         let p = dir.join("texts.txt");
-        std::fs::write(&p, texts).map_err(|e| StreamError::io(&p, e))
+        oar_plan::fsio::write_atomic(&p, texts.as_bytes()).map_err(|e| StreamError::io(&p, e))
     }
 }
 
 impl SyntheticSource {
     pub fn new(config: SynthConfig) -> Result<Self, StreamError> {
+        config.check().map_err(|e| StreamError::Config(format!("synthetic source: {e}")))?;
         let mut rng = Rng(config.seed);
         let n = config.plates.clamp(1, 3);
         let mut texts: Vec<String> = Vec::new();

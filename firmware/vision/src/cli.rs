@@ -90,6 +90,7 @@ impl OcrArgs {
         let options = OcrOptions { text_score: self.text_score, ..OcrOptions::default() };
         let mut ocr = Ocr::new(det, cls, rec, options)?;
         self.override_db(&mut ocr.options.det);
+        ocr.options.det.check()?;
         Ok(for_each_image(&self.images, self.json, |path, img| -> Result<(), E> {
             println!("{}", format_lines(path, &ocr.read(img)?, self.json));
             Ok(())

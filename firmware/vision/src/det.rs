@@ -49,9 +49,37 @@ impl DbParams {
         if p.score_mode != "fast" {
             return Err(VisionError::Config(format!("score_mode `{}` is not supported (use `fast`)", p.score_mode)));
         }
+        p.check()?;
         Ok(p)
     }
+
+    /// Refuses values that make no sense, naming the key and the allowed range.
+    pub fn check(&self) -> Result<(), VisionError> {
+        let bad = |key: &str, v: f64, range: &str| VisionError::Config(format!("DB parameter {key} = {v}: expected {range}"));
+        for (key, v) in [("thresh", self.thresh), ("box_thresh", self.box_thresh)] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(bad(key, v as f64, "0 to 1"));
+            }
+        }
+        if !(self.unclip_ratio.is_finite() && (0.0..=MAX_UNCLIP).contains(&self.unclip_ratio)) {
+            return Err(bad("unclip_ratio", self.unclip_ratio, &format!("0 to {MAX_UNCLIP}")));
+        }
+        if !(self.min_size.is_finite() && self.min_size >= 0.0) {
+            return Err(bad("min_size", self.min_size, "a finite number ≥ 0"));
+        }
+        Ok(())
+    }
 }
+
+/// Boxes grow by at most this × area / perimeter (PaddleOCR uses 1.5–2).
+const MAX_UNCLIP: f64 = 10.0;
+
+/// The detector input never has a side longer than this ...
+pub const DET_MAX_SIDE: usize = 6000;
+/// ... nor more pixels than this (a 3000×2000 input; PP-OCR's 736 short side at the widest
+/// letterboxed line, 8:1, stays below it). Thin and huge images are scaled down to fit, so that
+/// any image finishes in bounded time and memory.
+pub const DET_MAX_PIXELS: usize = 6_000_000;
 
 /// A detected text region: 4 corners clockwise from top-left, in source-image pixels.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,22 +88,39 @@ pub struct TextBox {
     pub score: f32,
 }
 
-/// The size the detector input is resized to (PaddleOCR's `DetPreProcess.resize`), or None when
-/// the image is too small to give a non-empty input.
+/// The size the detector input is resized to (PaddleOCR's `DetPreProcess.resize`), within
+/// [`DET_MAX_SIDE`] and [`DET_MAX_PIXELS`], or None when the image is too small (or too thin) to
+/// give a non-empty input.
 pub fn det_input_size(w: usize, h: usize, policy: &ResizePolicy) -> Option<(usize, usize)> {
-    let ResizePolicy::LimitSide { limit, mode, multiple } = policy else {
-        return Some((w, h));
+    if w == 0 || h == 0 {
+        return None;
+    }
+    let (wf, hf) = (w as f64, h as f64);
+    let (ratio, m) = match policy {
+        ResizePolicy::LimitSide { limit, mode, multiple } => {
+            let limit = *limit as f64;
+            let ratio = match mode {
+                LimitMode::Min if wf.min(hf) < limit => limit / wf.min(hf),
+                LimitMode::Max if wf.max(hf) > limit => limit / wf.max(hf),
+                _ => 1.0,
+            };
+            (ratio, (*multiple).max(1) as f64)
+        }
+        // Other policies: the image's own size, within the same bounds.
+        _ => (1.0, 1.0),
     };
-    let limit = *limit as f64;
-    let ratio = match mode {
-        LimitMode::Min if (w.min(h) as f64) < limit => limit / w.min(h) as f64,
-        LimitMode::Max if (w.max(h) as f64) > limit => limit / w.max(h) as f64,
-        _ => 1.0,
+    let ratio = ratio.min(DET_MAX_SIDE as f64 / wf.max(hf)).min((DET_MAX_PIXELS as f64 / (wf * hf)).sqrt());
+    // Rounding to the multiple may go up by m/2: back off one multiple where that crosses a bound.
+    let round = |v: f64| {
+        let r = ((v * ratio).trunc() / m).round_ties_even() * m;
+        if r > DET_MAX_SIDE as f64 { r - m } else { r }
     };
-    let m = (*multiple).max(1) as f64;
-    let round = |v: usize| (((v as f64 * ratio).trunc() / m).round_ties_even() * m) as usize;
-    let (rw, rh) = (round(w), round(h));
-    (rw > 0 && rh > 0).then_some((rw, rh))
+    let (mut rw, mut rh) = (round(wf), round(hf));
+    if rw * rh > DET_MAX_PIXELS as f64 {
+        // Both sides rounded up: take one multiple off the longer.
+        if rw >= rh { rw -= m } else { rh -= m }
+    }
+    (rw >= 1.0 && rh >= 1.0).then_some((rw as usize, rh as usize))
 }
 
 /// Runs the detector on an image and returns text boxes in its coordinates, unsorted.
@@ -237,6 +282,25 @@ mod tests {
         let max = ResizePolicy::LimitSide { limit: 960, mode: LimitMode::Max, multiple: 32 };
         assert_eq!(det_input_size(1920, 1080, &max), Some((960, 544)));
         assert_eq!(det_input_size(10, 10, &max), None);
+    }
+
+    #[test]
+    fn thin_and_huge_images_are_scaled_into_bounds() {
+        let min = ResizePolicy::LimitSide { limit: 736, mode: LimitMode::Min, multiple: 32 };
+        let max = ResizePolicy::LimitSide { limit: 960, mode: LimitMode::Max, multiple: 32 };
+        let stretch = ResizePolicy::Stretch { width: 8, height: 8 };
+        for p in [&min, &max, &stretch] {
+            for (w, h) in [(1, 1000), (1000, 1), (32, 30016), (4, 25000), (1, 60000), (100_000, 100_000), (7, 3), (9999, 9999), (3000, 2001)] {
+                if let Some((rw, rh)) = det_input_size(w, h, p) {
+                    assert!(rw <= DET_MAX_SIDE && rh <= DET_MAX_SIDE && rw * rh <= DET_MAX_PIXELS, "{w}x{h} {p:?}: {rw}x{rh}");
+                }
+            }
+        }
+        // A 1×1000 image was a 736×736000 input: now too thin to give one (no boxes, at once).
+        assert_eq!(det_input_size(1, 1000, &min), None);
+        assert_eq!(det_input_size(32, 2016, &min), Some((96, 5984)));
+        assert_eq!(det_input_size(100_000, 100_000, &min), Some((2432, 2464)));
+        assert_eq!(det_input_size(0, 10, &min), None);
     }
 
     #[test]

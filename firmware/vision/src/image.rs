@@ -21,15 +21,19 @@ impl std::fmt::Debug for Rgb {
 
 /// Images larger than this (in pixels) are refused: decoding them would exhaust a board's memory.
 pub const MAX_PIXELS: u64 = 100_000_000;
+/// Image files larger than this are refused before being read (an uncompressed 100 MP BMP is 300 MB).
+pub const MAX_FILE_BYTES: u64 = 512 << 20;
 
 impl Rgb {
     pub fn new(width: usize, height: usize) -> Rgb {
         Rgb { width, height, data: vec![0; width * height * 3] }
     }
 
-    /// Decodes a PNG, JPEG or BMP file.
+    /// Decodes a PNG, JPEG or BMP file: a regular file (or a link to one) of at most
+    /// [`MAX_FILE_BYTES`]; FIFOs and devices are refused without being read.
     pub fn open(path: &Path) -> Result<Rgb, VisionError> {
-        let bytes = std::fs::read(path).map_err(|e| VisionError::Image { path: path.into(), message: e.to_string() })?;
+        let bytes = oar_plan::fsio::read_regular(path, MAX_FILE_BYTES)
+            .map_err(|e| VisionError::Image { path: path.into(), message: e.to_string() })?;
         Rgb::decode(&bytes).map_err(|message| VisionError::Image { path: path.into(), message })
     }
 

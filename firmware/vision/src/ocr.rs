@@ -167,7 +167,10 @@ fn fit_side_limits(img: &Rgb, max_side: usize, min_side: usize) -> (Rgb, f64, f6
     }
     let short = out.width.min(out.height);
     if short < min_side {
-        (out, rw, rh) = rescale(&out, min_side as f64 / short as f64);
+        // A thin image (1×1000) is scaled up only as far as the long side's limit allows: it
+        // stays thin, instead of becoming a 30×30000 image the detector then scales up again.
+        let long = out.width.max(out.height) as f64;
+        (out, rw, rh) = rescale(&out, (min_side as f64 / short as f64).min(max_side as f64 / long));
     }
     (out, rw, rh)
 }
@@ -209,6 +212,11 @@ mod tests {
         assert_eq!((img.width, img.height), (288, 32));
         let (img, rw, _) = fit_side_limits(&Rgb::new(640, 480), 2000, 30);
         assert_eq!((img.width, img.height, rw), (640, 480, 1.0));
+        // Thin images stay within the long-side limit instead of growing 30× (1×1000 was 32×30016).
+        for (w, h, want) in [(1, 1000, (32, 1984)), (1000, 1, (1984, 32)), (1, 60000, (32, 1984)), (4, 25000, (32, 1984))] {
+            let (img, ..) = fit_side_limits(&Rgb::new(w, h), 2000, 30);
+            assert_eq!((img.width, img.height), want, "{w}x{h}");
+        }
     }
 
     #[test]

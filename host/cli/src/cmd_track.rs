@@ -7,8 +7,6 @@
 //! FILE.toml` (`name = "ocsort"` and parameters, as a pipeline file's `[tracker]` table) and
 //! `--param NAME=VALUE` on top of it.
 
-use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -42,7 +40,7 @@ pub struct TrackArgs {
 pub fn run(args: &TrackArgs) -> Result<()> {
     let cfg = tracker_config(args)?;
     log::debug!("tracker {cfg:?}");
-    let text = fs::read_to_string(&args.dets)
+    let text = oar_plan::fsio::read_regular_text(&args.dets, 1 << 30)
         .with_context(|| format!("reading detections {}", args.dets.display()))?;
     let frames = parse_mot_detections(&text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.dets.display()))
@@ -79,7 +77,7 @@ fn tracker_config(args: &TrackArgs) -> Result<TrackerConfig> {
     let mut name = args.tracker.clone();
     let mut params = Vec::new();
     if let Some(path) = &args.tracker_config {
-        let text = fs::read_to_string(path)
+        let text = oar_plan::fsio::read_regular_text(path, 1 << 20)
             .with_context(|| format!("reading tracker config {}", path.display()))?;
         let table: toml::Table = toml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))
@@ -122,38 +120,13 @@ fn tracker_config(args: &TrackArgs) -> Result<TrackerConfig> {
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over `path`.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} is not a file path", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp.{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> Result<()> {
-        let mut f =
-            fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(bytes)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        f.sync_all()
-            .with_context(|| format!("syncing {}", tmp.display()))?;
-        fs::rename(&tmp, path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    oar_plan::fsio::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn scratch(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("oar-track-cli-{}-{name}", std::process::id()));
