@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ort import DTYPES  # noqa: E402
+from bench_ort import seeded_feed, session  # noqa: E402
 
 # id -> (oar input shape, onnxruntime input shape, ONNX file name in the cache or None for --ssd-onnx)
 MODELS = {
@@ -114,26 +114,11 @@ def onnx_path(model, args):
 
 
 def ort_session(path, threads, profile=False):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.log_severity_level = 3
-    if profile:
-        so.enable_profiling = True
-        so.profile_file_prefix = f"/tmp/ort-profile-{path.stem}-{threads}"
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    return session(path, threads, f"/tmp/ort-profile-{path.stem}-{threads}" if profile else None)
 
 
-def ort_feed(sess, shp):
-    import numpy as np
-
-    i = sess.get_inputs()[0]
-    x = np.random.default_rng(0).random(size=shp, dtype=np.float64).astype(DTYPES.get(i.type, np.float32))
-    return {i.name: x}
+def ort_feed(sess, path, shp):
+    return seeded_feed(sess, path, shp)
 
 
 def ort_median(sess, feed, runs, warmup=3):
@@ -155,7 +140,7 @@ def latency(args):
     extra = {"before": args.before_arg, "after": []}
     homes = {label: home_for(label, b) for label, b in builds}
     sessions = {(m, t): ort_session(onnx_path(m, args), t) for m in models for t in threads}
-    feeds = {m: ort_feed(sessions[(m, threads[0])], shape(MODELS[m][1])) for m in models}
+    feeds = {m: ort_feed(sessions[(m, threads[0])], onnx_path(m, args), shape(MODELS[m][1])) for m in models}
     # A first untimed pass compiles each build's plans and warms the caches.
     for m in models:
         for label, b in builds:
@@ -203,7 +188,7 @@ def latency(args):
 
 def ort_profile(path, shp, threads, runs):
     sess = ort_session(path, threads, profile=True)
-    feed = ort_feed(sess, shp)
+    feed = ort_feed(sess, path, shp)
     for _ in range(3):
         sess.run(None, feed)
     for _ in range(runs):
