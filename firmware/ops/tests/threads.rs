@@ -20,7 +20,7 @@ fn model(op: Box<dyn TypedOp>, x: &[usize], w: &[usize], co: usize) -> TractResu
     m.into_optimized()?.into_runnable()
 }
 
-fn check(name: &str, plan: &TypedSimplePlan, shape: &[usize]) -> TractResult<()> {
+fn check(name: &str, plan: &Arc<TypedSimplePlan>, shape: &[usize]) -> TractResult<()> {
     let x = Tensor::from_shape(shape, &pseudo(shape.iter().product(), 3))?;
     let one = plan.run(tvec!(x.clone().into_tvalue()))?.remove(0).into_tensor();
     for threads in [2, 3] {
