@@ -34,7 +34,8 @@ def percentile_nearest_rank(sorted_vals, q):
     return sorted_vals[k - 1]
 
 
-def bench(model, shape, threads, runs=50, warmup=5, seed=0):
+def session(model, threads, profile_prefix=None):
+    """A CPU session with this script's settings; with `profile_prefix`, onnxruntime's own profiling on."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -43,14 +44,26 @@ def bench(model, shape, threads, runs=50, warmup=5, seed=0):
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 3
-    sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+    if profile_prefix:
+        so.enable_profiling = True
+        so.profile_file_prefix = profile_prefix
+    return ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+
+
+def seeded_feed(sess, model, shape, seed=0):
+    """The session's single input, uniform [0,1) from `seed`, in the input's dtype."""
     inputs = sess.get_inputs()
     if len(inputs) != 1:
         raise SystemExit(f"{model}: expected 1 input, got {[i.name for i in inputs]}")
     dtype = DTYPES.get(inputs[0].type, np.float32)
     rng = np.random.default_rng(seed)
     x = rng.random(size=shape, dtype=np.float64).astype(dtype)
-    feed = {inputs[0].name: x}
+    return {inputs[0].name: x}
+
+
+def bench(model, shape, threads, runs=50, warmup=5, seed=0):
+    sess = session(model, threads)
+    feed = seeded_feed(sess, model, shape, seed)
     for _ in range(warmup):
         sess.run(None, feed)
     times = []

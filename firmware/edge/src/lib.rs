@@ -2,6 +2,7 @@
 //! same pipelines the same way.
 
 pub mod probe;
+pub mod report;
 pub mod run;
 
 pub use run::RunArgs;

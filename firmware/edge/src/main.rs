@@ -53,7 +53,7 @@ fn main() {
     let code = match run(cli.cmd) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", oar_edge::report::error_line(&e));
             1
         }
     };

@@ -2,11 +2,10 @@
 //! the RGB image), its BatchNorm folded in and the activation fused: the zero-padded im2col of a
 //! tile of output pixels, then `oar_kernels`' pointwise GEMM on that tile.
 
-use crate::qconv::{in_pool, pool_threads, PARALLEL_MACS};
+use crate::pool::Pool;
+use crate::pwconv_f32::split_columns;
 use crate::OpId;
 use oar_kernels::{FloatActivation, PackedPointwise, PwOut};
-use rayon::prelude::*;
-use tract_linalg::multithread::current_tract_executor;
 use tract_nnef::internal::*;
 
 /// Largest `C·kh·kw` (GEMM depth) `lower_float` gives this op: beyond, tract's im2col and
@@ -143,22 +142,14 @@ impl EvalOp for ConvF32 {
         let mut out = unsafe { Tensor::uninitialized::<f32>(&out_shape)? };
         // SAFETY: a fresh f32 tensor; every value is written by the kernel below.
         let outs = unsafe { out.as_slice_mut_unchecked::<f32>() };
-        let exec = current_tract_executor();
-        let threads = pool_threads(&exec);
+        let pool = Pool::current();
         let tiles = px.div_ceil(TILE);
-        let parts = if threads > 1 && co * depth * px >= PARALLEL_MACS { threads.min(tiles) } else { 1 };
+        let parts = pool.parts(co * depth * px, tiles);
         let chunk = tiles.div_ceil(parts) * TILE;
         let act = self.activation;
         for (b, dst) in outs.chunks_mut(co * px).enumerate() {
             let xb = &xs[b * c * h * wd..(b + 1) * c * h * wd];
-            let mut rest = PwOut::new(dst, co, px).map_err(|e| format_err!("oar conv_f32: {e}"))?;
-            let mut pieces = Vec::with_capacity(parts);
-            while rest.columns().len() > chunk {
-                let (head, tail) = rest.split_at(chunk);
-                pieces.push(head);
-                rest = tail;
-            }
-            pieces.push(rest);
+            let pieces = split_columns(PwOut::new(dst, co, px).map_err(|e| format_err!("oar conv_f32: {e}"))?, chunk);
             let run = |mut o: PwOut| -> TractResult<()> {
                 let mut tile = vec![0f32; depth * TILE];
                 while !o.columns().is_empty() {
@@ -173,11 +164,7 @@ impl EvalOp for ConvF32 {
                 }
                 Ok(())
             };
-            if pieces.len() > 1 {
-                in_pool(&exec, || pieces.into_par_iter().try_for_each(run))?
-            } else {
-                pieces.into_iter().try_for_each(run)?
-            }
+            pool.run(pieces, run)?;
         }
         Ok(tvec!(out.into_tvalue()))
     }

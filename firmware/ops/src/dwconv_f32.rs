@@ -1,11 +1,10 @@
 //! `DwConvF32`: a float depthwise convolution with its BatchNorm scale folded in and the following
 //! activation fused, run by `oar_kernels::depthwise_conv_f32`.
 
-use crate::qconv::{dw_out_hw, in_pool, pool_threads, PARALLEL_MACS};
+use crate::pool::Pool;
+use crate::qconv::dw_out_hw;
 use crate::OpId;
 use oar_kernels::{Depthwise, FloatActivation};
-use rayon::prelude::*;
-use tract_linalg::multithread::current_tract_executor;
 use tract_nnef::internal::*;
 
 /// Depthwise `kernel`×`kernel` convolution (3 or 5), `stride` 1 or 2, padding `[t, l, b, r]`, with
@@ -62,10 +61,9 @@ impl EvalOp for DwConvF32 {
         ensure!(h + self.pad[0] + self.pad[2] >= k && wd + self.pad[1] + self.pad[3] >= k,
             "oar dwconv_f32: input {h}x{wd} padded by {:?} is smaller than the {k}x{k} kernel", self.pad);
         let (per_in, per_ch) = (h * wd, oh * ow);
-        // Channels are independent: split them over tract's thread pool when the layer pays for it.
-        let exec = current_tract_executor();
-        let threads = pool_threads(&exec);
-        let parts = if threads > 1 && c * per_ch * k * k >= PARALLEL_MACS { threads.min(c) } else { 1 };
+        // Channels are independent: split them over the plan's pool when the layer pays for it.
+        let pool = Pool::current();
+        let parts = pool.parts(c * per_ch * k * k, c);
         let chunk = c.div_ceil(parts);
         let out_shape: TVec<usize> = if r == 4 { tvec![n, c, oh, ow] } else { tvec![c, oh, ow] };
         // SAFETY: f32 has no invalid bit patterns, and the kernel below writes every value before the tensor is read.
@@ -80,8 +78,7 @@ impl EvalOp for DwConvF32 {
                 oar_kernels::depthwise_conv_f32(&shape, &xb[c0 * per_in..c1 * per_in], &ws[c0 * k * k..c1 * k * k], &bs[c0..c1], self.activation, dst)
             };
             let pieces: Vec<(usize, &mut [f32])> = dst.chunks_mut(chunk * per_ch).enumerate().collect();
-            let res = if pieces.len() > 1 { in_pool(&exec, || pieces.into_par_iter().try_for_each(run)) } else { pieces.into_iter().try_for_each(run) };
-            res.map_err(|e| format_err!("oar dwconv_f32 {k}x{k} s{}: {e}", self.stride))?;
+            pool.run(pieces, run).map_err(|e| format_err!("oar dwconv_f32 {k}x{k} s{}: {e}", self.stride))?;
         }
         Ok(tvec!(out.into_tvalue()))
     }

@@ -1,11 +1,9 @@
 //! `PwConvF32`: a float pointwise (1×1, stride 1, group 1) convolution with its BatchNorm folded in
 //! and the following activation fused, run by `oar_kernels::pointwise_conv_f32`.
 
-use crate::qconv::{in_pool, pool_threads, PARALLEL_MACS};
+use crate::pool::Pool;
 use crate::OpId;
 use oar_kernels::{FloatActivation, PackedPointwise, PwOut};
-use rayon::prelude::*;
-use tract_linalg::multithread::current_tract_executor;
 use tract_nnef::internal::*;
 
 /// Pointwise convolution over the channel axis `axis` of `x` with a fused activation. Inputs: `x`
@@ -94,28 +92,31 @@ impl EvalOp for PwConvF32 {
         }
         // SAFETY: a fresh f32 tensor; every value is written by the kernel below.
         let outs = unsafe { out.as_slice_mut_unchecked::<f32>() };
-        // Pixels are independent: split them over tract's thread pool when the layer pays for it.
-        let exec = current_tract_executor();
-        let threads = pool_threads(&exec);
-        let parts = if threads > 1 && co * ci * px >= PARALLEL_MACS { threads.min(px.div_ceil(PART_ALIGN)) } else { 1 };
+        // Pixels are independent: split them over the plan's pool when the layer pays for it.
+        let pool = Pool::current();
+        let parts = pool.parts(co * ci * px, px.div_ceil(PART_ALIGN));
         let chunk = px.div_ceil(parts).next_multiple_of(PART_ALIGN);
         let act = self.activation;
         for (b, dst) in outs.chunks_mut(co * px).enumerate() {
             let xb = &xs[b * ci * px..(b + 1) * ci * px];
-            let mut rest = PwOut::new(dst, co, px).map_err(|e| format_err!("oar pwconv_f32: {e}"))?;
-            let mut pieces = Vec::with_capacity(parts);
-            while rest.columns().len() > chunk {
-                let (head, tail) = rest.split_at(chunk);
-                pieces.push(head);
-                rest = tail;
-            }
-            pieces.push(rest);
-            let run = |o: PwOut| oar_kernels::pointwise_conv_f32(packed, xb, px, act, o);
-            let res = if pieces.len() > 1 { in_pool(&exec, || pieces.into_par_iter().try_for_each(run)) } else { pieces.into_iter().try_for_each(run) };
-            res.map_err(|e| format_err!("oar pwconv_f32 {ci}->{co}: {e}"))?;
+            let pieces = split_columns(PwOut::new(dst, co, px).map_err(|e| format_err!("oar pwconv_f32: {e}"))?, chunk);
+            pool.run(pieces, |o: PwOut| oar_kernels::pointwise_conv_f32(packed, xb, px, act, o))
+                .map_err(|e| format_err!("oar pwconv_f32 {ci}->{co}: {e}"))?;
         }
         Ok(tvec!(out.into_tvalue()))
     }
+}
+
+/// `out` cut into pieces of `chunk` columns (the last one shorter).
+pub(crate) fn split_columns(mut rest: PwOut, chunk: usize) -> Vec<PwOut> {
+    let mut pieces = Vec::with_capacity(rest.columns().len().div_ceil(chunk.max(1)));
+    while rest.columns().len() > chunk {
+        let (head, tail) = rest.split_at(chunk);
+        pieces.push(head);
+        rest = tail;
+    }
+    pieces.push(rest);
+    pieces
 }
 
 impl TypedOp for PwConvF32 {

@@ -96,7 +96,7 @@ pub(crate) fn dw_out_hw<D: DimLike>(h: &D, w: &D, k: usize, s: usize, [t, l, b, 
 pub(crate) const PARALLEL_MACS: usize = 1 << 18;
 
 /// Threads of `exec`, the executor tract runs this plan with (`oar_plan` sets it from `--threads`).
-pub(crate) fn pool_threads(exec: &Executor) -> usize {
+pub fn pool_threads(exec: &Executor) -> usize {
     match exec {
         Executor::SingleThread => 1,
         Executor::MultiThread(pool) => pool.current_num_threads(),

@@ -5,6 +5,7 @@ use crate::PlanError;
 use std::path::Path;
 use std::sync::Arc;
 use tract_nnef::prelude::*;
+use tract_linalg::multithread::{multithread_tract_scope, Executor};
 use tract_onnx_opl::WithOnnx;
 
 /// The NNEF framework with every op registry oar plans may use.
@@ -16,15 +17,63 @@ pub fn nnef() -> tract_nnef::framework::Nnef {
     nnef
 }
 
-/// Sets how many threads tract's matrix products may use (process-wide).
+/// Sets how many threads plans use by default (process-wide): tract's own ops and oar's split
+/// their larger layers over them. An engine given its own count ([`Engine::set_threads`],
+/// [`Engine::choose_threads`]) keeps it.
 pub fn set_threads(n: usize) {
-    use tract_linalg::multithread::{set_default_executor, Executor};
+    tract_linalg::multithread::set_default_executor(executor(n));
+}
+
+fn executor(n: usize) -> Executor {
+    oar_ops::configure_tract_threading();
     if n <= 1 {
-        set_default_executor(Executor::SingleThread);
+        Executor::SingleThread
     } else {
-        set_default_executor(Executor::multithread(n));
+        Executor::multithread(n)
     }
 }
+
+/// How many threads a plan runs on: a fixed count, or `auto`: the count (up to the board's or the
+/// machine's) that runs the plan fastest, measured when the plan is loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    Auto,
+    Fixed(usize),
+}
+
+impl std::str::FromStr for Threads {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Threads, String> {
+        match s.trim() {
+            "auto" => Ok(Threads::Auto),
+            n => match n.parse::<usize>() {
+                Ok(n) if n >= 1 => Ok(Threads::Fixed(n)),
+                _ => Err(format!("expected a thread count (1, 2, …) or `auto`, got `{s}`")),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Threads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Threads::Auto => f.write_str("auto"),
+            Threads::Fixed(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// What [`Engine::choose_threads`] measured: median ms per run for each thread count tried, and
+/// the count chosen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThreadChoice {
+    pub threads: usize,
+    pub median_ms: Vec<(usize, f64)>,
+}
+
+/// A count of threads is only chosen over a smaller one when it is this much faster: a thread that
+/// buys less is better left to the other stages (camera, tracker, OCR) of a pipeline.
+const MORE_THREADS_GAIN: f64 = 0.97;
 
 /// A plan loaded and optimised, ready to run.
 ///
@@ -35,6 +84,8 @@ pub struct Engine {
     pub plan: Plan,
     graph: Graph,
     by_shape: std::sync::Mutex<Vec<(Vec<usize>, Arc<TypedRunnableModel>)>>,
+    /// This plan's thread pool; `None`: the process default ([`set_threads`]).
+    executor: Option<(usize, Executor)>,
 }
 
 /// A concrete-shaped model is optimised once, at load; a symbolic one is kept decoded and only ever
@@ -78,14 +129,95 @@ impl Engine {
         } else {
             Graph::Concrete(model.into_optimized().map_err(model_err)?.into_runnable().map_err(model_err)?)
         };
-        Ok(Engine { plan, graph, by_shape: Default::default() })
+        Ok(Engine { plan, graph, by_shape: Default::default(), executor: None })
     }
 
     /// Runs the model on the given inputs.
     pub fn run(&self, inputs: TVec<TValue>) -> Result<TVec<TValue>, PlanError> {
         let shape: Vec<usize> = inputs.first().map(|t| t.shape().to_vec()).unwrap_or_default();
         let runnable = self.runnable_for(&shape)?;
-        runnable.run(inputs).map_err(|e| self.run_err(e))
+        self.in_pool(|| runnable.run(inputs)).map_err(|e| self.run_err(e))
+    }
+
+    /// Runs this plan on `n` threads from now on (its own pool; 1: on the calling thread).
+    pub fn set_threads(&mut self, n: usize) {
+        self.executor = Some((n.max(1), executor(n)));
+    }
+
+    /// The threads this plan runs on.
+    pub fn threads(&self) -> usize {
+        match &self.executor {
+            Some((n, _)) => *n,
+            None => oar_ops::pool_threads(&tract_linalg::multithread::current_tract_executor()),
+        }
+    }
+
+    /// Applies a thread setting: a fixed count, or `auto`, measured on `input` with up to `max`
+    /// threads (see [`Engine::choose_threads`]). Returns the measurement when there was one.
+    pub fn apply_threads(&mut self, threads: Threads, max: usize, input: &Tensor) -> Result<Option<ThreadChoice>, PlanError> {
+        match threads {
+            Threads::Fixed(n) => {
+                self.set_threads(n);
+                Ok(None)
+            }
+            Threads::Auto => self.choose_threads(input, max).map(Some),
+        }
+    }
+
+    /// Measures this plan on `input` at 1 to `max` threads (interleaved rounds, a few runs each,
+    /// ~0.3 s per count for fast plans, 4 runs per count for slow ones) and keeps the fastest count;
+    /// a larger count must be at least 3 % faster than a smaller one to be chosen.
+    pub fn choose_threads(&mut self, input: &Tensor, max: usize) -> Result<ThreadChoice, PlanError> {
+        let counts: Vec<usize> = (1..=max.max(1)).collect();
+        let pools: Vec<(usize, Executor)> = counts.iter().map(|&n| (n, executor(n))).collect();
+        // One untimed run per count (optimisation for a new shape, first touches), then the first
+        // timing says how many runs a round can afford.
+        let mut first = f64::MAX;
+        for (n, exec) in &pools {
+            self.executor = Some((*n, exec.clone()));
+            self.run_one(input.clone())?;
+            let start = std::time::Instant::now();
+            self.run_one(input.clone())?;
+            first = first.min(start.elapsed().as_secs_f64());
+        }
+        let per_round = ((0.1 / first.max(1e-6)).ceil() as usize).clamp(1, 20);
+        let mut samples: Vec<Vec<f64>> = vec![Vec::new(); pools.len()];
+        for _ in 0..3 {
+            for (i, (n, exec)) in pools.iter().enumerate() {
+                self.executor = Some((*n, exec.clone()));
+                for _ in 0..per_round {
+                    let start = std::time::Instant::now();
+                    self.run_one(input.clone())?;
+                    samples[i].push(start.elapsed().as_secs_f64() * 1e3);
+                }
+            }
+        }
+        let median_ms: Vec<(usize, f64)> = counts
+            .iter()
+            .zip(&mut samples)
+            .map(|(&n, s)| {
+                s.sort_by(f64::total_cmp);
+                (n, s[s.len() / 2])
+            })
+            .collect();
+        let mut best = median_ms[0];
+        for &(n, ms) in &median_ms[1..] {
+            if ms < best.1 * MORE_THREADS_GAIN {
+                best = (n, ms);
+            }
+        }
+        let chosen = pools.into_iter().find(|(n, _)| *n == best.0).unwrap_or((1, Executor::SingleThread));
+        self.executor = Some(chosen);
+        log::info!("{}: threads auto: {median_ms:?} ms, chose {}", self.plan.path.display(), best.0);
+        Ok(ThreadChoice { threads: best.0, median_ms })
+    }
+
+    /// Runs `f` with this plan's pool as tract's executor.
+    fn in_pool<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.executor {
+            Some((_, exec)) => multithread_tract_scope(exec.clone(), f),
+            None => f(),
+        }
     }
 
     /// The optimised plan for inputs of `shape`: the generic one for concrete-shaped models, else
@@ -186,14 +318,15 @@ impl Engine {
         let mut times: Vec<std::time::Duration> = vec![Default::default(); model.nodes().len()];
         let mut state = runnable.spawn().map_err(|e| self.run_err(e))?;
         for _ in 0..runs.max(1) {
-            state
-                .run_plan_with_eval(tvec!(input.clone().into_tvalue()), |ctx, op_state, node, inputs| {
+            self.in_pool(|| {
+                state.run_plan_with_eval(tvec!(input.clone().into_tvalue()), |ctx, op_state, node, inputs| {
                     let start = std::time::Instant::now();
                     let r = tract_nnef::tract_core::plan::eval(ctx, op_state, node, inputs);
                     times[node.id] += start.elapsed();
                     r
                 })
-                .map_err(|e| self.run_err(e))?;
+            })
+            .map_err(|e| self.run_err(e))?;
         }
         Ok(model
             .nodes()

@@ -8,9 +8,11 @@ mod file;
 pub mod fsio;
 pub mod manifest;
 
-pub use engine::{decode_model, integer_layers, model_stats, nnef, set_threads, Engine, ModelStats, NodeTime};
+pub use engine::{decode_model, integer_layers, model_stats, nnef, set_threads, Engine, ModelStats, NodeTime, ThreadChoice, Threads};
 pub use file::{join_labels, plan_bytes, sha256_hex, split_labels, write_plan, Plan, LABELS_ENTRY, MANIFEST_ENTRY, MAX_PLAN_BYTES, MODEL_ENTRY};
 pub use manifest::*;
+/// The thread-splitting thresholds of oar's ops and tract's (for measuring them: `oar bench`).
+pub use oar_ops::{set_split_threshold, set_tract_split_elements, DEFAULT_SPLIT_MACS, TRACT_SPLIT_ELEMENTS};
 /// tract, as the plan was built against (so that users need not pin it separately).
 pub use tract_nnef::prelude as tract;
 

@@ -387,3 +387,32 @@ fn plans_that_are_not_regular_files_are_refused_without_reading() {
     let err = Plan::read(&link).unwrap_err().to_string();
     assert!(err.contains("zero.oar") && err.contains("a character device"), "{err}");
 }
+
+#[test]
+fn thread_settings_parse_with_a_clear_error() {
+    assert_eq!("auto".parse::<Threads>(), Ok(Threads::Auto));
+    assert_eq!(" 2".parse::<Threads>(), Ok(Threads::Fixed(2)));
+    assert_eq!(Threads::Fixed(3).to_string(), "3");
+    for bad in ["0", "-1", "two", ""] {
+        let e = bad.parse::<Threads>().unwrap_err();
+        assert!(e.contains("`auto`") && e.contains(&format!("`{bad}`")), "{e}");
+    }
+}
+
+/// `auto` times every count from 1 to the maximum and keeps a larger one only when it is at least
+/// 3 % faster; a fixed count is applied as given. The outputs do not depend on the count.
+#[test]
+fn auto_threads_keep_the_measured_fastest_count() {
+    let mut engine = Engine::from_model(tiny_model(), manifest()).unwrap();
+    let x = tensor2(&[[10f32, 20., 30.]]);
+    let choice = engine.apply_threads(Threads::Auto, 2, &x).unwrap().expect("auto measures");
+    let ms: Vec<f64> = choice.median_ms.iter().map(|&(_, ms)| ms).collect();
+    assert_eq!(choice.median_ms.iter().map(|&(n, _)| n).collect::<Vec<_>>(), vec![1, 2]);
+    assert!(ms.iter().all(|&t| t > 0.0));
+    assert_eq!(choice.threads == 2, ms[1] < ms[0] * 0.97, "{choice:?}");
+    assert_eq!(engine.threads(), choice.threads);
+    assert_eq!(engine.run_one(x.clone()).unwrap()[0], tensor2(&[[11f32, 22., 33.]]));
+    assert_eq!(engine.apply_threads(Threads::Fixed(3), 8, &x).unwrap(), None);
+    assert_eq!(engine.threads(), 3);
+    assert_eq!(engine.run_one(x).unwrap()[0], tensor2(&[[11f32, 22., 33.]]));
+}

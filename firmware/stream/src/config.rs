@@ -183,9 +183,6 @@ pub struct OcrConfig {
     pub pad: f32,
 }
 
-fn d_true() -> bool {
-    true
-}
 fn d_end_after() -> u32 {
     30
 }
@@ -201,8 +198,10 @@ fn d_capacity() -> usize {
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
     /// Replace a frame waiting for the detector by the newer one (false: the source waits).
-    #[serde(default = "d_true")]
-    pub newest_wins: bool,
+    /// Unset: true for a camera (live frames), false for files, folders and synthetic sources
+    /// (every frame is processed).
+    #[serde(default)]
+    pub newest_wins: Option<bool>,
     /// Pace the source (frames per second, 0: as fast as possible).
     #[serde(default)]
     pub fps: f64,
@@ -225,7 +224,7 @@ pub struct RunConfig {
 
 impl Default for RunConfig {
     fn default() -> Self {
-        RunConfig { newest_wins: true, fps: 0.0, frames: None, end_after: 30, min_hits: 3, capacity: 4, threads: None }
+        RunConfig { newest_wins: None, fps: 0.0, frames: None, end_after: 30, min_hits: 3, capacity: 4, threads: None }
     }
 }
 
@@ -452,7 +451,7 @@ impl PipelineFile {
         pipeline.stop = stop;
         let r = &self.pipeline;
         pipeline.options = PipelineOptions {
-            newest_wins: r.newest_wins,
+            newest_wins: r.newest_wins.unwrap_or(matches!(self.source, SourceConfig::Camera { .. })),
             fps: r.fps,
             max_frames: frames.or(r.frames),
             end_after: r.end_after,
@@ -506,8 +505,9 @@ const MIN_FPS: f64 = 0.01;
 /// Channel capacities are allocated up front.
 const MAX_CAPACITY: usize = 1024;
 
-fn range_err(key: &str, v: impl std::fmt::Display, range: &str) -> String {
-    format!("{key} = {v}: expected {range}")
+fn range_err(key: &str, v: impl std::fmt::Debug, range: &str) -> String {
+    // Debug: 1e-300 and NaN print as written, not as 300 digits.
+    format!("{key} = {v:?}: expected {range}")
 }
 
 fn check_unit(key: &str, v: f32) -> Result<(), String> {
@@ -515,7 +515,7 @@ fn check_unit(key: &str, v: f32) -> Result<(), String> {
     if (0.0..=1.0).contains(&v) { Ok(()) } else { Err(range_err(key, v, "0 to 1")) }
 }
 
-fn check_int<T: PartialOrd + std::fmt::Display + Copy>(key: &str, v: T, lo: T, hi: T) -> Result<(), String> {
+fn check_int<T: PartialOrd + std::fmt::Display + std::fmt::Debug + Copy>(key: &str, v: T, lo: T, hi: T) -> Result<(), String> {
     if v >= lo && v <= hi { Ok(()) } else { Err(range_err(key, v, &format!("{lo} to {hi}"))) }
 }
 
@@ -589,7 +589,7 @@ mod tests {
         for (extra, want) in [
             ("[pipeline]\nfps = nan", "[pipeline] fps = NaN: expected 0 (unpaced) or 0.01 to 1000"),
             ("[pipeline]\nfps = -1.0", "[pipeline] fps = -1"),
-            ("[pipeline]\nfps = 1e-300", "[pipeline] fps = 0.000"),
+            ("[pipeline]\nfps = 1e-300", "[pipeline] fps = 1e-300: expected"),
             ("[pipeline]\nfps = inf", "[pipeline] fps = inf"),
             ("[pipeline]\ncapacity = 0", "[pipeline] capacity = 0: expected 1 to 1024"),
             ("[pipeline]\ncapacity = 1000000000000", "[pipeline] capacity = 1000000000000"),

@@ -2,7 +2,7 @@
 
 use crate::models::Zoo;
 use anyhow::{Context, Result};
-use oar_plan::Engine;
+use oar_plan::{Engine, Threads};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -13,9 +13,18 @@ pub struct BenchArgs {
     /// Input shape, e.g. 1,3,48,320 (default: the model's typical input).
     #[arg(long, value_delimiter = ',')]
     shape: Option<Vec<usize>>,
-    /// Threads for tract's matrix products.
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
+    /// Threads the plan runs on: a count, or `auto` (the fastest count up to this machine's cores,
+    /// measured on the input first).
+    #[arg(long, default_value_t = Threads::Fixed(1))]
+    threads: Threads,
+    /// Multiply-accumulates from which oar's ops split a layer over the threads (default: the
+    /// measured size, `oar_plan::DEFAULT_SPLIT_MACS`; 0: every layer). For measuring the cost model.
+    #[arg(long)]
+    split_macs: Option<usize>,
+    /// Elements from which tract's own element-wise ops and packing split over the threads
+    /// (default: `oar_plan::TRACT_SPLIT_ELEMENTS`). For measuring the cost model.
+    #[arg(long)]
+    tract_split_elements: Option<usize>,
     /// Timed runs.
     #[arg(long, default_value_t = 30)]
     runs: usize,
@@ -35,12 +44,20 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: &BenchArgs) -> Result<ExitCode> {
-    oar_plan::set_threads(args.threads);
     let zoo = Zoo::open()?;
     let path = zoo.plan(&args.model)?;
-    let engine = Engine::load(&path)?;
+    let mut engine = Engine::load(&path)?;
     let shape = args.shape.clone().unwrap_or_else(|| oar_compiler::typical_input_shape(&engine.plan.manifest.input));
     let input = oar_compiler::seeded_input(&shape, 1);
+    if let Some(macs) = args.split_macs {
+        oar_plan::set_split_threshold(macs);
+    }
+    if let Some(n) = args.tract_split_elements {
+        oar_plan::set_tract_split_elements(n);
+    }
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let auto = engine.apply_threads(args.threads, cores, &input).with_context(|| format!("--threads {} on input shape {shape:?}", args.threads))?;
+    let threads = engine.threads();
     let times = time_runs(&engine, &input, args.warmup, args.runs).with_context(|| format!("input shape {shape:?}"))?;
     let median = percentile(&times, 0.5);
     let p90 = percentile(&times, 0.9);
@@ -63,20 +80,19 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     };
     if args.json {
         let v = serde_json::json!({
-            "model": args.model, "plan": path, "shape": shape, "threads": args.threads, "runs": times.len(),
+            "model": args.model, "plan": path, "shape": shape, "threads": threads, "threads_setting": args.threads.to_string(), "runs": times.len(),
+            "auto_ms": auto.as_ref().map(|a| a.median_ms.iter().map(|(n, ms)| serde_json::json!({"threads": n, "median_ms": ms})).collect::<Vec<_>>()),
             "median_ms": median, "p90_ms": p90, "mean_ms": mean, "min_ms": percentile(&times, 0.0),
             "profile": profile.as_ref().map(|p| p.iter().map(|(op, ms, n)| serde_json::json!({"op": op, "ms": ms, "nodes": n})).collect::<Vec<_>>()),
             "matched": matched.iter().map(|(pat, ms, n)| serde_json::json!({"name_contains": pat, "ms": ms, "nodes": n})).collect::<Vec<_>>(),
         });
         println!("{v}");
     } else {
-        println!(
-            "{} {:?} threads={} runs={}: median {median:.2} ms, p90 {p90:.2} ms, mean {mean:.2} ms",
-            args.model,
-            shape,
-            args.threads,
-            times.len()
-        );
+        if let Some(a) = &auto {
+            let tried: Vec<String> = a.median_ms.iter().map(|(n, ms)| format!("{n}: {ms:.2} ms")).collect();
+            println!("threads auto: {} (medians while choosing: {})", a.threads, tried.join(", "));
+        }
+        println!("{} {:?} threads={threads} runs={}: median {median:.2} ms, p90 {p90:.2} ms, mean {mean:.2} ms", args.model, shape, times.len());
         if let Some(p) = profile {
             let total: f64 = p.iter().map(|(_, ms, _)| ms).sum();
             println!("\n{:56} {:>9} {:>6} {:>6}", "op", "ms/run", "share", "nodes");

@@ -132,7 +132,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", oar_edge::report::error_line(&e));
             ExitCode::from(2)
         }
     }
