@@ -244,42 +244,18 @@ fn detect_features() -> Vec<&'static str> {
 
 #[cfg(target_arch = "arm")]
 fn detect_features() -> Vec<&'static str> {
-    let auxv = std::fs::read("/proc/self/auxv").unwrap_or_default();
-    features_from_hwcap("arm", auxv_get(&auxv, AT_HWCAP).unwrap_or(0), auxv_get(&auxv, AT_HWCAP2).unwrap_or(0))
+    use oar_kernels::auxv::{get, AT_HWCAP, AT_HWCAP2};
+    features_from_hwcap("arm", get(AT_HWCAP).unwrap_or(0), get(AT_HWCAP2).unwrap_or(0))
 }
 
 #[cfg(target_arch = "riscv64")]
 fn detect_features() -> Vec<&'static str> {
-    let auxv = std::fs::read("/proc/self/auxv").unwrap_or_default();
-    features_from_hwcap("riscv64", auxv_get(&auxv, AT_HWCAP).unwrap_or(0), 0)
+    features_from_hwcap("riscv64", oar_kernels::auxv::get(oar_kernels::auxv::AT_HWCAP).unwrap_or(0), 0)
 }
 
 #[cfg(not(any(target_arch = "aarch64", target_arch = "x86_64", target_arch = "arm", target_arch = "riscv64")))]
 fn detect_features() -> Vec<&'static str> {
     vec![]
-}
-
-#[allow(dead_code)]
-const AT_HWCAP: u64 = 16;
-#[allow(dead_code)]
-const AT_HWCAP2: u64 = 26;
-
-/// Value of `key` in an auxiliary vector (pairs of native words, as `/proc/self/auxv` holds it).
-#[allow(dead_code)]
-fn auxv_get(auxv: &[u8], key: u64) -> Option<u64> {
-    let w = std::mem::size_of::<usize>();
-    let word = |b: &[u8]| -> u64 {
-        if w == 4 {
-            u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as u64
-        } else {
-            u64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
-        }
-    };
-    auxv.chunks_exact(2 * w)
-        .map(|e| (word(&e[..w]), word(&e[w..])))
-        .take_while(|e| e.0 != 0)
-        .find(|e| e.0 == key)
-        .map(|e| e.1)
 }
 
 /// Feature names from `AT_HWCAP`/`AT_HWCAP2` on `arm` (Linux HWCAP names) and `riscv64` (one bit
@@ -665,20 +641,12 @@ mod tests {
     }
 
     #[test]
-    fn cpuinfo_and_auxv_parsing() {
+    fn cpuinfo_parsing() {
         let pi4 =
             "processor\t: 0\nBogoMIPS\t: 108.00\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU part\t: 0xd08\n";
         assert_eq!(core_name(pi4).as_deref(), Some("cortex-a72"));
         assert_eq!(core_name("isa\t\t: rv64imafdc\nuarch\t\t: sifive,u74-mc\n").as_deref(), Some("sifive-u74"));
         assert_eq!(core_name("model name\t: Intel(R) Xeon(R)\n"), None);
-        let w = std::mem::size_of::<usize>();
-        let mut auxv = vec![];
-        for (k, v) in [(6usize, 4096usize), (16, 0x1234), (0, 0)] {
-            auxv.extend_from_slice(&k.to_ne_bytes()[..w]);
-            auxv.extend_from_slice(&v.to_ne_bytes()[..w]);
-        }
-        assert_eq!(auxv_get(&auxv, AT_HWCAP), Some(0x1234));
-        assert_eq!(auxv_get(&auxv, AT_HWCAP2), None);
     }
 
     #[test]

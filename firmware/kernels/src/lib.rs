@@ -42,6 +42,7 @@
 //! - The fused pass gives exactly the values of the chain convert -> resize -> normalise (it runs
 //!   the same row primitives), so the same bounds apply.
 
+pub mod auxv;
 mod dispatch;
 pub mod dwconv_f32;
 pub mod pwconv_f32;

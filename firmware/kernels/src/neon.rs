@@ -61,18 +61,12 @@ mod armv7 {
     }
 }
 
-/// `HWCAP_NEON` from the ELF auxiliary vector (`AT_HWCAP = 16`), read from `/proc/self/auxv`
-/// because `is_arm_feature_detected!` is unstable; no auxv (sandbox) means no NEON.
+/// `HWCAP_NEON` from the ELF auxiliary vector, because `is_arm_feature_detected!` is unstable;
+/// no auxv (sandbox) means no NEON.
 #[cfg(target_arch = "arm")]
 fn arm_has_neon() -> bool {
-    const AT_HWCAP: u32 = 16;
-    const HWCAP_NEON: u32 = 1 << 12;
-    let Ok(auxv) = std::fs::read("/proc/self/auxv") else { return false };
-    auxv.chunks_exact(8).any(|e| {
-        let key = u32::from_ne_bytes([e[0], e[1], e[2], e[3]]);
-        let val = u32::from_ne_bytes([e[4], e[5], e[6], e[7]]);
-        key == AT_HWCAP && val & HWCAP_NEON != 0
-    })
+    const HWCAP_NEON: u64 = 1 << 12;
+    crate::auxv::get(crate::auxv::AT_HWCAP).is_some_and(|v| v & HWCAP_NEON != 0)
 }
 
 /// Tables usable on this CPU, weakest first.
@@ -117,6 +111,8 @@ mod a64 {
 
     pub(super) fn install(k: &mut Kernels) {
         mv::install_all(k, "neon");
+        // SAFETY (the five closures below): inside `is_aarch64_feature_detected!("neon")`; each row bounds its
+        // loads and stores by its slices' lengths and hands the tail to the scalar row.
         k.yuyv = |s, d| unsafe { yuyv(s, d) };
         k.vresize = |r0, r1, b0, b1, d| unsafe { vresize(r0, r1, b0, b1, d) };
         k.normalize = |s, n, r, g, b| unsafe { normalize(s, n, r, g, b) };

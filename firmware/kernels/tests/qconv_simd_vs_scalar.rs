@@ -282,12 +282,8 @@ fn expected_qconv_tables_are_available() {
     let has = |kernel: &str, imp: &str| tables.iter().any(|t| t.contains(&(kernel, imp)));
     #[cfg(target_arch = "arm")]
     {
-        // HWCAP_NEON (bit 12 of AT_HWCAP = 16) from the auxiliary vector, as the library reads it.
-        let auxv = std::fs::read("/proc/self/auxv").unwrap_or_default();
-        let neon = auxv.chunks_exact(8).any(|e| {
-            let (k, v) = (u32::from_ne_bytes(e[..4].try_into().unwrap()), u32::from_ne_bytes(e[4..].try_into().unwrap()));
-            k == 16 && v & (1 << 12) != 0
-        });
+        // HWCAP_NEON (bit 12 of AT_HWCAP) from the auxiliary vector, as the library reads it.
+        let neon = oar_kernels::auxv::get(oar_kernels::auxv::AT_HWCAP).is_some_and(|v| v & (1 << 12) != 0);
         for kernel in ["qconv_dw", "qconv_pw", "qconv_epilogue"] {
             assert_eq!(has(kernel, "neon-armv7"), neon, "{kernel}: NEON detected = {neon}");
         }

@@ -55,7 +55,8 @@ impl Source for FolderSource {
                     return Ok(Some(f));
                 }
                 Err(e) => {
-                    log::warn!("skipping {}: {e}", path.display());
+                    // The error names the file.
+                    log::warn!("skipping {e}");
                     self.skipped += 1;
                 }
             }

@@ -6,6 +6,8 @@ use super::{Act, Rows};
 use std::arch::aarch64::*;
 
 pub(crate) fn install(k: &mut crate::Kernels) {
+    // SAFETY: NEON is present (this is installed only on a NEON table); `dw_rows` asserts the
+    // lengths and offsets (`Rows::fits`) its loads and stores rely on.
     k.dw_f32 = |r, w, b, a, o| unsafe {
         match w.len() {
             9 => dw_rows::<9>(r, w, b, a, o),

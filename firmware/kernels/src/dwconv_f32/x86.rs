@@ -6,6 +6,8 @@ use std::arch::x86_64::*;
 
 /// Only called after `avx2` and `fma` were detected.
 pub(crate) fn install(k: &mut crate::Kernels) {
+    // SAFETY: `avx2` and `fma` were detected (the caller's contract); `dw_rows` asserts the lengths
+    // and offsets (`Rows::fits`) its loads and stores rely on.
     k.dw_f32 = |r, w, b, a, o| unsafe {
         match w.len() {
             9 => dw_rows::<9>(r, w, b, a, o),

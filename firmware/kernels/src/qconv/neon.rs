@@ -6,6 +6,8 @@ use super::{pack_x, pw_pack_groups, scalar, Depthwise, DwCall, DwScratch, Pointw
 use std::arch::aarch64::*;
 
 pub(crate) fn install_neon(k: &mut crate::Kernels) {
+    // SAFETY (the closures below): installed only on the table made after
+    // `is_aarch64_feature_detected!("neon")`; the rows assert the slice lengths their pointer arithmetic relies on.
     // The plane without a division per element, then the `vmlal` row.
     k.dw_channel = |x, c, w, b, s, a| {
         super::dw_channel_rows(x, c, w, b, s, a, |s, o, w, b, a| unsafe { dw_row(s, o, w, b, a) })
@@ -21,6 +23,8 @@ pub(crate) fn install_neon(k: &mut crate::Kernels) {
 
 /// Only called after `is_aarch64_feature_detected!("dotprod")`.
 pub(crate) fn install_dotprod(k: &mut crate::Kernels) {
+    // SAFETY (the closures below): `dotprod` was detected (the caller's contract); the rows assert
+    // the slice lengths their pointer arithmetic relies on.
     k.pw_pack = |w, sh, b| pw_pack_groups(w, sh, b, 4, sh.outputs);
     k.pw_block = |x, sh, p0, w, pk, s, a| unsafe { pw_block_sdot(x, sh, p0, w, pk, s, a) };
     k.dw_channel = |x, c, w, b, s, a| unsafe { dw_channel_sdot(x, c, w, b, s, a) };

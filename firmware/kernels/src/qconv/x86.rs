@@ -6,6 +6,9 @@ use std::arch::x86_64::*;
 
 /// Installs the AVX2 primitives; only called after `avx2` was detected.
 pub(crate) fn install_avx2(k: &mut crate::Kernels) {
+    // SAFETY (the closures below): installed only after the features of their `#[target_feature]`
+    // rows were detected (the caller's contract, above), the rows' only precondition beyond the
+    // slice lengths they `assert!` (or clamp to) before any pointer arithmetic.
     k.dw_channel = |x, c, w, b, s, a| unsafe { dw_channel(x, c, w, b, s, a) };
     k.pw_pack = |w, sh, b| pw_pack(w, sh, b, false);
     k.pw_block = |x, sh, p0, w, pk, s, a| unsafe { pw_block_avx2(x, sh, p0, w, pk, s, a) };
@@ -19,6 +22,9 @@ pub(crate) fn install_avx2(k: &mut crate::Kernels) {
 /// On top of [`install_avx2`]: the pointwise block on `vpdpbusd`; only called after `avx2` and
 /// `avxvnni` were detected.
 pub(crate) fn install_avxvnni(k: &mut crate::Kernels) {
+    // SAFETY (the closures below): installed only after the features of their `#[target_feature]`
+    // rows were detected (the caller's contract, above), the rows' only precondition beyond the
+    // slice lengths they `assert!` (or clamp to) before any pointer arithmetic.
     k.dw_channel = |x, c, w, b, s, a| unsafe { dw_channel_vnni(x, c, w, b, s, a) };
     k.pw_pack = |w, sh, b| pw_pack(w, sh, b, true);
     k.pw_block = |x, sh, p0, w, pk, s, a| unsafe { pw_block_vnni(x, sh, p0, w, pk, s, a) };
@@ -29,6 +35,9 @@ pub(crate) fn install_avxvnni(k: &mut crate::Kernels) {
 /// On top of [`install_avx2`]: the pointwise block on 512-bit `vpdpbusd`; only called after
 /// `avx512f`, `avx512bw`, `avx512vl` and `avx512vnni` were detected.
 pub(crate) fn install_avx512vnni(k: &mut crate::Kernels) {
+    // SAFETY (the closures below): installed only after the features of their `#[target_feature]`
+    // rows were detected (the caller's contract, above), the rows' only precondition beyond the
+    // slice lengths they `assert!` (or clamp to) before any pointer arithmetic.
     k.pw_pack = |w, sh, b| pw_pack(w, sh, b, true);
     k.dw_channel = |x, c, w, b, s, a| unsafe { dw_channel_512(x, c, w, b, s, a) };
     k.pw_block = |x, sh, p0, w, pk, s, a| unsafe { pw_block_vnni512(x, sh, p0, w, pk, s, a) };
