@@ -31,7 +31,7 @@ fn tiny_plan() -> (Manifest, Vec<u8>) {
         input: InputSpec {
             name: "x".into(),
             layout: Layout::NCHW,
-            color: ColorOrder::RGB,
+            color: ColorOrder::Rgb,
             scale: 1.0,
             mean: [0.0; 3],
             std: [1.0; 3],

@@ -95,10 +95,13 @@ impl PixelFormat {
     }
 }
 
-/// Colour order of the model input.
+/// Channel order of a model input (and of a plan's manifest: `"RGB"` / `"BGR"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ColorOrder {
+    #[cfg_attr(feature = "serde", serde(rename = "RGB"))]
     Rgb,
+    #[cfg_attr(feature = "serde", serde(rename = "BGR"))]
     Bgr,
 }
 

@@ -168,12 +168,8 @@ pub enum Layout {
     NHWC,
 }
 
-/// Channel order the model expects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ColorOrder {
-    RGB,
-    BGR,
-}
+/// Channel order the model expects (one definition, the kernels' own).
+pub use oar_kernels::ColorOrder;
 
 /// How an image is resized before it becomes the input tensor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -334,7 +330,7 @@ mod tests {
             input: InputSpec {
                 name: "x".into(),
                 layout: Layout::NCHW,
-                color: ColorOrder::BGR,
+                color: ColorOrder::Bgr,
                 scale: 1.0 / 255.0,
                 mean: [0.5; 3],
                 std: [0.5; 3],

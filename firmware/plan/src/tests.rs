@@ -20,7 +20,7 @@ fn manifest() -> Manifest {
         input: InputSpec {
             name: "x".into(),
             layout: Layout::NCHW,
-            color: ColorOrder::RGB,
+            color: ColorOrder::Rgb,
             scale: 1.0,
             mean: [0.0; 3],
             std: [1.0; 3],

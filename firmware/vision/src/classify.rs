@@ -156,7 +156,7 @@ mod tests {
         let spec = InputSpec {
             name: "x".into(),
             layout: Layout::NCHW,
-            color: ColorOrder::BGR,
+            color: ColorOrder::Bgr,
             scale: 1.0 / 255.0,
             mean: [0.485, 0.456, 0.406],
             std: [0.229, 0.224, 0.225],

@@ -172,7 +172,7 @@ mod tests {
         let spec = InputSpec {
             name: "x".into(),
             layout: oar_plan::Layout::NCHW,
-            color: oar_plan::ColorOrder::BGR,
+            color: oar_plan::ColorOrder::Bgr,
             scale: 1.0 / 255.0,
             mean: [0.5; 3],
             std: [0.5; 3],

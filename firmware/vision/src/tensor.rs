@@ -25,7 +25,7 @@ pub fn normalize_into(img: &Rgb, spec: &InputSpec, dst: &mut [f32], stride_w: us
     if dst.len() != 3 * plane || w > stride_w {
         return Err(VisionError::Shape(format!("a {w}x{h} image does not fit a 3x{h}x{stride_w} slot")));
     }
-    let swap = spec.color == ColorOrder::BGR; // images are decoded as RGB
+    let swap = spec.color == ColorOrder::Bgr; // images are decoded as RGB
     if w == stride_w {
         oar_kernels::normalize_hwc_to_chw(&img.data, w, h, spec.scale, spec.mean, spec.std, swap, dst)?;
         return Ok(());

@@ -133,7 +133,7 @@ fn source_model(model: &Path, shape: &[usize]) -> Result<SourceModel> {
         input: InputSpec {
             name: "x".into(),
             layout: Layout::NCHW,
-            color: ColorOrder::RGB,
+            color: ColorOrder::Rgb,
             scale: 1.0,
             mean: [0.0; 3],
             std: [1.0; 3],

@@ -557,7 +557,7 @@ mod tests {
         let mut spec = InputSpec {
             name: "x".into(),
             layout: Layout::NCHW,
-            color: oar_plan::ColorOrder::BGR,
+            color: oar_plan::ColorOrder::Bgr,
             scale: 1.0,
             mean: [0.0; 3],
             std: [1.0; 3],

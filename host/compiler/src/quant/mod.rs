@@ -329,7 +329,7 @@ pub(crate) fn calibration_manifest() -> oar_plan::Manifest {
         input: oar_plan::InputSpec {
             name: "input".into(),
             layout: oar_plan::Layout::NCHW,
-            color: oar_plan::ColorOrder::RGB,
+            color: oar_plan::ColorOrder::Rgb,
             scale: 1.0,
             mean: [0.0; 3],
             std: [1.0; 3],
