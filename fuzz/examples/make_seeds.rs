@@ -24,27 +24,9 @@ fn tiny_plan() -> (Manifest, Vec<u8>) {
     let mut post = toml::Table::new();
     post.insert("thresh".into(), 0.3.into());
     post.insert("strides".into(), toml::Value::Array(vec![8.into(), 16.into()]));
-    let manifest = Manifest {
-        format: FORMAT_VERSION,
-        compiler: "oar seeds".into(),
-        model: ModelInfo { id: "tiny".into(), task: oar_plan::Task::TextDetection, source: "seeds".into(), sha256: "0".repeat(64) },
-        input: InputSpec {
-            name: "x".into(),
-            layout: Layout::NCHW,
-            color: ColorOrder::Rgb,
-            scale: 1.0,
-            mean: [0.0; 3],
-            std: [1.0; 3],
-            resize: ResizePolicy::LimitSide { limit: 736, mode: LimitMode::Min, multiple: 32 },
-        },
-        outputs: vec![],
-        post,
-        labels: Some(LabelsInfo { entry: LABELS_ENTRY.into(), count: 2 }),
-        quantization: None,
-        accuracy: None,
-        required_ops: vec![],
-        entries: Default::default(),
-    };
+    let model = ModelInfo { id: "tiny".into(), task: oar_plan::Task::TextDetection, source: "seeds".into(), sha256: "0".repeat(64) };
+    let input = InputSpec::raw("x", ResizePolicy::LimitSide { limit: 736, mode: LimitMode::Min, multiple: 32 });
+    let manifest = Manifest { post, labels: Some(LabelsInfo { entry: LABELS_ENTRY.into(), count: 2 }), ..Manifest::new("oar seeds", model, input) };
     (manifest, nnef)
 }
 

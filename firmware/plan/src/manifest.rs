@@ -217,7 +217,32 @@ pub struct InputSpec {
     pub resize: ResizePolicy,
 }
 
+impl InputSpec {
+    /// An NCHW RGB input fed the pixel values as they are (scale 1, mean 0, std 1).
+    pub fn raw(name: &str, resize: ResizePolicy) -> InputSpec {
+        InputSpec { name: name.into(), layout: Layout::NCHW, color: ColorOrder::Rgb, scale: 1.0, mean: [0.0; 3], std: [1.0; 3], resize }
+    }
+}
+
 impl Manifest {
+    /// A manifest of this format for `model` and `input`, with nothing else (no outputs, post
+    /// parameters, labels, quantization or accuracy): the rest is filled in by the caller.
+    pub fn new(compiler: &str, model: ModelInfo, input: InputSpec) -> Manifest {
+        Manifest {
+            format: FORMAT_VERSION,
+            compiler: compiler.into(),
+            model,
+            input,
+            outputs: vec![],
+            post: toml::Table::new(),
+            labels: None,
+            quantization: None,
+            accuracy: None,
+            required_ops: vec![],
+            entries: BTreeMap::new(),
+        }
+    }
+
     /// Parses `oar.toml`; unknown fields are rejected with their name.
     pub fn from_toml(text: &str) -> Result<Manifest, toml::de::Error> {
         toml::from_str(text)

@@ -1,6 +1,5 @@
 use super::*;
 use crate::tract::*;
-use std::collections::BTreeMap;
 
 /// A real (tiny) tract model: y = x + [1, 2, 3].
 fn tiny_model() -> TypedModel {
@@ -13,27 +12,9 @@ fn tiny_model() -> TypedModel {
 }
 
 fn manifest() -> Manifest {
-    Manifest {
-        format: FORMAT_VERSION,
-        compiler: "oar test".into(),
-        model: ModelInfo { id: "tiny".into(), task: crate::Task::Raw, source: "built in the test".into(), sha256: "0".repeat(64) },
-        input: InputSpec {
-            name: "x".into(),
-            layout: Layout::NCHW,
-            color: ColorOrder::Rgb,
-            scale: 1.0,
-            mean: [0.0; 3],
-            std: [1.0; 3],
-            resize: ResizePolicy::Stretch { width: 3, height: 1 },
-        },
-        outputs: vec![],
-        post: toml::Table::new(),
-        labels: Some(LabelsInfo { entry: LABELS_ENTRY.into(), count: 3 }),
-        quantization: None,
-        accuracy: None,
-        required_ops: vec![],
-        entries: BTreeMap::new(),
-    }
+    let model = ModelInfo { id: "tiny".into(), task: crate::Task::Raw, source: "built in the test".into(), sha256: "0".repeat(64) };
+    let input = InputSpec::raw("x", ResizePolicy::Stretch { width: 3, height: 1 });
+    Manifest { labels: Some(LabelsInfo { entry: LABELS_ENTRY.into(), count: 3 }), ..Manifest::new("oar test", model, input) }
 }
 
 fn write_tiny(path: &std::path::Path) {

@@ -296,27 +296,9 @@ fn passthrough_plan(path: &Path) {
     let x = model.add_source("x", f32::fact([1, 3, 32, 32])).unwrap();
     model.select_output_outlets(&[x]).unwrap();
     let nnef = nnef().write_to_tar(&model, Vec::new()).unwrap();
-    let manifest = Manifest {
-        format: FORMAT_VERSION,
-        compiler: "test".into(),
-        model: ModelInfo { id: "det".into(), task: oar_plan::Task::TextDetection, source: "test".into(), sha256: "0".repeat(64) },
-        input: InputSpec {
-            name: "x".into(),
-            layout: Layout::NCHW,
-            color: ColorOrder::Rgb,
-            scale: 1.0,
-            mean: [0.0; 3],
-            std: [1.0; 3],
-            resize: ResizePolicy::LimitSide { limit: 32, mode: LimitMode::Max, multiple: 32 },
-        },
-        outputs: vec![],
-        post: Default::default(),
-        labels: None,
-        quantization: None,
-        accuracy: None,
-        required_ops: vec![],
-        entries: Default::default(),
-    };
+    let model = ModelInfo { id: "det".into(), task: oar_plan::Task::TextDetection, source: "test".into(), sha256: "0".repeat(64) };
+    let input = InputSpec::raw("x", ResizePolicy::LimitSide { limit: 32, mode: LimitMode::Max, multiple: 32 });
+    let manifest = Manifest::new("test", model, input);
     write_plan(path, &manifest, &[(MODEL_ENTRY, &nnef)]).unwrap();
 }
 

@@ -6,7 +6,7 @@ use crate::{bench, npy};
 use anyhow::{ensure, Context, Result};
 use oar_compiler::SourceModel;
 use oar_plan::tract::Tensor;
-use oar_plan::{ColorOrder, Engine, InputSpec, Layout, ResizePolicy};
+use oar_plan::{Engine, InputSpec, ResizePolicy};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -130,15 +130,7 @@ fn source_model(model: &Path, shape: &[usize]) -> Result<SourceModel> {
         id: model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
         task: oar_plan::Task::Raw,
         origin: model.display().to_string(),
-        input: InputSpec {
-            name: "x".into(),
-            layout: Layout::NCHW,
-            color: ColorOrder::Rgb,
-            scale: 1.0,
-            mean: [0.0; 3],
-            std: [1.0; 3],
-            resize: ResizePolicy::Stretch { width: w as u32, height: h as u32 },
-        },
+        input: InputSpec::raw("x", ResizePolicy::Stretch { width: w as u32, height: h as u32 }),
         post: Default::default(),
         labels: oar_compiler::LabelsSource::None,
     })
