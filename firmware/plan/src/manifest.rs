@@ -343,32 +343,17 @@ mod tests {
     use super::*;
 
     pub(crate) fn sample() -> Manifest {
-        Manifest {
-            format: FORMAT_VERSION,
-            compiler: "oar test".into(),
-            model: ModelInfo {
-                id: "m".into(),
-                task: Task::TextDetection,
-                source: "test".into(),
-                sha256: "00".repeat(32),
-            },
-            input: InputSpec {
-                name: "x".into(),
-                layout: Layout::NCHW,
-                color: ColorOrder::Bgr,
-                scale: 1.0 / 255.0,
-                mean: [0.5; 3],
-                std: [0.5; 3],
-                resize: ResizePolicy::LimitSide { limit: 736, mode: LimitMode::Min, multiple: 32 },
-            },
-            outputs: vec![],
-            post: toml::Table::new(),
-            labels: None,
-            quantization: None,
-            accuracy: None,
-            required_ops: vec![],
-            entries: BTreeMap::new(),
-        }
+        let model = ModelInfo { id: "m".into(), task: Task::TextDetection, source: "test".into(), sha256: "00".repeat(32) };
+        let input = InputSpec {
+            name: "x".into(),
+            layout: Layout::NCHW,
+            color: ColorOrder::Bgr,
+            scale: 1.0 / 255.0,
+            mean: [0.5; 3],
+            std: [0.5; 3],
+            resize: ResizePolicy::LimitSide { limit: 736, mode: LimitMode::Min, multiple: 32 },
+        };
+        Manifest::new("oar test", model, input)
     }
 
     #[test]
