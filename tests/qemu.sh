@@ -22,9 +22,10 @@
 # opt-level 1) and then run under each CPU model. With --ocr, oar-edge joins the aarch64 suite: built
 # in the same cargo invocation, its binary shares that suite's tract build (built on its own, cargo's
 # feature unification would differ and rebuild tract). The suites run with an empty OAR_HOME and
-# leave out, by name (`--skip oar_edge_binary`), oar-edge's tests that start the binary on the real
-# plans (a test under qemu-user cannot start another foreign binary); the golden check below runs
-# it on the plans.
+# leave out, by name, oar-edge's tests that start the binary on the real plans (`oar_edge_binary`: a
+# test under qemu-user cannot start another foreign binary; the golden check below runs it on the
+# plans) and those that need the registry's plans (`registry_plans`). The engine-free crates
+# (oar-io, oar-kernels, oar-track, oar-stream) are in every target's suite.
 #
 # Environment: CARGO_TARGET_DIR (default: cargo's), PROPTEST_CASES (default 64 under QEMU),
 # QEMU_CPUS_AARCH64 (default "cortex-a53 max"), QEMU_CPUS_ARM ("cortex-a15"), QEMU_CPUS_RISCV64 ("sifive-u54"),
@@ -156,7 +157,7 @@ suite() {
     for cpu in $cpus; do
         export QEMU_CPU="$cpu"
         echo "--- $target under QEMU_CPU=$cpu"
-        step "run    $target cpu=$cpu [$*]" env OAR_HOME="$NO_PLANS" cargo test --profile "$PROFILE" --target "$target" "${pkgs[@]}" -- --skip oar_edge_binary
+        step "run    $target cpu=$cpu [$*]" env OAR_HOME="$NO_PLANS" cargo test --profile "$PROFILE" --target "$target" "${pkgs[@]}" -- --skip oar_edge_binary --skip registry_plans
         if [[ " $* " == *" oar-kernels "* ]]; then dispatch "$target" "${pkgs[@]}"; fi
         unset QEMU_CPU
     done
@@ -173,7 +174,7 @@ echo "qemu: $(qemu-aarch64 --version | head -1); rustc: $(rustc --version); targ
 
 # crates FAMILY: the crates of a target family's suite.
 crates() {
-    echo oar-kernels oar-track
+    echo oar-io oar-kernels oar-track oar-stream
     [[ ",$TRACT," == *",$1,"* ]] && echo oar-plan oar-ops oar-vision
     [ "$1" = aarch64 ] && [ $OCR -eq 1 ] && echo oar-edge
     true

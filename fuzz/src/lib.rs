@@ -11,7 +11,7 @@ use oar_plan::{LimitMode, Manifest, Plan, ResizePolicy, MODEL_ENTRY};
 use oar_stream::config::{PipelineFile, SourceConfig};
 use oar_stream::protocol::{decode_frame, encode, Decoder, Message};
 use oar_stream::source::{MjpegSource, Source, Y4mSource};
-use oar_vision::det::{det_input_size, DET_MAX_PIXELS, DET_MAX_SIDE};
+use oar_vision::text_det::{det_input_size, DET_MAX_PIXELS, DET_MAX_SIDE};
 use oar_vision::Rgb;
 
 /// A fuzz target.

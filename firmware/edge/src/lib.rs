@@ -4,5 +4,6 @@
 pub mod probe;
 pub mod report;
 pub mod run;
+pub mod stages;
 
 pub use run::RunArgs;

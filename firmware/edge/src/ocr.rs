@@ -3,7 +3,7 @@
 //! device never downloads or compiles.
 
 use anyhow::{Context, Result};
-use oar_stream::config::resolve_plan;
+use oar_edge::stages::{load_task, resolve_plan};
 use oar_vision::Task;
 use std::path::Path;
 
@@ -16,7 +16,5 @@ pub fn run(args: &OcrArgs) -> Result<i32> {
 }
 
 fn load(name: &str) -> Result<Task> {
-    let path = resolve_plan(name, Path::new(""))?;
-    let engine = oar_plan::Engine::load(&path).with_context(|| format!("loading {}", path.display()))?;
-    Ok(Task::from_engine(engine)?)
+    load_task(&resolve_plan(name, Path::new(""))?)
 }

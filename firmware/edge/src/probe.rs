@@ -15,7 +15,7 @@
 //! the core or the device tree tells them apart).
 
 use anyhow::{bail, Context, Result};
-use oar_stream::camera::CameraFormat;
+use oar_stream::PixelFormat;
 use oar_stream::config::{BoardDefaults, CameraDefaults};
 use serde::{Deserialize, Serialize};
 
@@ -62,8 +62,8 @@ pub struct Board {
 pub struct Camera {
     /// V4L2 device node.
     pub device: String,
-    /// Pixel format: `YUYV`, `NV12` or `MJPEG` (the formats the camera source opens).
-    pub format: CameraFormat,
+    /// Pixel format: `YUYV`, `NV12`, `RGB`, `BGR` or `MJPEG` (what the camera source opens).
+    pub format: PixelFormat,
     /// Width and height in pixels.
     pub size: [u32; 2],
     /// Frames per second requested.
@@ -552,10 +552,10 @@ mod tests {
         assert!(e.contains("bogus"), "{e}");
         assert!(parse_board("rpi5", good).is_err()); // name != file stem
         // a format the camera source cannot open is refused; NV12 opens
-        let e = format!("{:#}", parse_board("rpi4", &good.replace("\"YUYV\"", "\"RGB\"")).unwrap_err());
-        assert!(e.contains("RGB") && e.contains("rpi4.toml"), "{e}");
+        let e = format!("{:#}", parse_board("rpi4", &good.replace("\"YUYV\"", "\"H264\"")).unwrap_err());
+        assert!(e.contains("H264") && e.contains("rpi4.toml"), "{e}");
         let nv12 = parse_board("rpi4", &good.replace("\"YUYV\"", "\"NV12\"")).unwrap();
-        assert_eq!(nv12.camera.format, CameraFormat::Nv12);
+        assert_eq!(nv12.camera.format, PixelFormat::Nv12);
     }
 
     #[test]
@@ -563,7 +563,7 @@ mod tests {
         let rpi4 = boards().unwrap().into_iter().find(|b| b.name == "rpi4").unwrap();
         let d = rpi4.defaults();
         assert_eq!((d.threads, d.serial_port.as_str(), d.serial_baud), (4, "/dev/serial0", 115_200));
-        assert_eq!(d.camera, CameraDefaults { width: 640, height: 480, fps: 30, format: CameraFormat::Yuyv });
+        assert_eq!(d.camera, CameraDefaults { width: 640, height: 480, fps: 30, format: PixelFormat::Yuyv });
         assert_eq!(applied_line(&rpi4), "threads 4, camera /dev/video0 yuyv 640x480@30, serial /dev/serial0 115200");
     }
 

@@ -63,7 +63,7 @@ pub fn run_file(file: &PipelineFile, args: &RunArgs) -> Result<i32> {
     if let Some(n) = file.pipeline.threads {
         oar_plan::set_threads(n);
     }
-    let built = file.build(&base_dir(&args.pipeline), args.serve.as_deref(), args.frames).context("setting up the pipeline")?;
+    let built = crate::stages::build(&file, &base_dir(&args.pipeline), args.serve.as_deref(), args.frames).context("setting up the pipeline")?;
     for s in &built.servers {
         eprintln!("serving http://{}/", s.addr);
     }

@@ -15,7 +15,7 @@ fn golden() -> PathBuf {
 
 /// Fails the test, naming the command that makes them, when the plans are missing.
 fn require_plans() {
-    let plans = oar_stream::config::oar_home().join("plans");
+    let plans = oar_io::oar_home().join("plans");
     let missing: Vec<_> = ["ppocr-v4-det", "ppocr-v2-cls", "ppocr-v4-rec"]
         .iter()
         .map(|id| plans.join(format!("{id}.oar")))

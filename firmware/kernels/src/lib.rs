@@ -66,21 +66,56 @@ pub use qconv::{depthwise_conv_i8, pointwise_conv_i8, Activation, Depthwise, Epi
 
 use error::{area, bad, check_len};
 
-/// Pixel layout of a camera frame or image handed to [`frame_to_tensor`].
+/// What the bytes of a frame are: a camera's capture format, a source's frames, the input of
+/// [`frame_to_tensor`] (which takes the raw layouts; MJPEG is decoded first). Pipeline files spell
+/// it in lower case, board profiles as the FourCC (`YUYV`, `NV12`, `MJPEG`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum PixelFormat {
     /// Packed 4:2:2, `Y0 U Y1 V`, 2 bytes per pixel, even width; BT.601 limited range.
+    #[cfg_attr(feature = "serde", serde(alias = "YUYV"))]
     Yuyv,
-    /// Planar Y then interleaved UV at half resolution, even width and height; BT.601 limited range.
+    /// Planar Y then interleaved UV at half resolution, even width and height; BT.601 limited range
+    /// (CSI cameras through libcamera's V4L2 layer).
+    #[cfg_attr(feature = "serde", serde(alias = "NV12"))]
     Nv12,
     /// Packed 8-bit RGB.
+    #[cfg_attr(feature = "serde", serde(alias = "RGB"))]
     Rgb,
     /// Packed 8-bit BGR (OpenCV's order).
+    #[cfg_attr(feature = "serde", serde(alias = "BGR"))]
     Bgr,
+    /// One complete JPEG image per frame (less USB bandwidth at high resolutions).
+    #[cfg_attr(feature = "serde", serde(alias = "MJPEG"))]
+    Mjpeg,
 }
 
 impl PixelFormat {
-    /// Bytes of a `w`×`h` frame, or an error for sizes the format cannot hold.
+    /// The name a pipeline file uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            PixelFormat::Yuyv => "yuyv",
+            PixelFormat::Nv12 => "nv12",
+            PixelFormat::Rgb => "rgb",
+            PixelFormat::Bgr => "bgr",
+            PixelFormat::Mjpeg => "mjpeg",
+        }
+    }
+
+    /// The V4L2 FourCC a camera is asked for.
+    pub fn fourcc(self) -> &'static [u8; 4] {
+        match self {
+            PixelFormat::Yuyv => b"YUYV",
+            PixelFormat::Nv12 => b"NV12",
+            PixelFormat::Rgb => b"RGB3",
+            PixelFormat::Bgr => b"BGR3",
+            PixelFormat::Mjpeg => b"MJPG",
+        }
+    }
+
+    /// Bytes of a `w`×`h` frame, or an error for sizes the format cannot hold (and for MJPEG,
+    /// whose frames have no fixed size).
     pub fn frame_len(self, w: usize, h: usize) -> Result<usize, KernelError> {
         let n = area("frame", &[w, h])?;
         match self {
@@ -91,6 +126,7 @@ impl PixelFormat {
             PixelFormat::Yuyv => area("frame", &[n, 2]),
             PixelFormat::Nv12 => Ok(n + n / 2),
             PixelFormat::Rgb | PixelFormat::Bgr => area("frame", &[n, 3]),
+            PixelFormat::Mjpeg => Err(bad("format", "MJPEG frames are compressed: decode them first")),
         }
     }
 }
@@ -256,6 +292,7 @@ impl Kernels {
                 (self.nv12)(&src[w * y..w * (y + 1)], &src[uv..uv + w], out)
             }
             PixelFormat::Rgb | PixelFormat::Bgr => out.copy_from_slice(&src[3 * w * y..3 * w * (y + 1)]),
+            PixelFormat::Mjpeg => unreachable!("frame_len refuses MJPEG before any row is read"),
         }
     }
 

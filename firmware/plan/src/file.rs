@@ -38,7 +38,7 @@ impl Plan {
     /// [`MAX_PLAN_BYTES`] is read.
     pub fn read(path: impl AsRef<Path>) -> Result<Plan, PlanError> {
         let path = path.as_ref().to_path_buf();
-        let bytes = crate::fsio::read_regular(&path, MAX_PLAN_BYTES).map_err(|source| PlanError::Io { path: path.clone(), source })?;
+        let bytes = oar_io::read_regular(&path, MAX_PLAN_BYTES).map_err(|source| PlanError::Io { path: path.clone(), source })?;
         Plan::from_bytes(path, &bytes)
     }
 
@@ -212,7 +212,7 @@ fn probe_format(text: &str) -> Option<u32> {
 /// to a temporary file beside `path`, renamed into place only once complete.
 pub fn write_plan(path: &Path, manifest: &Manifest, entries: &[(&str, &[u8])]) -> Result<Manifest, PlanError> {
     let (manifest, bytes) = plan_bytes(manifest, entries).map_err(|message| PlanError::Manifest { path: path.to_path_buf(), message })?;
-    crate::fsio::write_atomic(path, &bytes).map_err(|source| PlanError::Io { path: path.to_path_buf(), source })?;
+    oar_io::write_atomic(path, &bytes).map_err(|source| PlanError::Io { path: path.to_path_buf(), source })?;
     Ok(manifest)
 }
 

@@ -5,7 +5,6 @@
 
 mod engine;
 mod file;
-pub mod fsio;
 pub mod manifest;
 
 pub use engine::{decode_model, integer_layers, model_stats, nnef, set_threads, Engine, ModelStats, NodeTime, ThreadChoice, Threads};

@@ -249,7 +249,7 @@ impl Manifest {
     }
 
     /// Checks the values a reader would otherwise trust: every size within a stated bound
-    /// ([`MAX_INPUT_SIDE`], [`MAX_LABELS`]), scale and std finite and non-zero, mean finite,
+    /// ([`oar_io::MAX_SIDE`], [`MAX_LABELS`]), scale and std finite and non-zero, mean finite,
     /// every float in `[post]` finite. The message names the key and the allowed range.
     pub fn validate(&self) -> Result<(), String> {
         let i = &self.input;
@@ -271,7 +271,7 @@ impl Manifest {
                 side("input.resize.height", *height)?;
                 side("input.resize.min_width", *min_width)?;
                 if let Some(m) = max_width {
-                    in_range("input.resize.max_width", *m, *min_width, MAX_INPUT_SIDE)?;
+                    in_range("input.resize.max_width", *m, *min_width, oar_io::MAX_SIDE)?;
                 }
             }
             ResizePolicy::Stretch { width, height } => {
@@ -297,9 +297,6 @@ impl Manifest {
     }
 }
 
-/// No image input side (resize limit, fixed height or width, crop) may exceed this: a 4096×4096
-/// float input is already 200 MB.
-pub const MAX_INPUT_SIDE: u32 = 4096;
 /// `limit-side` rounds sides to a multiple of at most this.
 const MAX_MULTIPLE: u32 = 256;
 /// At most this many labels (a CJK dictionary has ~20k).
@@ -314,7 +311,7 @@ fn in_range(key: &str, v: u32, lo: u32, hi: u32) -> Result<(), String> {
 }
 
 fn side(key: &str, v: u32) -> Result<(), String> {
-    in_range(key, v, 1, MAX_INPUT_SIDE)
+    in_range(key, v, 1, oar_io::MAX_SIDE)
 }
 
 fn finite_nonzero(key: &str, v: f32) -> Result<(), String> {

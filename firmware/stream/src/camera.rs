@@ -1,40 +1,11 @@
-//! V4L2 cameras (`/dev/videoN`) through the `v4l` crate, in YUYV, NV12 or MJPEG at a chosen resolution
+//! V4L2 cameras (`/dev/videoN`) through the `v4l` crate, in YUYV, NV12, RGB, BGR or MJPEG at a chosen resolution
 //! and rate. The capture itself needs the `camera` cargo feature; opening checks the device node
 //! first, so a missing or unplugged camera gives the same clear error either way, and the
 //! pipeline wraps the camera in a [`crate::reopen::ReopeningSource`] that retries with backoff.
 
 use crate::source::Source;
-use crate::StreamError;
-use serde::{Deserialize, Serialize};
+use crate::{PixelFormat, StreamError};
 use std::path::{Path, PathBuf};
-
-/// What the camera sends.
-/// Pipeline files spell it in lower case, board profiles as the FourCC (`YUYV`, `NV12`, `MJPEG`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CameraFormat {
-    /// Raw 4:2:2, converted to RGB by the detect stage.
-    #[serde(alias = "YUYV")]
-    Yuyv,
-    /// Raw 4:2:0, a Y plane then interleaved UV (CSI cameras through libcamera's V4L2 layer),
-    /// converted to RGB by the detect stage.
-    #[serde(alias = "NV12")]
-    Nv12,
-    /// JPEG per frame, decoded by the detect stage (less USB bandwidth at high resolutions).
-    #[serde(alias = "MJPEG")]
-    Mjpeg,
-}
-
-impl CameraFormat {
-    /// The name a pipeline file uses.
-    pub fn name(self) -> &'static str {
-        match self {
-            CameraFormat::Yuyv => "yuyv",
-            CameraFormat::Nv12 => "nv12",
-            CameraFormat::Mjpeg => "mjpeg",
-        }
-    }
-}
 
 /// A camera to open.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,7 +15,7 @@ pub struct CameraConfig {
     pub height: u32,
     /// Frames per second asked of the driver (0: the driver's default).
     pub fps: u32,
-    pub format: CameraFormat,
+    pub format: PixelFormat,
 }
 
 /// Opens the camera. Errors name the device and what went wrong.
@@ -75,9 +46,9 @@ pub fn first_device() -> Option<PathBuf> {
 
 #[cfg(feature = "camera")]
 mod v4l2 {
-    use super::{CameraConfig, CameraFormat};
+    use super::CameraConfig;
     use crate::source::Source;
-    use crate::{Frame, PixelFormat, StreamError};
+    use crate::{Frame, StreamError};
     use v4l::buffer::Type;
     use v4l::io::mmap::Stream;
     use v4l::io::traits::CaptureStream;
@@ -90,7 +61,7 @@ mod v4l2 {
         name: String,
         width: usize,
         height: usize,
-        format: PixelFormat,
+        format: crate::PixelFormat,
         seq: u64,
     }
 
@@ -99,11 +70,7 @@ mod v4l2 {
             let name = cfg.device.display().to_string();
             let io = |what: &str, e: std::io::Error| StreamError::Io { path: cfg.device.clone(), source: std::io::Error::new(e.kind(), format!("{what}: {e}")) };
             let device = Device::with_path(&cfg.device).map_err(|e| io("opening", e))?;
-            let fourcc = match cfg.format {
-                CameraFormat::Yuyv => FourCC::new(b"YUYV"),
-                CameraFormat::Nv12 => FourCC::new(b"NV12"),
-                CameraFormat::Mjpeg => FourCC::new(b"MJPG"),
-            };
+            let fourcc = FourCC::new(cfg.format.fourcc());
             let mut fmt = device.format().map_err(|e| io("reading the format", e))?;
             fmt.width = cfg.width;
             fmt.height = cfg.height;
@@ -121,12 +88,7 @@ mod v4l2 {
             }
             let stream = Stream::with_buffers(&device, Type::VideoCapture, 4).map_err(|e| io("mapping capture buffers", e))?;
             log::info!("{name}: {}x{} {fourcc}", fmt.width, fmt.height);
-            let format = match cfg.format {
-                CameraFormat::Yuyv => PixelFormat::Yuyv,
-                CameraFormat::Nv12 => PixelFormat::Nv12,
-                CameraFormat::Mjpeg => PixelFormat::Mjpeg,
-            };
-            Ok(V4l2Source { stream, _device: device, name, width: fmt.width as usize, height: fmt.height as usize, format, seq: 0 })
+            Ok(V4l2Source { stream, _device: device, name, width: fmt.width as usize, height: fmt.height as usize, format: cfg.format, seq: 0 })
         }
     }
 
@@ -154,7 +116,7 @@ mod tests {
 
     #[test]
     fn a_missing_device_is_named() {
-        let cfg = CameraConfig { device: "/dev/video-none".into(), width: 640, height: 480, fps: 30, format: CameraFormat::Yuyv };
+        let cfg = CameraConfig { device: "/dev/video-none".into(), width: 640, height: 480, fps: 30, format: PixelFormat::Yuyv };
         let e = open(&cfg).err().unwrap().to_string();
         assert!(e.contains("/dev/video-none: no such video device"), "{e}");
     }

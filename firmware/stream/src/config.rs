@@ -2,14 +2,15 @@
 //!
 //! Input paths (plans, source files) are relative to the pipeline file; output paths (JSON
 //! lines, ground truth) to the working directory. A plan is a path (it contains `/` or ends in
-//! `.oar`) or a registry id, resolved as `$OAR_HOME/plans/<id>.oar` (default `~/.cache/oar`);
-//! the device never downloads.
+//! `.oar`) or a registry id, resolved by oar-edge as `$OAR_HOME/plans/<id>.oar` (default
+//! `~/.cache/oar`); the device never downloads.
 
-use crate::camera::{self, CameraConfig, CameraFormat};
-use crate::detector::{load_detector, DetectorOptions};
+use crate::camera::{self, CameraConfig};
+use crate::PixelFormat;
+use crate::detector::Detector;
 use crate::http::HttpServer;
 use crate::pipeline::{Pipeline, PipelineOptions};
-use crate::reader::OcrReader;
+use crate::reader::Reader;
 use crate::sink::{FramesSink, JsonLinesSink, SerialSink, Sink};
 use crate::source::{open_video, FolderSource, MjpegSource, Source, Y4mSource};
 use crate::synth::{GroundTruth, SynthConfig, SyntheticSource};
@@ -66,7 +67,7 @@ fn d_text_len() -> usize {
 }
 
 /// The camera settings used where neither the pipeline file nor a board profile gives them.
-pub const CAMERA_DEFAULTS: CameraDefaults = CameraDefaults { width: 640, height: 480, fps: 30, format: CameraFormat::Yuyv };
+pub const CAMERA_DEFAULTS: CameraDefaults = CameraDefaults { width: 640, height: 480, fps: 30, format: PixelFormat::Yuyv };
 
 /// A camera's size, rate and format (the defaults above, or a board profile's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +75,7 @@ pub struct CameraDefaults {
     pub width: u32,
     pub height: u32,
     pub fps: u32,
-    pub format: CameraFormat,
+    pub format: PixelFormat,
 }
 
 /// `kind = "synthetic" | "folder" | "y4m" | "mjpeg" | "video" | "camera"`.
@@ -128,9 +129,9 @@ pub enum SourceConfig {
         /// Default 30.
         #[serde(default)]
         fps: Option<u32>,
-        /// `yuyv` (default), `nv12` or `mjpeg`.
+        /// `yuyv` (default), `nv12`, `rgb`, `bgr` or `mjpeg`.
         #[serde(default)]
-        format: Option<CameraFormat>,
+        format: Option<PixelFormat>,
         /// Give up after this many failed attempts in a row (default: never).
         #[serde(default)]
         attempts: Option<u32>,
@@ -292,7 +293,7 @@ impl PipelineFile {
 
     /// Reads (a regular file of at most 1 MB) and parses a pipeline file.
     pub fn load(path: &Path) -> Result<Self, StreamError> {
-        let text = oar_plan::fsio::read_regular_text(path, 1 << 20).map_err(|e| StreamError::io(path, e))?;
+        let text = oar_io::read_regular_text(path, 1 << 20).map_err(|e| StreamError::io(path, e))?;
         let file: Self = toml::from_str(&text).map_err(|e| StreamError::Config(format!("{}: {e}", path.display())))?;
         file.validate().map_err(|e| StreamError::Config(format!("{}: {e}", path.display())))?;
         Ok(file)
@@ -357,36 +358,9 @@ impl PipelineFile {
     }
 }
 
-/// `$OAR_HOME`, else `$XDG_CACHE_HOME/oar`, else `~/.cache/oar` (where the host tool caches).
-pub fn oar_home() -> PathBuf {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
-    match (var("OAR_HOME"), var("XDG_CACHE_HOME"), var("HOME")) {
-        (Some(h), _, _) => h,
-        (None, Some(x), _) => x.join("oar"),
-        (None, None, Some(h)) => h.join(".cache/oar"),
-        (None, None, None) => PathBuf::from(".oar-cache"),
-    }
-}
-
 /// A plan spec is a path when it contains `/` or ends in `.oar`, else a registry id.
 pub fn is_plan_path(spec: &str) -> bool {
     spec.contains('/') || spec.ends_with(".oar")
-}
-
-/// A plan path or registry id → a plan file that must exist.
-pub fn resolve_plan(spec: &str, base: &Path) -> Result<PathBuf, StreamError> {
-    let path = if is_plan_path(spec) {
-        base.join(spec)
-    } else {
-        oar_home().join("plans").join(format!("{spec}.oar"))
-    };
-    if !path.is_file() {
-        return Err(StreamError::Config(format!(
-            "plan {spec:?}: {} does not exist (the device does not download; copy the plan or run `oar pull` on a host)",
-            path.display()
-        )));
-    }
-    Ok(path)
 }
 
 const SERIAL_NEEDS_PORT: &str =
@@ -400,13 +374,27 @@ pub struct Built {
 }
 
 impl PipelineFile {
-    /// Loads the plans, opens the source and the sinks. `base` is the folder of the pipeline
-    /// file; `serve` adds an HTTP server; `frames` overrides `[pipeline] frames`.
-    pub fn build(&self, base: &Path, serve: Option<&str>, frames: Option<u64>) -> Result<Built, StreamError> {
-        // before anything is opened or loaded
+    /// Refuses a file that cannot run as it stands (a serial sink with no port, from the file or
+    /// a board): called before any plan is loaded or device opened.
+    pub fn check_ready(&self) -> Result<(), StreamError> {
         if self.sinks.iter().any(|s| matches!(s, SinkConfig::Serial { port: None, .. })) {
             return Err(StreamError::Config(SERIAL_NEEDS_PORT.into()));
         }
+        Ok(())
+    }
+
+    /// Opens the source and the sinks around `detector` and `reader` (the stages the file's
+    /// `[detector]` and `[ocr]` name; oar-edge loads them from plans). `base` is the folder of
+    /// the pipeline file; `serve` adds an HTTP server; `frames` overrides `[pipeline] frames`.
+    pub fn build(
+        &self,
+        base: &Path,
+        serve: Option<&str>,
+        frames: Option<u64>,
+        detector: Box<dyn Detector>,
+        reader: Option<Box<dyn Reader>>,
+    ) -> Result<Built, StreamError> {
+        self.check_ready()?;
         let mut ground_truth = None;
         let stop = Arc::new(AtomicBool::new(false));
         let source: Box<dyn Source> = match &self.source {
@@ -443,9 +431,6 @@ impl PipelineFile {
                 Box::new(ReopeningSource::new(&name, Box::new(move || camera::open(&cfg)), backoff, stop.clone()))
             }
         };
-        let d = &self.detector;
-        let opts = DetectorOptions { classes: d.classes.clone(), score_thresh: d.score_thresh, limit_side: d.limit_side };
-        let detector = load_detector(&resolve_plan(&d.plan, base)?, &opts)?;
         let tracker = self.tracker.build();
         let mut pipeline = Pipeline::new(source, detector, tracker);
         pipeline.stop = stop;
@@ -459,12 +444,8 @@ impl PipelineFile {
             capacity: r.capacity.max(1),
             ..PipelineOptions::default()
         };
+        pipeline.reader = reader;
         if let Some(o) = &self.ocr {
-            let rec = resolve_plan(&o.rec, base)?;
-            let cls = o.cls.as_deref().map(|c| resolve_plan(c, base)).transpose()?;
-            let mut reader = OcrReader::load(&rec, cls.as_deref())?;
-            reader.pad = o.pad;
-            pipeline.reader = Some(Box::new(reader));
             pipeline.options.read_interval = o.read_interval;
             pipeline.options.unsure_below = o.unsure_below;
         }
@@ -523,7 +504,7 @@ impl PipelineFile {
     /// Refuses values that make no sense (NaN, infinite, negative, zero where meaningless, sizes
     /// past their bound), naming the key and the allowed range.
     pub fn validate(&self) -> Result<(), String> {
-        let side = oar_plan::MAX_INPUT_SIDE;
+        let side = oar_io::MAX_SIDE;
         match &self.source {
             SourceConfig::Synthetic { width, height, frames, plates, scale, text_len, .. } => {
                 let cfg = SynthConfig {
@@ -695,7 +676,7 @@ mod tests {
             name: "rpi4".into(),
             threads: 4,
             camera_device: "/dev/video2".into(),
-            camera: CameraDefaults { width: 1280, height: 720, fps: 15, format: CameraFormat::Nv12 },
+            camera: CameraDefaults { width: 1280, height: 720, fps: 15, format: PixelFormat::Nv12 },
             serial_port: "/dev/serial0".into(),
             serial_baud: 57_600,
         };
@@ -721,7 +702,7 @@ mod tests {
                 width: Some(1280),
                 height: Some(720),
                 fps: Some(10),
-                format: Some(CameraFormat::Nv12),
+                format: Some(PixelFormat::Nv12),
                 attempts: None
             }
         );
@@ -742,7 +723,7 @@ mod tests {
     fn a_serial_sink_without_port_or_board_is_a_clear_error() {
         let text = "[source]\nkind = \"synthetic\"\nframes = 1\n[detector]\nplan = \"x.oar\"\n[[sink]]\nkind = \"serial\"\n";
         let p = PipelineFile::parse(text).unwrap();
-        let e = p.build(Path::new("."), None, None).err().unwrap().to_string();
+        let e = p.check_ready().unwrap_err().to_string();
         assert!(e.contains("`serial` sink needs `port`") && e.contains("--board"), "{e}");
     }
 
@@ -758,11 +739,5 @@ mod tests {
             }
         }
         assert!(n >= 3, "{n} pipelines in {}", dir.display());
-    }
-
-    #[test]
-    fn plan_ids_resolve_under_oar_home() {
-        let e = resolve_plan("no-such-plan", Path::new(".")).unwrap_err().to_string();
-        assert!(e.contains("plans/no-such-plan.oar"), "{e}");
     }
 }

@@ -1,21 +1,9 @@
 //! Frames as captured: sequence number, capture time and pixels in the camera's format.
 
 use crate::StreamError;
-use oar_vision::Rgb;
+use oar_io::Rgb;
+pub use oar_kernels::PixelFormat;
 use std::time::Instant;
-
-/// Pixel layout of a [`Frame`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PixelFormat {
-    /// Packed 8-bit RGB.
-    Rgb,
-    /// Packed 4:2:2 `Y0 U Y1 V`, BT.601 limited range.
-    Yuyv,
-    /// Planar 4:2:0: the Y plane, then interleaved `U V` at half resolution; BT.601 limited range.
-    Nv12,
-    /// One complete JPEG image.
-    Mjpeg,
-}
 
 /// One captured frame.
 #[derive(Debug, Clone)]
@@ -34,20 +22,25 @@ impl Frame {
         Frame { seq, captured: Instant::now(), width: img.width, height: img.height, format: PixelFormat::Rgb, data: img.data }
     }
 
-    /// Converts to packed RGB (decoding MJPEG, converting YUYV).
+    /// Converts to packed RGB (decoding MJPEG, converting YUV, swapping BGR).
     pub fn to_rgb(&self) -> Result<Rgb, StreamError> {
         match self.format {
-            PixelFormat::Rgb => {
+            PixelFormat::Rgb | PixelFormat::Bgr => {
                 if self.data.len() != self.width * self.height * 3 {
                     return Err(StreamError::Format(format!(
-                        "frame {}: {} bytes for a {}x{} RGB frame",
+                        "frame {}: {} bytes for a {}x{} {} frame",
                         self.seq,
                         self.data.len(),
                         self.width,
-                        self.height
+                        self.height,
+                        self.format.name()
                     )));
                 }
-                Ok(Rgb { width: self.width, height: self.height, data: self.data.clone() })
+                let mut data = self.data.clone();
+                if self.format == PixelFormat::Bgr {
+                    data.chunks_exact_mut(3).for_each(|p| p.swap(0, 2));
+                }
+                Ok(Rgb { width: self.width, height: self.height, data })
             }
             PixelFormat::Yuyv => {
                 let mut out = Rgb::new(self.width, self.height);

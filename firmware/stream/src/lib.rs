@@ -1,6 +1,8 @@
 //! oar-stream: the device runtime. Sources produce [`Frame`]s; a threaded stage graph runs
 //! detect → track → OCR-per-track; sinks (JSON lines, serial, HTTP/MJPEG with overlay) consume the
-//! results. See `docs/DESIGN.md` §2 and `docs/protocol.md`.
+//! results. It knows no engine: detectors and readers come in through the [`Detector`] and
+//! [`Reader`] traits (oar-edge has the plan-backed ones). See `docs/DESIGN.md` §2 and
+//! `docs/protocol.md`.
 
 pub mod book;
 pub mod camera;
@@ -19,14 +21,14 @@ pub mod source;
 pub mod synth;
 pub mod types;
 
-pub use detector::{Detector, TextDetector};
+pub use detector::{Detector, FixedDetector};
 pub use frame::{Frame, PixelFormat};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use oar_track::{Detection, Track};
-pub use oar_vision::Rgb;
+pub use oar_io::Rgb;
 pub use pipeline::{Pipeline, PipelineOptions, RunSummary, SinkTally};
 pub use types::{FinishedTrack, FrameResult, TrackView};
-pub use reader::{fuse_reads, OcrReader, Reader};
+pub use reader::{fuse_reads, FixedReader, Reader};
 pub use sink::{JsonLinesSink, SerialSink, Sink};
 pub use source::Source;
 
@@ -39,10 +41,9 @@ pub enum StreamError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Format(String),
+    /// A detector or reader failed (the plan-backed ones live in oar-edge).
     #[error(transparent)]
-    Vision(#[from] oar_vision::VisionError),
-    #[error(transparent)]
-    Plan(#[from] oar_plan::PlanError),
+    Stage(Box<dyn std::error::Error + Send + Sync>),
     #[error(transparent)]
     Kernel(#[from] oar_kernels::KernelError),
     #[error("config: {0}")]

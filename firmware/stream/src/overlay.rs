@@ -6,7 +6,7 @@ use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::{PrimitiveStyle, Rectangle};
 use embedded_graphics::text::{Baseline, Text};
-use oar_vision::Rgb;
+use oar_io::Rgb;
 
 /// A [`DrawTarget`] over an RGB image; pixels outside are ignored.
 pub struct Canvas<'a>(pub &'a mut Rgb);

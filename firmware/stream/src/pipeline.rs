@@ -11,7 +11,7 @@ use crate::types::{FinishedTrack, FrameResult};
 use crate::{Frame, StreamError};
 use crossbeam_channel::{bounded, TrySendError};
 use oar_track::{Detection, Track, Tracker};
-use oar_vision::Rgb;
+use oar_io::Rgb;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,7 +1,8 @@
-//! Reading the text of a tracked object, and fusing the reads of one track.
+//! The OCR stage's seam: anything that reads the text in a box of a frame, and the vote that
+//! fuses one track's reads. The plan-backed reader (recogniser + classifier) is in oar-edge.
 
 use crate::StreamError;
-use oar_vision::{Ocr, OcrOptions, Rgb, Task};
+use oar_io::Rgb;
 use std::collections::HashMap;
 
 /// Reads the text inside a box of a frame: returns the text and its confidence.
@@ -16,27 +17,6 @@ pub struct FixedReader(pub &'static str, pub f32);
 impl Reader for FixedReader {
     fn read(&mut self, _frame: &Rgb, _bbox: [f32; 4]) -> Result<(String, f32), StreamError> {
         Ok((self.0.to_string(), self.1))
-    }
-}
-
-/// Recogniser (and optional direction classifier) on the box, padded by `pad` × its height.
-pub struct OcrReader {
-    ocr: Ocr,
-    pub pad: f32,
-}
-
-impl OcrReader {
-    fn new(rec: Task, cls: Option<Task>) -> Result<Self, StreamError> {
-        Ok(OcrReader { ocr: Ocr::new(None, cls, rec, OcrOptions::default())?, pad: 0.0 })
-    }
-
-    pub fn load(rec: &std::path::Path, cls: Option<&std::path::Path>) -> Result<Self, StreamError> {
-        let rec = Task::from_engine(oar_plan::Engine::load(rec)?)?;
-        let cls = match cls {
-            Some(p) => Some(Task::from_engine(oar_plan::Engine::load(p)?)?),
-            None => None,
-        };
-        Self::new(rec, cls)
     }
 }
 
@@ -57,14 +37,6 @@ pub fn crop(frame: &Rgb, bbox: [f32; 4], pad: f32) -> Option<Rgb> {
         out.data[y * w * 3..(y + 1) * w * 3].copy_from_slice(&frame.data[src..src + w * 3]);
     }
     Some(out)
-}
-
-impl Reader for OcrReader {
-    fn read(&mut self, frame: &Rgb, bbox: [f32; 4]) -> Result<(String, f32), StreamError> {
-        let Some(c) = crop(frame, bbox, self.pad) else { return Ok((String::new(), 0.0)) };
-        let line = self.ocr.read(&c)?.pop();
-        Ok(line.map(|l| (l.text.trim().to_string(), l.score)).unwrap_or_default())
-    }
 }
 
 /// Confidence-weighted vote over whole strings: each distinct non-empty text scores the sum of

@@ -2,7 +2,7 @@
 //! synthetic scene in [`crate::synth`]).
 
 use crate::{Frame, PixelFormat, StreamError};
-use oar_vision::Rgb;
+use oar_io::Rgb;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -125,10 +125,10 @@ impl Y4mSource {
         }
         // Checked: `W4294967296 H4294967296` must not wrap to 0 pixels.
         let pixels = (width as u64).checked_mul(height as u64);
-        if width == 0 || height == 0 || pixels.map_or(true, |p| p > oar_vision::image::MAX_PIXELS) {
+        if width == 0 || height == 0 || pixels.map_or(true, |p| p > oar_io::MAX_PIXELS) {
             return Err(bad(format!(
                 "bad frame size {width}x{height} (expected 1 to {} pixels)",
-                oar_vision::image::MAX_PIXELS
+                oar_io::MAX_PIXELS
             )));
         }
         Ok(Y4mSource { reader, name: name.to_string(), width, height, chroma, seq: 0, skipped: 0 })
@@ -308,7 +308,7 @@ pub fn jpeg_size(jpeg: &[u8]) -> Option<(usize, usize)> {
 impl MjpegSource {
     /// Reads the whole file: a regular file (not a FIFO or a device) of at most [`MAX_MJPEG_BYTES`].
     pub fn open(path: &Path) -> Result<Self, StreamError> {
-        let data = oar_plan::fsio::read_regular(path, MAX_MJPEG_BYTES).map_err(|e| StreamError::io(path, e))?;
+        let data = oar_io::read_regular(path, MAX_MJPEG_BYTES).map_err(|e| StreamError::io(path, e))?;
         Ok(Self::from_bytes(data))
     }
 
@@ -357,6 +357,39 @@ impl Source for MjpegSource {
     }
     fn skipped(&self) -> u64 {
         self.skipped
+    }
+}
+
+/// Frames made on the fly, each unlike the one before (red and green gradients that move with the
+/// frame number, blue at 128):
+/// for tests, soak runs and timing the stages without a camera. Ends after `total` frames
+/// (`u64::MAX`: never).
+pub struct TestPattern {
+    pub width: usize,
+    pub height: usize,
+    pub total: u64,
+    n: u64,
+}
+
+impl TestPattern {
+    pub fn new(width: usize, height: usize, total: u64) -> Self {
+        TestPattern { width, height, total, n: 0 }
+    }
+}
+
+impl Source for TestPattern {
+    fn next_frame(&mut self) -> Result<Option<Frame>, StreamError> {
+        if self.n == self.total {
+            return Ok(None);
+        }
+        let (w, n) = (self.width as u64, self.n);
+        let mut img = Rgb::new(self.width, self.height);
+        for (k, px) in img.data.chunks_exact_mut(3).enumerate() {
+            let (x, y) = (k as u64 % w, k as u64 / w);
+            px.copy_from_slice(&[((x + 7 * n) % 256) as u8, ((y + 3 * n) % 256) as u8, 128]);
+        }
+        self.n += 1;
+        Ok(Some(Frame::from_rgb(self.n - 1, img)))
     }
 }
 

@@ -9,7 +9,7 @@ use embedded_graphics::mono_font::{ascii::FONT_10X20, MonoTextStyle};
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
 use embedded_graphics::text::{Baseline, Text};
-use oar_vision::Rgb;
+use oar_io::Rgb;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -32,7 +32,7 @@ impl SynthConfig {
     /// Refuses sizes past their bounds (the frame and every plate sprite are allocated, and the
     /// ground truth holds a row per plate and frame), naming the key and the range.
     pub fn check(&self) -> Result<(), String> {
-        let side = oar_plan::MAX_INPUT_SIDE as usize;
+        let side = oar_io::MAX_SIDE as usize;
         let range = |key: &str, v: u64, lo: u64, hi: u64| {
             if (lo..=hi).contains(&v) { Ok(()) } else { Err(format!("{key} = {v}: expected {lo} to {hi}")) }
         };
@@ -156,10 +156,10 @@ impl GroundTruth {
     pub fn write(&self, dir: &Path) -> Result<(), StreamError> {
         std::fs::create_dir_all(dir).map_err(|e| StreamError::io(dir, e))?;
         let gt = dir.join("gt.txt");
-        oar_plan::fsio::write_atomic(&gt, self.mot_lines().as_bytes()).map_err(|e| StreamError::io(&gt, e))?;
+        oar_io::write_atomic(&gt, self.mot_lines().as_bytes()).map_err(|e| StreamError::io(&gt, e))?;
         let texts: String = self.texts.iter().map(|(id, t)| format!("{id},{t}\n")).collect();
         let p = dir.join("texts.txt");
-        oar_plan::fsio::write_atomic(&p, texts.as_bytes()).map_err(|e| StreamError::io(&p, e))
+        oar_io::write_atomic(&p, texts.as_bytes()).map_err(|e| StreamError::io(&p, e))
     }
 }
 

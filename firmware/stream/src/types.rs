@@ -3,7 +3,7 @@
 
 pub use crate::frame::{Frame, PixelFormat};
 pub use oar_track::{Detection, Track};
-use oar_vision::Rgb;
+use oar_io::Rgb;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Instant;

@@ -7,27 +7,12 @@ use oar_stream::detector::FixedDetector;
 use oar_stream::reader::FixedReader;
 use oar_stream::http::HttpServer;
 use oar_stream::pipeline::Pipeline;
-use oar_stream::source::Source;
-use oar_stream::{Detection, Frame, Rgb, StreamError};
+use oar_stream::source::TestPattern;
+use oar_stream::Detection;
 use oar_track::TrackerConfig;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-
-/// An endless stream whose colour changes with every frame.
-struct Cycling(u64);
-
-impl Source for Cycling {
-    fn next_frame(&mut self) -> Result<Option<Frame>, StreamError> {
-        let mut img = Rgb::new(320, 192);
-        let k = self.0;
-        for px in img.data.chunks_mut(3) {
-            px.copy_from_slice(&[(k * 37 % 256) as u8, (k * 91 % 256) as u8, 128]);
-        }
-        self.0 += 1;
-        Ok(Some(Frame::from_rgb(k, img)))
-    }
-}
 
 /// The browser; the test fails without one.
 fn chromium() -> &'static str {
@@ -41,7 +26,7 @@ fn chromium() -> &'static str {
 fn pipeline() -> Pipeline {
     let boxes = vec![Detection { bbox: [20.0, 20.0, 120.0, 60.0], score: 0.9, class: 0 }];
     Pipeline::new(
-        Box::new(Cycling(0)),
+        Box::new(TestPattern::new(320, 192, u64::MAX)),
         Box::new(FixedDetector { boxes, delay: Duration::ZERO }),
         TrackerConfig::by_name("bytetrack").unwrap().build(),
     )

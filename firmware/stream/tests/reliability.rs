@@ -2,14 +2,13 @@
 //! set up, the two serial decoders (Rust and tools/serial_decode.py) on the same mutated frames.
 //! No models needed.
 
-use oar_stream::config::PipelineFile;
 use oar_stream::detector::FixedDetector;
 use oar_stream::http::HttpServer;
 use oar_stream::pipeline::Pipeline;
 use oar_stream::protocol::{cobs_encode, crc16_ccitt_false, encode, Decoder, Message, ProtocolError};
 use oar_stream::sink::{CollectSink, JsonLinesSink};
-use oar_stream::source::Source;
-use oar_stream::{Detection, Frame, Rgb, StreamError};
+use oar_stream::source::TestPattern;
+use oar_stream::Detection;
 use oar_track::TrackerConfig;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -20,27 +19,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// `total` small frames (endless with `u64::MAX`), each a different shade.
-struct Frames {
-    n: u64,
-    total: u64,
-}
-
-impl Source for Frames {
-    fn next_frame(&mut self) -> Result<Option<Frame>, StreamError> {
-        if self.n == self.total {
-            return Ok(None);
-        }
-        let mut img = Rgb::new(64, 48);
-        img.data.fill((self.n % 256) as u8);
-        self.n += 1;
-        Ok(Some(Frame::from_rgb(self.n - 1, img)))
-    }
-}
-
 fn pipeline(total: u64) -> Pipeline {
     let det = FixedDetector { boxes: vec![Detection { bbox: [4.0, 4.0, 30.0, 20.0], score: 0.9, class: 0 }], delay: Duration::ZERO };
-    let mut p = Pipeline::new(Box::new(Frames { n: 0, total }), Box::new(det), TrackerConfig::by_name("bytetrack").unwrap().build());
+    let mut p = Pipeline::new(Box::new(TestPattern::new(64, 48, total)), Box::new(det), TrackerConfig::by_name("bytetrack").unwrap().build());
     // Every frame reaches the sinks (a live camera's newest-wins would drop some).
     p.options.newest_wins = false;
     p
@@ -288,60 +269,6 @@ fn json_lines_appear_whole_and_only_once_the_run_starts() {
     assert!(e.contains("no-such-dir") && e.contains("does not exist"), "{e}");
 }
 
-/// A `text-detection` plan whose model passes its input through (enough to be loaded).
-fn passthrough_plan(path: &Path) {
-    use oar_plan::tract::*;
-    use oar_plan::*;
-    let mut model = TypedModel::default();
-    let x = model.add_source("x", f32::fact([1, 3, 32, 32])).unwrap();
-    model.select_output_outlets(&[x]).unwrap();
-    let nnef = nnef().write_to_tar(&model, Vec::new()).unwrap();
-    let model = ModelInfo { id: "det".into(), task: oar_plan::Task::TextDetection, source: "test".into(), sha256: "0".repeat(64) };
-    let input = InputSpec::raw("x", ResizePolicy::LimitSide { limit: 32, mode: LimitMode::Max, multiple: 32 });
-    let manifest = Manifest::new("test", model, input);
-    write_plan(path, &manifest, &[(MODEL_ENTRY, &nnef)]).unwrap();
-}
-
-#[test]
-fn a_run_that_fails_while_being_set_up_leaves_no_output_files() {
-    let dir = tempfile::tempdir().unwrap();
-    passthrough_plan(&dir.path().join("det.oar"));
-    let out = dir.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    // The HTTP port is taken: the last step of the set-up fails, after the JSON-lines sink.
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let text = format!(
-        "[source]\nkind = \"synthetic\"\nframes = 5\nground_truth = \"{gt}\"\n[detector]\nplan = \"det.oar\"\n\
-         [[sink]]\nkind = \"jsonl\"\npath = \"{jsonl}\"\n[[sink]]\nkind = \"http\"\naddr = \"{addr}\"\n",
-        gt = out.join("gt").display(),
-        jsonl = out.join("tracks.jsonl").display(),
-        addr = taken.local_addr().unwrap(),
-    );
-    let file = PipelineFile::parse(&text).unwrap();
-    let e = file.build(dir.path(), None, None).err().unwrap().to_string();
-    assert!(e.contains("binding"), "{e}");
-    let left: Vec<_> = walk(&out);
-    assert!(left.is_empty(), "left behind: {left:?}");
-    // The same file with a free port runs, and writes both.
-    let free = text.replace(&taken.local_addr().unwrap().to_string(), "127.0.0.1:0");
-    let built = PipelineFile::parse(&free).unwrap().build(dir.path(), None, None).unwrap();
-    built.pipeline.run().unwrap();
-    built.servers.iter().for_each(|s| s.shutdown());
-    assert!(out.join("gt/gt.txt").is_file() && out.join("tracks.jsonl").is_file());
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
 
 /// A message's body (version, type, payload) with its CRC, COBS-encoded and delimited.
 fn frame_of(body: &[u8]) -> Vec<u8> {

@@ -5,10 +5,11 @@ use oar_stream::http::HttpServer;
 use oar_stream::pipeline::{Pipeline, PipelineOptions};
 use oar_stream::types::FrameResult;
 use oar_stream::protocol::{Decoder, Message};
-use oar_stream::camera::{self, CameraConfig, CameraFormat};
+use oar_stream::camera::{self, CameraConfig};
+use oar_stream::PixelFormat;
 use oar_stream::reopen::{Backoff, OpenSource, ReopeningSource};
 use oar_stream::sink::{CollectSink, JsonLinesSink, SerialSink, Sink};
-use oar_stream::source::{MjpegSource, Source};
+use oar_stream::source::{MjpegSource, Source, TestPattern};
 use oar_stream::synth::{SynthConfig, SyntheticSource};
 use oar_stream::reader::FixedReader;
 use oar_stream::{Detection, FinishedTrack, Frame, Rgb, StreamError};
@@ -18,29 +19,6 @@ use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// Frames made on the fly: a gradient shifted by the frame number.
-struct GenSource {
-    n: u64,
-    total: u64,
-    w: usize,
-    h: usize,
-}
-
-impl Source for GenSource {
-    fn next_frame(&mut self) -> Result<Option<Frame>, StreamError> {
-        if self.n == self.total {
-            return Ok(None);
-        }
-        let mut img = Rgb::new(self.w, self.h);
-        for (i, p) in img.data.iter_mut().enumerate() {
-            *p = ((i as u64 / 3 + self.n * 7) % 256) as u8;
-        }
-        let f = Frame::from_rgb(self.n, img);
-        self.n += 1;
-        Ok(Some(f))
-    }
-}
 
 fn one_box(delay_ms: u64) -> Box<FixedDetector> {
     Box::new(FixedDetector {
@@ -68,7 +46,7 @@ impl Sink for SeqSink {
 
 #[test]
 fn newest_wins_counts_every_drop() {
-    let mut p = pipeline(Box::new(GenSource { n: 0, total: 60, w: 64, h: 48 }), 25);
+    let mut p = pipeline(Box::new(TestPattern::new(64, 48, 60)), 25);
     let seqs = SeqSink::default();
     p.sinks.push(Box::new(seqs.clone()));
     p.options = PipelineOptions { newest_wins: true, ..PipelineOptions::default() };
@@ -84,7 +62,7 @@ fn newest_wins_counts_every_drop() {
     assert!(m.stages["detect"].p50_ms >= 24.0, "{m:?}");
 
     // Waiting instead of dropping: every frame goes through.
-    let mut p = pipeline(Box::new(GenSource { n: 0, total: 20, w: 64, h: 48 }), 5);
+    let mut p = pipeline(Box::new(TestPattern::new(64, 48, 20)), 5);
     p.options.newest_wins = false;
     let s = p.run().unwrap();
     assert_eq!((s.metrics.frames_out, s.metrics.frames_dropped), (20, 0));
@@ -92,7 +70,7 @@ fn newest_wins_counts_every_drop() {
 
 #[test]
 fn stop_flag_drains_and_flushes() {
-    let mut p = pipeline(Box::new(GenSource { n: 0, total: u64::MAX, w: 32, h: 32 }), 2);
+    let mut p = pipeline(Box::new(TestPattern::new(32, 32, u64::MAX)), 2);
     p.reader = Some(Box::new(FixedReader("ABC", 0.95)));
     let collect = CollectSink::default();
     p.sinks.push(Box::new(collect.clone()));
@@ -135,7 +113,7 @@ fn read_messages(mut master: serialport::TTYPort, want: usize) -> std::thread::J
 }
 
 fn serial_pipeline(frames: u64, status_every: u64, sink: SerialSink) -> Pipeline {
-    let mut p = pipeline(Box::new(GenSource { n: 0, total: frames, w: 64, h: 48 }), 0);
+    let mut p = pipeline(Box::new(TestPattern::new(64, 48, frames)), 0);
     p.options.newest_wins = false;
     p.reader = Some(Box::new(FixedReader("ÄB-12", 0.97)));
     let metrics = p.metrics.clone();
@@ -200,7 +178,7 @@ impl Write for Unplugged {
 fn serial_port_disappearing_is_counted_and_survived() {
     let writes = Arc::new(AtomicU64::new(0));
     let serial = SerialSink::with_writer(Box::new(Unplugged(writes.clone())));
-    let mut p = pipeline(Box::new(GenSource { n: 0, total: 40, w: 64, h: 48 }), 0);
+    let mut p = pipeline(Box::new(TestPattern::new(64, 48, 40)), 0);
     p.options.newest_wins = false;
     let metrics = p.metrics.clone();
     p.sinks.push(Box::new(serial.with_status(metrics, 5)));
@@ -386,7 +364,7 @@ impl oar_stream::Detector for Churn {
 fn soak_2000_frames_memory_is_bounded() {
     let total = 2000;
     let mut p = Pipeline::new(
-        Box::new(GenSource { n: 0, total, w: 160, h: 120 }),
+        Box::new(TestPattern::new(160, 120, total)),
         Box::new(Churn(0)),
         TrackerConfig::by_name("bytetrack").unwrap().build(),
     );
@@ -410,7 +388,7 @@ fn soak_2000_frames_memory_is_bounded() {
 }
 
 /// Frames, then the device goes away.
-struct Vanishing(GenSource);
+struct Vanishing(TestPattern);
 
 impl Source for Vanishing {
     fn next_frame(&mut self) -> Result<Option<Frame>, StreamError> {
@@ -440,12 +418,12 @@ fn a_source_that_is_missing_then_vanishes_is_reopened_with_backoff() {
         attempt += 1;
         match attempt {
             1 => Ok(Box::new(MjpegSource::open(&missing)?) as Box<dyn Source>),
-            2 => Ok(Box::new(Vanishing(GenSource { n: 0, total: 5, w: 32, h: 24 }))),
+            2 => Ok(Box::new(Vanishing(TestPattern::new(32, 24, 5)))),
             _ => Ok(Box::new(MjpegSource::open(&path)?)),
         }
     });
     let backoff = Backoff { first: Duration::from_millis(30), max: Duration::from_millis(60), attempts: Some(5) };
-    let mut p = pipeline(Box::new(GenSource { n: 0, total: 0, w: 1, h: 1 }), 0);
+    let mut p = pipeline(Box::new(TestPattern::new(1, 1, 0)), 0);
     p.source = Box::new(ReopeningSource::new("test camera", open, backoff, p.stop.clone()));
     p.options.newest_wins = false;
     let s = p.run().unwrap();
@@ -463,10 +441,10 @@ fn a_source_that_is_missing_then_vanishes_is_reopened_with_backoff() {
 
 #[test]
 fn a_missing_camera_is_retried_until_stopped() {
-    let cfg = CameraConfig { device: "/dev/video-missing".into(), width: 640, height: 480, fps: 30, format: CameraFormat::Yuyv };
+    let cfg = CameraConfig { device: "/dev/video-missing".into(), width: 640, height: 480, fps: 30, format: PixelFormat::Yuyv };
     let open: OpenSource = Box::new(move || camera::open(&cfg));
     let backoff = Backoff { first: Duration::from_millis(10), max: Duration::from_millis(40), attempts: None };
-    let mut p = pipeline(Box::new(GenSource { n: 0, total: 0, w: 1, h: 1 }), 0);
+    let mut p = pipeline(Box::new(TestPattern::new(1, 1, 0)), 0);
     p.source = Box::new(ReopeningSource::new("/dev/video-missing", open, backoff, p.stop.clone()));
     let stop = p.stop.clone();
     let t0 = Instant::now();

@@ -1,7 +1,7 @@
 //! Image classification: resize per the plan's policy (`short-side-crop` as PaddleClas, or
 //! `stretch`), infer, softmax, top-k.
 
-use crate::image::Rgb;
+use oar_io::Rgb;
 use crate::tensor::{as_f32, to_tensor, Model};
 use crate::VisionError;
 use oar_plan::{InputSpec, ResizePolicy};

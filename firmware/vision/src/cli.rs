@@ -3,7 +3,7 @@
 //! two binaries differ only in how a plan name becomes a loaded plan (`load` below): the host
 //! fetches and compiles registry models, the device only opens plan files.
 
-use crate::det::DbParams;
+use crate::text_det::DbParams;
 use crate::{Ocr, OcrOptions, Rgb, Task, TextLine, VisionError};
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ where
 {
     let mut failed = 0;
     for path in images {
-        let result = Rgb::open(path).map_err(E::from).and_then(|img| work(path, &img));
+        let result = Rgb::open(path).map_err(|e| E::from(e.into())).and_then(|img| work(path, &img));
         if let Err(e) = result {
             failed += 1;
             eprintln!("error: {e:#}");

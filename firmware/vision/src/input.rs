@@ -2,8 +2,8 @@
 //! policy (for calibration and other whole-model tools; the pipelines call the same pieces).
 
 use crate::classify;
-use crate::det::det_input_size;
-use crate::image::Rgb;
+use crate::text_det::det_input_size;
+use oar_io::Rgb;
 use crate::rec::line_tensor;
 use crate::tensor::to_tensor;
 use crate::VisionError;

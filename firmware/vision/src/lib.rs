@@ -4,24 +4,23 @@
 pub mod classify;
 #[cfg(feature = "cli")]
 pub mod cli;
-pub mod det;
-pub mod detect;
 pub mod geometry;
-pub mod image;
 pub mod input;
+pub mod object_det;
 pub mod ocr;
 pub mod rec;
 pub mod tensor;
+pub mod text_det;
+pub mod warp;
 
-pub use crate::image::Rgb;
+pub use oar_io::Rgb;
 pub use ocr::{Ocr, OcrOptions, Task, TextLine};
 
-use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VisionError {
-    #[error("{path}: {message}")]
-    Image { path: PathBuf, message: String },
+    #[error(transparent)]
+    Image(#[from] oar_io::ImageError),
     #[error(transparent)]
     Plan(#[from] oar_plan::PlanError),
     #[error("unexpected tensor: {0}")]

@@ -1,9 +1,9 @@
 //! The OCR pipeline: detect text boxes (DB), crop them, fix upside-down lines (direction
 //! classifier), recognise (CTC) — the same steps and parameters as RapidOCR / PaddleOCR.
 
-use crate::det::{detect, sort_reading_order, DbParams};
+use crate::text_det::{detect, sort_reading_order, DbParams};
 use crate::geometry::Pt;
-use crate::image::Rgb;
+use oar_io::Rgb;
 use crate::rec::{classify_direction, recognize};
 use crate::tensor::Model;
 use crate::VisionError;
@@ -190,7 +190,7 @@ pub fn crop_line(img: &Rgb, quad: &[Pt; 4]) -> Rgb {
     let d = |a: Pt, b: Pt| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
     let w = d(quad[0], quad[1]).max(d(quad[2], quad[3])) as usize;
     let h = d(quad[0], quad[3]).max(d(quad[1], quad[2])) as usize;
-    let crop = img.warp_quad(quad, w, h);
+    let crop = crate::warp::warp_quad(img, quad, w, h);
     if crop.height as f64 / crop.width as f64 >= 1.5 {
         crop.rotate90_ccw()
     } else {

@@ -1,7 +1,7 @@
 //! Text recognition (CTC) and text direction classification over batches of line crops, with
 //! PaddleOCR's batching: crops sorted by aspect ratio, batches padded to their widest member.
 
-use crate::image::Rgb;
+use oar_io::Rgb;
 use crate::tensor::{as_f32, normalize_into, Model};
 use crate::VisionError;
 use oar_plan::tract::Tensor;

@@ -1,7 +1,7 @@
 //! Image → input tensor, following a plan's `InputSpec`, and the `Model` seam between the task
 //! logic and the engine (so that decoding can be tested with fakes).
 
-use crate::image::Rgb;
+use oar_io::Rgb;
 use crate::VisionError;
 use oar_plan::tract::*;
 use oar_plan::{ColorOrder, Engine, InputSpec, Layout};

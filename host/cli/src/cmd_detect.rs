@@ -3,7 +3,7 @@
 use crate::images;
 use crate::models::Zoo;
 use anyhow::{Context, Result};
-use oar_vision::detect::{detect, DetectParams, Detection};
+use oar_vision::object_det::{detect, DetectParams, Detection};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

@@ -40,7 +40,7 @@ pub struct TrackArgs {
 pub fn run(args: &TrackArgs) -> Result<()> {
     let cfg = tracker_config(args)?;
     log::debug!("tracker {cfg:?}");
-    let text = oar_plan::fsio::read_regular_text(&args.dets, 1 << 30)
+    let text = oar_io::read_regular_text(&args.dets, 1 << 30)
         .with_context(|| format!("reading detections {}", args.dets.display()))?;
     let frames = parse_mot_detections(&text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.dets.display()))
@@ -77,7 +77,7 @@ fn tracker_config(args: &TrackArgs) -> Result<TrackerConfig> {
     let mut name = args.tracker.clone();
     let mut params = Vec::new();
     if let Some(path) = &args.tracker_config {
-        let text = oar_plan::fsio::read_regular_text(path, 1 << 20)
+        let text = oar_io::read_regular_text(path, 1 << 20)
             .with_context(|| format!("reading tracker config {}", path.display()))?;
         let table: toml::Table = toml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))
@@ -120,7 +120,7 @@ fn tracker_config(args: &TrackArgs) -> Result<TrackerConfig> {
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over `path`.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    oar_plan::fsio::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
+    oar_io::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]

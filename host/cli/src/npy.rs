@@ -11,7 +11,7 @@ const MAGIC: &[u8] = b"\x93NUMPY";
 /// Reads an `.npy` file into an f32 tensor (f64 data is narrowed).
 pub fn read(path: &Path) -> Result<Tensor> {
     // A regular file only (a FIFO or /dev/zero named .npy would block or never end).
-    let bytes = oar_plan::fsio::read_regular(path, oar_plan::MAX_PLAN_BYTES).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = oar_io::read_regular(path, oar_plan::MAX_PLAN_BYTES).with_context(|| format!("cannot read {}", path.display()))?;
     parse(&bytes).with_context(|| format!("{}: not a NumPy .npy file of f32/f64 in C order", path.display()))
 }
 
@@ -33,7 +33,7 @@ pub fn write(path: &Path, t: &Tensor) -> Result<()> {
     for v in t.to_plain_array_view::<f32>()?.iter() {
         bytes.extend(v.to_le_bytes());
     }
-    oar_plan::fsio::write_atomic(path, &bytes).with_context(|| format!("cannot write {}", path.display()))
+    oar_io::write_atomic(path, &bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Parses the bytes of an `.npy` file.

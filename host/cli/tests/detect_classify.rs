@@ -7,7 +7,7 @@ mod common;
 use common::{assert_boxes_agree, data, read_jsonl, ref_dets};
 use oar_plan::Engine;
 use oar_vision::classify::{classify, ClassifyParams};
-use oar_vision::detect::{detect, DetectParams};
+use oar_vision::object_det::{detect, DetectParams};
 use oar_vision::{Rgb, Task};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

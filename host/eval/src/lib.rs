@@ -57,8 +57,8 @@ pub enum EvalError {
     Set { path: PathBuf, message: String },
     #[error("evaluation of a `{task}` model: {message}")]
     Unsupported { task: String, message: String },
-    #[error("{path}: {source}")]
-    Image { path: PathBuf, source: oar_vision::VisionError },
+    #[error(transparent)]
+    Image(#[from] oar_io::ImageError),
     #[error(transparent)]
     Vision(#[from] oar_vision::VisionError),
     #[error(transparent)]

@@ -1,6 +1,6 @@
 //! The scoring functions, pure: box matching, edit distance, average precision.
 
-use oar_vision::detect::iou;
+use oar_vision::object_det::iou;
 use oar_vision::geometry::Pt;
 
 /// IoU of the axis-aligned rectangles around two quads (as tools/ocr_score.py).

@@ -286,7 +286,7 @@ impl EvalSet {
         }
         let mut samples = Vec::with_capacity(entries.len());
         for (path, kind, lines) in entries {
-            let image = Rgb::open(&path).map_err(|source| EvalError::Image { path: path.clone(), source })?;
+            let image = Rgb::open(&path)?;
             samples.push(Sample { path, image, kind, lines });
         }
         log::info!("{}: {} evaluation images", dir.display(), samples.len());

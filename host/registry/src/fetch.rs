@@ -92,19 +92,9 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// `$OAR_HOME`, else `$XDG_CACHE_HOME/oar`, else `~/.cache/oar` (else `./.oar-cache`).
+    /// The cache under [`oar_io::oar_home`].
     pub fn from_env() -> Cache {
-        let root = match std::env::var_os("OAR_HOME").filter(|v| !v.is_empty()) {
-            Some(home) => PathBuf::from(home),
-            None => match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-                Some(xdg) => PathBuf::from(xdg).join("oar"),
-                None => match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-                    Some(home) => PathBuf::from(home).join(".cache").join("oar"),
-                    None => PathBuf::from(".oar-cache"),
-                },
-            },
-        };
-        Cache { root }
+        Cache { root: oar_io::oar_home() }
     }
 
     /// The cache rooted at `root`.

@@ -2,7 +2,7 @@
 //! fetching + compiling the real models once per test binary.
 #![allow(dead_code)] // each test binary uses its own subset
 
-use oar_vision::detect::{iou, Detection};
+use oar_vision::object_det::{iou, Detection};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,11 +1,11 @@
-//! Reading input files without trusting them: only regular files (a FIFO, a device or a socket
-//! named like a plan or an image is refused by name, without reading it), and never more bytes
-//! than a stated bound.
+//! Files: input read without trusting it (only regular files — a FIFO, a device or a socket
+//! named like a plan or an image is refused by name, without reading it — and never more bytes
+//! than a stated bound), outputs written whole or not at all, and where oar's cache lives.
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What a non-regular file is, for messages.
 fn kind(ft: &std::fs::FileType) -> &'static str {
@@ -74,6 +74,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// Where oar keeps what it fetches and builds (plans in `plans/`): `$OAR_HOME`, else
+/// `$XDG_CACHE_HOME/oar`, else `~/.cache/oar`, else `./.oar-cache`.
+pub fn oar_home() -> PathBuf {
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    match (var("OAR_HOME"), var("XDG_CACHE_HOME"), var("HOME")) {
+        (Some(h), _, _) => h,
+        (None, Some(x), _) => x.join("oar"),
+        (None, None, Some(h)) => h.join(".cache/oar"),
+        (None, None, None) => PathBuf::from(".oar-cache"),
+    }
 }
 
 fn too_big(len: u64, max: u64) -> io::Error {

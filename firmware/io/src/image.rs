@@ -1,9 +1,16 @@
-//! Images: decoding with clear errors, and the few pixel operations the OCR pipeline needs
-//! (resize, perspective crop, rotations, padding).
+//! The `Rgb` image: decoding with size limits and clear errors, and the pixel operations every
+//! stage needs (resize, rotations, padding). Geometry-driven crops live with their geometry
+//! (oar-vision's `warp_quad`).
 
-use crate::geometry::{apply, perspective_transform, Pt};
-use crate::VisionError;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// An image file that could not be read or decoded.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ImageError {
+    pub path: PathBuf,
+    pub message: String,
+}
 
 /// Interleaved 8-bit RGB pixels, row-major.
 #[derive(Clone, PartialEq, Eq)]
@@ -31,10 +38,10 @@ impl Rgb {
 
     /// Decodes a PNG, JPEG or BMP file: a regular file (or a link to one) of at most
     /// [`MAX_FILE_BYTES`]; FIFOs and devices are refused without being read.
-    pub fn open(path: &Path) -> Result<Rgb, VisionError> {
-        let bytes = oar_plan::fsio::read_regular(path, MAX_FILE_BYTES)
-            .map_err(|e| VisionError::Image { path: path.into(), message: e.to_string() })?;
-        Rgb::decode(&bytes).map_err(|message| VisionError::Image { path: path.into(), message })
+    pub fn open(path: &Path) -> Result<Rgb, ImageError> {
+        let bytes = crate::file::read_regular(path, MAX_FILE_BYTES)
+            .map_err(|e| ImageError { path: path.into(), message: e.to_string() })?;
+        Rgb::decode(&bytes).map_err(|message| ImageError { path: path.into(), message })
     }
 
     /// Decodes an encoded image held in memory.
@@ -102,58 +109,6 @@ impl Rgb {
         out.data[top * row..(top + self.height) * row].copy_from_slice(&self.data);
         out
     }
-
-    /// Extracts the quadrilateral `quad` (tl, tr, br, bl) into a `width`×`height` image with a
-    /// perspective warp, bicubic sampling and replicated borders (`cv2.warpPerspective` with
-    /// `INTER_CUBIC`, `BORDER_REPLICATE`).
-    pub fn warp_quad(&self, quad: &[Pt; 4], width: usize, height: usize) -> Rgb {
-        let (w, h) = (width.max(1), height.max(1));
-        let mut out = Rgb::new(w, h);
-        let dst = [[0.0, 0.0], [w as f64, 0.0], [w as f64, h as f64], [0.0, h as f64]];
-        let Some(m) = perspective_transform(&dst, quad) else { return out };
-        for y in 0..h {
-            for x in 0..w {
-                let [sx, sy] = apply(&m, [x as f64, y as f64]);
-                let px = self.bicubic(sx, sy);
-                let i = (y * w + x) * 3;
-                out.data[i..i + 3].copy_from_slice(&px);
-            }
-        }
-        out
-    }
-
-    fn bicubic(&self, x: f64, y: f64) -> [u8; 3] {
-        // OpenCV quantises the sub-pixel position to 1/32 before weighting.
-        const TAB: f64 = 32.0;
-        let (xq, yq) = ((x * TAB).round(), (y * TAB).round());
-        let (x0, y0) = ((xq / TAB).floor(), (yq / TAB).floor());
-        let (fx, fy) = (xq / TAB - x0, yq / TAB - y0);
-        let (wx, wy) = (cubic_weights(fx), cubic_weights(fy));
-        let clampx = |v: i64| v.clamp(0, self.width as i64 - 1) as usize;
-        let clampy = |v: i64| v.clamp(0, self.height as i64 - 1) as usize;
-        let mut acc = [0.0f64; 3];
-        for (j, wyj) in wy.iter().enumerate() {
-            let sy = clampy(y0 as i64 - 1 + j as i64);
-            for (i, wxi) in wx.iter().enumerate() {
-                let sx = clampx(x0 as i64 - 1 + i as i64);
-                let p = self.pixel(sx, sy);
-                let wgt = wxi * wyj;
-                for c in 0..3 {
-                    acc[c] += p[c] as f64 * wgt;
-                }
-            }
-        }
-        acc.map(|v| v.round().clamp(0.0, 255.0) as u8)
-    }
-}
-
-/// Keys' cubic convolution weights with a = -0.75 (OpenCV's choice).
-fn cubic_weights(t: f64) -> [f64; 4] {
-    const A: f64 = -0.75;
-    let w0 = ((A * (t + 1.0) - 5.0 * A) * (t + 1.0) + 8.0 * A) * (t + 1.0) - 4.0 * A;
-    let w1 = ((A + 2.0) * t - (A + 3.0)) * t * t + 1.0;
-    let w2 = ((A + 2.0) * (1.0 - t) - (A + 3.0)) * (1.0 - t) * (1.0 - t) + 1.0;
-    [w0, w1, w2, 1.0 - w0 - w1 - w2]
 }
 
 fn limits_for(w: u32, h: u32) -> ::image::Limits {
@@ -190,26 +145,6 @@ mod tests {
         assert_eq!(r.pixel(0, 0), img.pixel(4, 0));
         assert_eq!(r.rotate90_ccw().rotate90_ccw().rotate90_ccw().rotate90_ccw().rotate90_ccw(), r.rotate90_ccw().rotate90_ccw().rotate90_ccw().rotate90_ccw().rotate90_ccw());
         assert_eq!(img.rotate90_ccw().rotate90_ccw(), img.rotate180());
-    }
-
-    #[test]
-    fn axis_aligned_warp_is_a_copy() {
-        let img = gradient(20, 10);
-        let quad = [[4.0, 2.0], [14.0, 2.0], [14.0, 8.0], [4.0, 8.0]];
-        let crop = img.warp_quad(&quad, 10, 6);
-        for y in 0..6 {
-            for x in 0..10 {
-                assert_eq!(crop.pixel(x, y), img.pixel(x + 4, y + 2));
-            }
-        }
-    }
-
-    #[test]
-    fn cubic_weights_sum_to_one() {
-        for t in [0.0, 0.25, 0.5, 0.9] {
-            assert!((cubic_weights(t).iter().sum::<f64>() - 1.0).abs() < 1e-12);
-        }
-        assert_eq!(cubic_weights(0.0), [0.0, 1.0, 0.0, 0.0]);
     }
 
     #[test]
