@@ -24,7 +24,10 @@
 # feature unification would differ and rebuild tract). The suites run with an empty OAR_HOME and
 # leave out, by name, oar-edge's tests that start the binary on the real plans (`oar_edge_binary`: a
 # test under qemu-user cannot start another foreign binary; the golden check below runs it on the
-# plans) and those that need the registry's plans (`registry_plans`). The engine-free crates
+# plans), those that need the registry's plans (`registry_plans`) and oar-stream's browser tests
+# (`headless_chromium`: a host browser timing its page loads against an emulated server measures
+# QEMU's speed; they run on the host) and its pty tests (`serial_pty`: qemu-user 7.2 does not
+# emulate the TCGETS2 ioctl that opening a serial port uses). The engine-free crates
 # (oar-io, oar-kernels, oar-track, oar-stream) are in every target's suite.
 #
 # Environment: CARGO_TARGET_DIR (default: cargo's), PROPTEST_CASES (default 64 under QEMU),
@@ -157,7 +160,7 @@ suite() {
     for cpu in $cpus; do
         export QEMU_CPU="$cpu"
         echo "--- $target under QEMU_CPU=$cpu"
-        step "run    $target cpu=$cpu [$*]" env OAR_HOME="$NO_PLANS" cargo test --profile "$PROFILE" --target "$target" "${pkgs[@]}" -- --skip oar_edge_binary --skip registry_plans
+        step "run    $target cpu=$cpu [$*]" env OAR_HOME="$NO_PLANS" cargo test --profile "$PROFILE" --target "$target" "${pkgs[@]}" -- --skip oar_edge_binary --skip registry_plans --skip headless_chromium --skip serial_pty
         if [[ " $* " == *" oar-kernels "* ]]; then dispatch "$target" "${pkgs[@]}"; fi
         unset QEMU_CPU
     done

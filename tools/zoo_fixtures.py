@@ -3,6 +3,12 @@
 rewrites (tests/data/zoo/*.onnx, a few hundred bytes each) and prints onnxruntime's outputs on
 their fixed inputs: the goldens written into that module's tests.
 
+Each pattern is written in the forms users' exports take, `NAME.FORM.opN.onnx`: FORM `dyn` (a
+symbolic batch, as `paddle.jit.save` with a `None` batch writes it, Reshape targets -1 there),
+`dyn0` (the same with Reshape targets 0, "copy the input's dim") where the pattern has a Reshape,
+and `fixed` (batch 1 everywhere); at opset 11 and 13 (the `If` + `SequenceMap` pattern exists
+only from opset 17, DeformConv from 19). The tests check every form against the same goldens.
+
     python3 tools/zoo_fixtures.py
 """
 
@@ -19,29 +25,38 @@ OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "zoo"
 BATCH = "DynamicDimension.0"  # paddle2onnx's batch symbol, on every shape
 
 
-def save(name, nodes, inputs, outputs, inits, feed, opset=13):
+FORMS = {"dyn": BATCH, "fixed": 1}
+OPSETS = (11, 13)
+
+
+def save(name, nodes, inputs, outputs, inits, feed, opset=13, file=None):
     g = h.make_graph(nodes, name, inputs, outputs, [nh.from_array(v, k) for k, v in inits.items()])
     m = h.make_model(g, opset_imports=[h.make_opsetid("", opset)])
-    m.ir_version = 8
+    m.ir_version = 8 if opset >= 13 else 6
     onnx.checker.check_model(m)
     OUT.mkdir(parents=True, exist_ok=True)
-    onnx.save(m, OUT / f"{name}.onnx")
-    y = ort.InferenceSession(str(OUT / f"{name}.onnx"), providers=["CPUExecutionProvider"]).run(None, feed)[0]
-    print(f"{name}: output {list(y.shape)} = {[round(float(v), 6) for v in y.flatten()]}")
+    file = file or f"{name}.onnx"
+    onnx.save(m, OUT / file)
+    y = ort.InferenceSession(str(OUT / file), providers=["CPUExecutionProvider"]).run(None, feed)[0]
+    print(f"{file}: output {list(y.shape)} = {[round(float(v), 6) for v in y.flatten()]}")
 
 
-def conv_bias_add():
+def conv_bias_add(form, opset):
     """Paddle's conv2d with a bias: Conv(x, W) then Add of a [1, C, 1, 1] initializer."""
+    n = FORMS[form]
     x = (np.arange(18, dtype=np.float32) / 10 - 0.8).reshape(1, 2, 3, 3)
     w = (np.arange(6, dtype=np.float32) / 5 - 0.5).reshape(3, 2, 1, 1)
     b = np.array([0.5, -1, 2], dtype=np.float32).reshape(1, 3, 1, 1)
     save("conv_bias_add", [h.make_node("Conv", ["x", "W"], ["c"]), h.make_node("Add", ["c", "B"], ["y"])],
-         [h.make_tensor_value_info("x", T.FLOAT, [BATCH, 2, 3, 3])],
-         [h.make_tensor_value_info("y", T.FLOAT, [BATCH, 3, 3, 3])], {"W": w, "B": b}, {"x": x})
+         [h.make_tensor_value_info("x", T.FLOAT, [n, 2, 3, 3])],
+         [h.make_tensor_value_info("y", T.FLOAT, [n, 3, 3, 3])], {"W": w, "B": b}, {"x": x},
+         opset, f"conv_bias_add.{form}.op{opset}.onnx")
 
 
-def strided_slice_after_reshape():
-    """LeViT's subsampling of its token grid: Reshape to a grid, Slice with steps 2, Reshape back."""
+def strided_slice_after_reshape(form, opset):
+    """LeViT's subsampling of its token grid: Reshape to a grid, Slice with steps 2, Reshape back.
+    The Reshape targets' batch is 1 (fixed), -1 (dyn) or 0 (dyn0)."""
+    n, lead = {"fixed": (1, 1), "dyn": (BATCH, -1), "dyn0": (BATCH, 0)}[form]
     x = (np.arange(48, dtype=np.float32) / 8 - 3).reshape(1, 16, 3)
     big = np.iinfo(np.int32).max
     nodes = [
@@ -50,14 +65,15 @@ def strided_slice_after_reshape():
         h.make_node("Slice", ["g", "starts", "ends", "axes", "steps"], ["s"]),
         h.make_node("Reshape", ["s", "tokens"], ["y"]),
     ]
-    inits = {"grid": np.array([1, 4, 4, 3], dtype=np.int64), "starts": np.array([0, 0], dtype=np.int64),
+    inits = {"grid": np.array([lead, 4, 4, 3], dtype=np.int64), "starts": np.array([0, 0], dtype=np.int64),
              "ends": np.array([big, big], dtype=np.int64), "steps": np.array([2, 2], dtype=np.int64),
-             "tokens": np.array([1, 4, 3], dtype=np.int64)}
-    save("strided_slice_after_reshape", nodes, [h.make_tensor_value_info("x", T.FLOAT, [BATCH, 16, 3])],
-         [h.make_tensor_value_info("y", T.FLOAT, [BATCH, 4, 3])], inits, {"x": x})
+             "tokens": np.array([lead, 4, 3], dtype=np.int64)}
+    save("strided_slice_after_reshape", nodes, [h.make_tensor_value_info("x", T.FLOAT, [n, 16, 3])],
+         [h.make_tensor_value_info("y", T.FLOAT, [n, 4, 3])], inits, {"x": x},
+         opset, f"strided_slice_after_reshape.{form}.op{opset}.onnx")
 
 
-def if_sequence_map():
+def if_sequence_map(form):
     """Paddle's set_value as paddle2onnx 2.1 writes it (Swin's attention mask, F.pad): an `If` on a
     condition computed from constant shapes, whose else branch splits a constant into a sequence,
     maps a body (Squeeze, Range, Size) over it and concatenates the results (both `new_axis`)."""
@@ -96,11 +112,12 @@ def if_sequence_map():
     ]
     x = (np.arange(4, dtype=np.float32) / 4 - 0.5).reshape(1, 4)
     inits = {"sizes": np.array([2, 3], dtype=np.int64), "ones": np.array([1, 1], dtype=np.int64)}
-    save("if_sequence_map", nodes, [h.make_tensor_value_info("x", T.FLOAT, [BATCH, 4])],
-         [h.make_tensor_value_info("y", T.FLOAT, [BATCH, 4])], inits, {"x": x}, opset=17)
+    n = FORMS[form]
+    save("if_sequence_map", nodes, [h.make_tensor_value_info("x", T.FLOAT, [n, 4])],
+         [h.make_tensor_value_info("y", T.FLOAT, [n, 4])], inits, {"x": x}, 17, f"if_sequence_map.{form}.op17.onnx")
 
 
-def gelu():
+def gelu(form, opset):
     """paddle2onnx's exact GELU: x · 0.5 · (1 + erf(x / √2)), with a Div as it writes it."""
     x = (np.arange(8, dtype=np.float32) / 2 - 2).reshape(1, 8)
     nodes = [
@@ -112,8 +129,9 @@ def gelu():
     ]
     inits = {"sqrt2": np.array(np.sqrt(2), dtype=np.float32), "one": np.array(1, dtype=np.float32),
              "half": np.array(0.5, dtype=np.float32)}
-    save("gelu", nodes, [h.make_tensor_value_info("x", T.FLOAT, [BATCH, 8])],
-         [h.make_tensor_value_info("y", T.FLOAT, [BATCH, 8])], inits, {"x": x})
+    n = FORMS[form]
+    save("gelu", nodes, [h.make_tensor_value_info("x", T.FLOAT, [n, 8])],
+         [h.make_tensor_value_info("y", T.FLOAT, [n, 8])], inits, {"x": x}, opset, f"gelu.{form}.op{opset}.onnx")
 
 
 def deform_conv():
@@ -146,8 +164,12 @@ def deform_conv():
 
 
 if __name__ == "__main__":
-    conv_bias_add()
-    strided_slice_after_reshape()
-    if_sequence_map()
-    gelu()
+    for opset in OPSETS:
+        for form in FORMS:
+            conv_bias_add(form, opset)
+            gelu(form, opset)
+        for form in ("dyn", "dyn0", "fixed"):
+            strided_slice_after_reshape(form, opset)
+    for form in FORMS:
+        if_sequence_map(form)
     deform_conv()

@@ -6,7 +6,8 @@
 use anyhow::{anyhow, bail, Result};
 use oar_io::Rgb;
 use oar_plan::{ResizePolicy, Task as PlanTask};
-use oar_stream::config::{is_plan_path, Built, PipelineFile};
+use oar_stream::config::{is_plan_path, PipelineFile};
+use oar_stream::setup::Built;
 use oar_stream::{Detection, Detector, Reader, StreamError};
 use oar_vision::object_det::DetectParams;
 use oar_vision::text_det::DbParams;

@@ -16,6 +16,7 @@ pub mod pipeline;
 pub mod protocol;
 pub mod reader;
 pub mod reopen;
+pub mod setup;
 pub mod sink;
 pub mod source;
 pub mod synth;

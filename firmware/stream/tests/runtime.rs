@@ -121,11 +121,15 @@ fn serial_pipeline(frames: u64, status_every: u64, sink: SerialSink) -> Pipeline
     p
 }
 
+// The `serial_pty` tests are left out under QEMU by name (tests/qemu.sh): qemu-user 7.2 does not
+// emulate the TCGETS2 ioctl (termios2) with which the serialport crate sets the baud rate, so
+// opening any tty fails there with ENOSYS; a board's kernel has it.
+//
 // This test was flaky while its reader thread dropped the master as soon as it had both messages:
 // closing a pty master hangs up the slave, so the sink's flush (tcdrain) that follows the last
 // write failed with EIO whenever the reader won the race. The master now lives until the run ends.
 #[test]
-fn serial_round_trip_through_a_pty() {
+fn serial_pty_round_trip() {
     let (master, slave) = serialport::TTYPort::pair().expect("pty pair");
     let name = serialport::SerialPort::name(&slave).expect("pty name");
     let reader = read_messages(master, 2);
@@ -140,7 +144,7 @@ fn serial_round_trip_through_a_pty() {
 
 /// The real version of the unplug: the far end of the pty closes mid-stream.
 #[test]
-fn pty_hangup_mid_stream_is_counted_and_survived() {
+fn serial_pty_hangup_mid_stream_is_counted_and_survived() {
     let (master, slave) = serialport::TTYPort::pair().expect("pty pair");
     let name = serialport::SerialPort::name(&slave).expect("pty name");
     let sink = SerialSink::open(&name, 115_200).unwrap();

@@ -39,7 +39,9 @@ pub fn apply(model: &mut ModelProto) -> Fixed {
 /// A strided `Slice` (steps ≠ 1) of a `Reshape` output — LeViT's `x[:, ::2, ::2]` of its token
 /// grid — becomes a `Downsample` in tract, which its optimiser then tries to move above the
 /// Reshape and fails on ("Invalid axis") when the sliced axis was made by the Reshape. A `Gather`
-/// of the same indices per axis computes the same values and is not moved.
+/// of the same indices per axis computes the same values and is not moved. Only the sliced axes'
+/// sizes need be known: the Reshape target may hold 0 ("copy") or -1 ("infer") elsewhere, as
+/// dynamic-batch exports write it.
 fn strided_slices_after_reshape(graph: &mut GraphProto) -> usize {
     let consts = int_constants(graph);
     let producer: HashMap<String, usize> =
@@ -59,7 +61,7 @@ fn strided_slices_after_reshape(graph: &mut GraphProto) -> usize {
         else {
             continue;
         };
-        if steps.iter().all(|&s| s == 1) || shape.iter().any(|&d| d <= 0) {
+        if steps.iter().all(|&s| s == 1) {
             continue;
         }
         let rank = shape.len() as i64;
@@ -67,6 +69,8 @@ fn strided_slices_after_reshape(graph: &mut GraphProto) -> usize {
             .map(|k| {
                 let axis = if axes[k] < 0 { axes[k] + rank } else { axes[k] };
                 let dim = *shape.get(usize::try_from(axis).ok()?)?;
+                // 0 and -1 are sizes known only when the graph runs.
+                (dim > 0).then_some(())?;
                 let step = *steps.get(k)?;
                 (step > 0).then_some(())?;
                 let clamp = |v: i64| (if v < 0 { v + dim } else { v }).clamp(0, dim);
@@ -270,7 +274,20 @@ mod tests {
 
     fn fixture(name: &str) -> ModelProto {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/zoo").join(name);
-        tract_onnx::onnx().proto_model_for_path(&path).unwrap()
+        tract_onnx::onnx().proto_model_for_path(&path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()))
+    }
+
+    /// The forms of one pattern that tools/zoo_fixtures.py writes: symbolic batch (`dyn`, and
+    /// `dyn0` where a Reshape target copies it with 0) and batch 1 (`fixed`), at each opset.
+    fn forms(name: &str, forms: &[&str], opsets: &[u32]) -> Vec<(String, ModelProto)> {
+        let mut out = vec![];
+        for form in forms {
+            for opset in opsets {
+                let file = format!("{name}.{form}.op{opset}.onnx");
+                out.push((file.clone(), fixture(&file)));
+            }
+        }
+        out
     }
 
     /// Loads a proto as `compile` does, runs it on `x`, returns the first output.
@@ -296,31 +313,48 @@ mod tests {
 
     #[test]
     fn conv_bias_adds_become_conv_biases_and_match_onnxruntime() {
-        let mut proto = fixture("conv_bias_add.onnx");
-        assert_eq!(apply(&mut proto), Fixed { conv_bias_adds: 1, ..Default::default() });
-        let g = proto.graph.as_ref().unwrap();
-        assert_eq!(g.node.iter().map(|n| n.op_type.as_str()).collect::<Vec<_>>(), ["Conv"]);
-        assert_eq!(g.node[0].output, ["y"]);
-        let x: Vec<f32> = (0..18).map(|i| i as f32 / 10.0 - 0.8).collect();
-        let x = Tensor::from_shape(&[1, 2, 3, 3], &x).unwrap();
-        // onnxruntime 1.32 on the same graph and input (tools/zoo_fixtures.py).
-        let mut want = vec![0.87, 0.79, 0.71, 0.63, 0.55, 0.47, 0.39, 0.31, 0.23];
-        want.extend([-0.91; 9]);
-        want.extend([1.81, 1.89, 1.97, 2.05, 2.13, 2.21, 2.29, 2.37, 2.45]);
-        assert_close(&run(&proto, x).unwrap(), &want);
+        for (file, mut proto) in forms("conv_bias_add", &["dyn", "fixed"], &[11, 13]) {
+            assert_eq!(apply(&mut proto), Fixed { conv_bias_adds: 1, ..Default::default() }, "{file}");
+            let g = proto.graph.as_ref().unwrap();
+            assert_eq!(g.node.iter().map(|n| n.op_type.as_str()).collect::<Vec<_>>(), ["Conv"], "{file}");
+            assert_eq!(g.node[0].output, ["y"]);
+            let x: Vec<f32> = (0..18).map(|i| i as f32 / 10.0 - 0.8).collect();
+            let x = Tensor::from_shape(&[1, 2, 3, 3], &x).unwrap();
+            // onnxruntime 1.32 on the same graph and input, every form (tools/zoo_fixtures.py).
+            let mut want = vec![0.87, 0.79, 0.71, 0.63, 0.55, 0.47, 0.39, 0.31, 0.23];
+            want.extend([-0.91; 9]);
+            want.extend([1.81, 1.89, 1.97, 2.05, 2.13, 2.21, 2.29, 2.37, 2.45]);
+            assert_close(&run(&proto, x).unwrap(), &want);
+        }
     }
 
     #[test]
     fn strided_slices_after_reshapes_become_gathers_and_match_onnxruntime() {
-        let x: Vec<f32> = (0..48).map(|i| i as f32 / 8.0 - 3.0).collect();
-        let x = Tensor::from_shape(&[1, 16, 3], &x).unwrap();
-        let mut proto = fixture("strided_slice_after_reshape.onnx");
-        assert_eq!(apply(&mut proto), Fixed { strided_slices: 1, ..Default::default() });
-        let ops: Vec<_> = proto.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.clone()).collect();
-        assert_eq!(ops, ["Reshape", "Constant", "Gather", "Gather", "Reshape"]);
-        // onnxruntime 1.32 on the same graph and input (tools/zoo_fixtures.py).
-        let want = [-3.0, -2.875, -2.75, -2.25, -2.125, -2.0, 0.0, 0.125, 0.25, 0.75, 0.875, 1.0];
-        assert_close(&run(&proto, x).unwrap(), &want);
+        // dyn / dyn0: the Reshape targets' batch is -1 / 0, as dynamic-batch exports write it.
+        for (file, mut proto) in forms("strided_slice_after_reshape", &["dyn", "dyn0", "fixed"], &[11, 13]) {
+            let x: Vec<f32> = (0..48).map(|i| i as f32 / 8.0 - 3.0).collect();
+            let x = Tensor::from_shape(&[1, 16, 3], &x).unwrap();
+            assert_eq!(apply(&mut proto), Fixed { strided_slices: 1, ..Default::default() }, "{file}");
+            let ops: Vec<_> = proto.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.clone()).collect();
+            assert_eq!(ops, ["Reshape", "Constant", "Gather", "Gather", "Reshape"], "{file}");
+            // onnxruntime 1.32 on the same graph and input, every form (tools/zoo_fixtures.py).
+            let want = [-3.0, -2.875, -2.75, -2.25, -2.125, -2.0, 0.0, 0.125, 0.25, 0.75, 0.875, 1.0];
+            assert_close(&run(&proto, x).unwrap(), &want);
+        }
+    }
+
+    #[test]
+    fn strided_slices_of_an_axis_whose_size_is_unknown_stay() {
+        let (_, mut proto) = forms("strided_slice_after_reshape", &["dyn"], &[13]).remove(0);
+        // The sliced axis 1 given as -1 (inferred): its indices are not known before the run.
+        let grid = proto.graph.as_mut().unwrap().initializer.iter_mut().find(|t| t.name == "grid").unwrap();
+        let dims = [0i64, -1, 4, 3];
+        if grid.raw_data.is_empty() {
+            grid.int64_data = dims.to_vec();
+        } else {
+            grid.raw_data = dims.iter().flat_map(|v| v.to_le_bytes()).collect();
+        }
+        assert_eq!(apply(&mut proto).strided_slices, 0);
     }
 
     fn op_types(proto: &ModelProto) -> Vec<String> {
@@ -329,25 +363,27 @@ mod tests {
 
     #[test]
     fn constant_ifs_over_sequence_maps_are_inlined_and_unrolled_and_match_onnxruntime() {
-        let x = || Tensor::from_shape(&[1, 4], &[-0.5f32, -0.25, 0.0, 0.25]).unwrap();
-        let mut proto = fixture("if_sequence_map.onnx");
-        // As exported, tract cannot load the else branch (no SequenceMap).
-        assert!(run(&proto, x()).is_err());
-        let fixed = apply(&mut proto);
-        assert_eq!((fixed.ifs_inlined, fixed.sequence_maps), (1, 1));
-        let ops = op_types(&proto);
-        for gone in ["If", "SplitToSequence", "SequenceMap", "ConcatFromSequence"] {
-            assert!(!ops.iter().any(|o| o == gone), "{gone} left in {ops:?}");
+        // SequenceMap exists from opset 17: there is no opset 11 or 13 form of this pattern.
+        for (file, mut proto) in forms("if_sequence_map", &["dyn", "fixed"], &[17]) {
+            let x = || Tensor::from_shape(&[1, 4], &[-0.5f32, -0.25, 0.0, 0.25]).unwrap();
+            // As exported, tract cannot load the else branch (no SequenceMap).
+            assert!(run(&proto, x()).is_err(), "{file}");
+            let fixed = apply(&mut proto);
+            assert_eq!((fixed.ifs_inlined, fixed.sequence_maps), (1, 1), "{file}");
+            let ops = op_types(&proto);
+            for gone in ["If", "SplitToSequence", "SequenceMap", "ConcatFromSequence"] {
+                assert!(!ops.iter().any(|o| o == gone), "{file}: {gone} left in {ops:?}");
+            }
+            // The body once per piece of the split (two), each with its own Range.
+            assert_eq!(ops.iter().filter(|o| *o == "Range").count(), 2);
+            // onnxruntime 1.32 on the same graph and input, every form (tools/zoo_fixtures.py).
+            assert_close(&run(&proto, x()).unwrap(), &[2.5, 3.75, 5.0, 6.25]);
         }
-        // The body once per piece of the split (two), each with its own Range.
-        assert_eq!(ops.iter().filter(|o| *o == "Range").count(), 2);
-        // onnxruntime 1.32 on the same graph and input (tools/zoo_fixtures.py).
-        assert_close(&run(&proto, x()).unwrap(), &[2.5, 3.75, 5.0, 6.25]);
     }
 
     #[test]
     fn ifs_on_the_input_stay() {
-        let mut proto = fixture("if_sequence_map.onnx");
+        let mut proto = fixture("if_sequence_map.dyn.op17.onnx");
         let g = proto.graph.as_mut().unwrap();
         g.node.iter_mut().find(|n| n.op_type == "Shape").unwrap().input[0] = "x".into();
         assert_eq!(apply(&mut proto).total(), 0);
@@ -359,43 +395,44 @@ mod tests {
         use tract_core::ops::element_wise::ElementWiseOp;
         use tract_core::ops::nn::GeluExact;
         let is_gelu = |n: &TypedNode| n.op_as::<ElementWiseOp>().is_some_and(|op| op.0.is::<GeluExact>());
-        let proto = fixture("gelu.onnx");
-        let onnx = tract_onnx::onnx().with_ignore_output_shapes(true).with_ignore_value_info(true);
-        let mut model = onnx
-            .model_for_proto_model(&proto)
-            .unwrap()
-            .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), [1, 8]))
-            .unwrap()
-            .into_typed()
-            .unwrap()
-            .into_decluttered()
-            .unwrap();
-        // tract fuses the chain, and cannot write the fused op as NNEF.
-        assert!(model.nodes().iter().any(is_gelu));
-        assert!(oar_plan::nnef().write_to_tar_with_config(&model, Vec::new(), false, true).is_err());
-        assert_eq!(expand_gelu_exact(&mut model).unwrap(), 1);
-        assert!(!model.nodes().iter().any(is_gelu));
-        let nnef = oar_plan::nnef().write_to_tar_with_config(&model, Vec::new(), false, true).unwrap();
-        let plan = oar_plan::nnef().model_for_read(&mut std::io::Cursor::new(nnef)).unwrap();
-        let x: Vec<f32> = (0..8).map(|i| i as f32 / 2.0 - 2.0).collect();
-        let x = Tensor::from_shape(&[1, 8], &x).unwrap();
-        let y = plan.into_optimized().unwrap().into_runnable().unwrap().run(tvec!(x.into_tvalue())).unwrap();
-        let got: Vec<f32> = y[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect();
-        // onnxruntime 1.32 on the same graph and input (tools/zoo_fixtures.py).
-        let want = [-0.0455, -0.100211, -0.158655, -0.154269, 0.0, 0.345731, 0.841345, 1.399789];
-        for (g, w) in got.iter().zip(want) {
-            assert!((g - w).abs() <= 1e-5, "{g} vs onnxruntime's {w}");
+        for (file, proto) in forms("gelu", &["dyn", "fixed"], &[11, 13]) {
+            let onnx = tract_onnx::onnx().with_ignore_output_shapes(true).with_ignore_value_info(true);
+            let mut model = onnx
+                .model_for_proto_model(&proto)
+                .unwrap()
+                .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), [1, 8]))
+                .unwrap()
+                .into_typed()
+                .unwrap()
+                .into_decluttered()
+                .unwrap();
+            // tract fuses the chain, and cannot write the fused op as NNEF.
+            assert!(model.nodes().iter().any(is_gelu), "{file}");
+            assert!(oar_plan::nnef().write_to_tar_with_config(&model, Vec::new(), false, true).is_err());
+            assert_eq!(expand_gelu_exact(&mut model).unwrap(), 1);
+            assert!(!model.nodes().iter().any(is_gelu));
+            let nnef = oar_plan::nnef().write_to_tar_with_config(&model, Vec::new(), false, true).unwrap();
+            let plan = oar_plan::nnef().model_for_read(&mut std::io::Cursor::new(nnef)).unwrap();
+            let x: Vec<f32> = (0..8).map(|i| i as f32 / 2.0 - 2.0).collect();
+            let x = Tensor::from_shape(&[1, 8], &x).unwrap();
+            let y = plan.into_optimized().unwrap().into_runnable().unwrap().run(tvec!(x.into_tvalue())).unwrap();
+            let got: Vec<f32> = y[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect();
+            // onnxruntime 1.32 on the same graph and input, every form (tools/zoo_fixtures.py).
+            let want = [-0.0455, -0.100211, -0.158655, -0.154269, 0.0, 0.345731, 0.841345, 1.399789];
+            for (g, w) in got.iter().zip(want) {
+                assert!((g - w).abs() <= 1e-5, "{file}: {g} vs onnxruntime's {w}");
+            }
         }
     }
 
     #[test]
     fn adds_that_are_not_a_conv_bias_stay() {
-        let mut proto = fixture("conv_bias_add.onnx");
+        let mut proto = fixture("conv_bias_add.dyn.op13.onnx");
         let g = proto.graph.as_mut().unwrap();
         // The conv output read twice: folding would change the other reader's value.
         g.node.push(identity("c", "c2"));
         assert_eq!(apply(&mut proto).total(), 0);
-        let mut proto = fixture("conv_bias_add.onnx");
+        let mut proto = fixture("conv_bias_add.dyn.op13.onnx");
         // A per-element (not per-channel) addend.
         let b = proto.graph.as_mut().unwrap().initializer.iter_mut().find(|t| t.name == "B").unwrap();
         b.dims = vec![1, 1, 1, 3];
