@@ -154,8 +154,9 @@ def build(name, kind):
     return model, [1, 3, side, side]
 
 
-def export_one(name, kind, out_dir, max_params):
-    """Exports one model into out_dir (runs in its own process)."""
+def export_one(name, kind, out_dir, max_params, form="fixed", opset=13):
+    """Exports one model into out_dir (runs in its own process). `form` "dyn" gives the input a
+    symbolic batch (`InputSpec([None, ...])`, as users' `paddle.jit.save` exports have it)."""
     import numpy as np
     import onnxruntime as ort
     import paddle
@@ -170,7 +171,8 @@ def export_one(name, kind, out_dir, max_params):
         raise SkipModel(f"not exported: {params / 1e6:.1f} M parameters, over this run's --max-params {max_params} M")
     start = time.time()
     tmp = out_dir / "model.tmp"
-    paddle.onnx.export(model, str(tmp), input_spec=[paddle.static.InputSpec(shape, "float32", "x")], opset_version=13)
+    spec = [None, *shape[1:]] if form == "dyn" else shape
+    paddle.onnx.export(model, str(tmp), input_spec=[paddle.static.InputSpec(spec, "float32", "x")], opset_version=opset)
     export_s = time.time() - start
     x = np.random.default_rng(SEED).uniform(-1, 1, size=shape).astype(np.float32)
     sess = ort.InferenceSession(str(tmp) + ".onnx", providers=["CPUExecutionProvider"])
@@ -182,7 +184,7 @@ def export_one(name, kind, out_dir, max_params):
     meta = {
         "name": name, "kind": kind, "shape": shape, "params": params, "outputs": len(outputs),
         "onnx_bytes": (out_dir / "model.onnx").stat().st_size, "export_s": round(export_s, 1),
-        "paddle": paddle.__version__, "seed": SEED,
+        "paddle": paddle.__version__, "seed": SEED, "form": form, "opset": opset,
     }
     zoo_table.write_json(out_dir / "export.json", meta)
 
@@ -199,12 +201,13 @@ def model_dir(out, name):
     return Path(out) / zoo_table.safe_dir(name)
 
 
-def run_child(name, kind, out, max_params, timeout):
+def run_child(name, kind, out, max_params, timeout, form, opset):
     d = model_dir(out, name)
     if (d / "export.json").exists() or (d / "error.json").exists():
         return "cached"
     d.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, __file__, "--one", name, "--kind", kind, "--out", str(out), "--max-params", str(max_params)]
+    cmd = [sys.executable, __file__, "--one", name, "--kind", kind, "--out", str(out), "--max-params", str(max_params),
+           "--form", form, "--opset", str(opset)]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if p.returncode == 0:
@@ -247,6 +250,9 @@ def main():
     ap.add_argument("--max-params", type=float, default=30, help="skip models over this many million parameters (0: none)")
     ap.add_argument("--timeout", type=int, default=600, help="seconds allowed per export")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--form", choices=["fixed", "dyn"], default="fixed",
+                    help="fixed: batch 1 (the zoo table's exports); dyn: a symbolic batch, as users' exports have it")
+    ap.add_argument("--opset", type=int, default=13)
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--kind", help=argparse.SUPPRESS)
     ap.add_argument("names", nargs="*")
@@ -254,7 +260,7 @@ def main():
 
     if args.one:
         try:
-            export_one(args.one, args.kind, model_dir(args.out, args.one), args.max_params)
+            export_one(args.one, args.kind, model_dir(args.out, args.one), args.max_params, args.form, args.opset)
         except (SkipModel, DefinitionError) as e:
             print(f"{type(e).__name__}: {e}", file=sys.stderr)
             sys.exit(3)
@@ -281,7 +287,7 @@ def main():
     counts = {}
     for i, (family, name, kind) in enumerate(todo, 1):
         t = time.time()
-        result = run_child(name, kind, args.out, args.max_params, args.timeout)
+        result = run_child(name, kind, args.out, args.max_params, args.timeout, args.form, args.opset)
         counts[result] = counts.get(result, 0) + 1
         print(f"[{i}/{len(todo)}] {family} {name}: {result} ({time.time() - t:.0f} s)", flush=True)
     print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())))

@@ -11,6 +11,12 @@ Options: --out DIR (exported models and results; default $OAR_HOME/zoo), --venv 
 ~/.cache/oar-zoo/venv), --oar PATH (default $CARGO_TARGET_DIR/debug/oar or target/debug/oar),
 --seed FILE (the seed list, default ../shared/zoo/models.tsv beside the repository), --runs N.
 Steps can be skipped: --no-export, --no-conform, --no-write.
+
+The zoo table comes from batch-1 exports at opset 13. `--form dyn` (a symbolic batch, as users'
+`paddle.jit.save` exports have it) and `--opset 11` check that the compiler's pattern fixes hold on
+those exports too; they go to $OAR_HOME/zoo-FORM-opN and write no table:
+
+    python3 tools/zoo_run.py --set ci --form dyn --opset 11 --check LeViT_128S
 """
 
 import argparse
@@ -102,7 +108,10 @@ def conform_one(d, oar, runs):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, default=Path(os.environ.get("OAR_HOME", Path.home() / ".cache" / "oar")) / "zoo")
+    ap.add_argument("--out", type=Path, help="default $OAR_HOME/zoo (other forms: zoo-FORM-opN)")
+    ap.add_argument("--form", choices=["fixed", "dyn"], default="fixed")
+    ap.add_argument("--opset", type=int, default=13)
+    ap.add_argument("names", nargs="*", help="models to add to the set (e.g. LeViT_128S)")
     ap.add_argument("--venv", type=Path, default=Path.home() / ".cache" / "oar-zoo" / "venv")
     ap.add_argument("--oar", default=os.environ.get("OAR_BIN") or str(Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target")) / "debug" / "oar"))
     ap.add_argument("--seed", type=Path, default=zoo_table.DEFAULT_SEED)
@@ -116,6 +125,12 @@ def main():
     ap.add_argument("--no-conform", action="store_true")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
+    default_form = (args.form, args.opset) == ("fixed", 13)
+    if args.out is None:
+        home = Path(os.environ.get("OAR_HOME", Path.home() / ".cache" / "oar"))
+        args.out = home / ("zoo" if default_form else f"zoo-{args.form}-op{args.opset}")
+    if not default_form:
+        args.no_write = True  # the table is of the batch-1, opset-13 exports
 
     py = setup(args.venv) if args.setup else args.venv / "bin" / "python"
     if Path(sys.prefix).resolve() != args.venv.resolve():
@@ -125,16 +140,24 @@ def main():
         os.execv(str(py), [str(py), __file__, *[a for a in sys.argv[1:] if a != "--setup"]])
     env = dict(os.environ, OAR_ZOO_SEED=str(args.seed))
     if not args.no_export:
-        subprocess.run([str(py), str(REPO / "tools" / "zoo_export.py"), "--out", str(args.out), "--set", args.set,
-                        "--max-params", str(args.max_params)], check=True, env=env)
+        sets = [] if args.names and args.set == "all" else ["--set", args.set]
+        subprocess.run([str(py), str(REPO / "tools" / "zoo_export.py"), "--out", str(args.out), *sets,
+                        "--max-params", str(args.max_params), "--form", args.form, "--opset", str(args.opset),
+                        *args.names], check=True, env=env)
+        if args.names and args.set == "ci":
+            # the CI set and the named models (zoo_export takes names or a set, not both)
+            subprocess.run([str(py), str(REPO / "tools" / "zoo_export.py"), "--out", str(args.out), "--set", "ci",
+                            "--max-params", str(args.max_params), "--form", args.form, "--opset", str(args.opset)],
+                           check=True, env=env)
     names = None
-    if args.set == "ci":
-        sys.path.insert(0, str(REPO / "tools"))
-        from zoo_export import CI_MAX_BYTES, CI_SET, model_dir
+    sys.path.insert(0, str(REPO / "tools"))
+    from zoo_export import CI_MAX_BYTES, CI_SET, model_dir
 
-        names = {model_dir(args.out, n).name for n in CI_SET}
+    if args.set == "ci" or args.names:
+        names = {model_dir(args.out, n).name for n in (CI_SET if args.set == "ci" else []) + args.names}
     failed = [n for n in sorted(names or []) if not (args.out / n / "export.json").exists()]
-    for n in sorted(names or []):
+    ci_names = sorted(model_dir(args.out, n).name for n in CI_SET) if args.set == "ci" else []
+    for n in ci_names:
         size = (args.out / n / "model.onnx").stat().st_size if (args.out / n / "model.onnx").exists() else 0
         if size > CI_MAX_BYTES:
             print(f"{n}: {size / 2**20:.1f} MB, over the CI set's {CI_MAX_BYTES >> 20} MB", flush=True)
