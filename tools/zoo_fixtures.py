@@ -55,8 +55,10 @@ def conv_bias_add(form, opset):
 
 def strided_slice_after_reshape(form, opset):
     """LeViT's subsampling of its token grid: Reshape to a grid, Slice with steps 2, Reshape back.
-    The Reshape targets' batch is 1 (fixed), -1 (dyn) or 0 (dyn0)."""
-    n, lead = {"fixed": (1, 1), "dyn": (BATCH, -1), "dyn0": (BATCH, 0)}[form]
+    The Reshape targets' batch is 1 (fixed), -1 (dyn) or 0 (dyn0); `dynshape` computes the grid
+    target as paddle2onnx 2.1 writes it for a dynamic batch: Concat(Unsqueeze(Shape(x)[0]), 4, 4, 3)
+    through Identity nodes."""
+    n, lead = {"fixed": (1, 1), "dyn": (BATCH, -1), "dyn0": (BATCH, 0), "dynshape": (BATCH, -1)}[form]
     x = (np.arange(48, dtype=np.float32) / 8 - 3).reshape(1, 16, 3)
     big = np.iinfo(np.int32).max
     nodes = [
@@ -68,6 +70,20 @@ def strided_slice_after_reshape(form, opset):
     inits = {"grid": np.array([lead, 4, 4, 3], dtype=np.int64), "starts": np.array([0, 0], dtype=np.int64),
              "ends": np.array([big, big], dtype=np.int64), "steps": np.array([2, 2], dtype=np.int64),
              "tokens": np.array([lead, 4, 3], dtype=np.int64)}
+    if form == "dynshape":
+        del inits["grid"]
+        inits.update({"zero": np.array(0, dtype=np.int64), "g1": np.array([4], dtype=np.int64),
+                      "g2": np.array([4], dtype=np.int64), "g3": np.array([3], dtype=np.int64)})
+        unsqueeze = (h.make_node("Unsqueeze", ["batch"], ["batch1"], axes=[0]) if opset < 13 else
+                     h.make_node("Unsqueeze", ["batch", "axis0"], ["batch1"]))
+        if opset >= 13:
+            inits["axis0"] = np.array([0], dtype=np.int64)
+        nodes = [h.make_node("Shape", ["x"], ["xshape"]),
+                 h.make_node("Gather", ["xshape", "zero"], ["batch"], axis=0),
+                 unsqueeze,
+                 h.make_node("Concat", ["batch1", "g1", "g2", "g3"], ["grid_c"], axis=0),
+                 h.make_node("Identity", ["grid_c"], ["grid"]),
+                 *nodes]
     save("strided_slice_after_reshape", nodes, [h.make_tensor_value_info("x", T.FLOAT, [n, 16, 3])],
          [h.make_tensor_value_info("y", T.FLOAT, [n, 4, 3])], inits, {"x": x},
          opset, f"strided_slice_after_reshape.{form}.op{opset}.onnx")
@@ -168,7 +184,7 @@ if __name__ == "__main__":
         for form in FORMS:
             conv_bias_add(form, opset)
             gelu(form, opset)
-        for form in ("dyn", "dyn0", "fixed"):
+        for form in ("dyn", "dyn0", "dynshape", "fixed"):
             strided_slice_after_reshape(form, opset)
     for form in FORMS:
         if_sequence_map(form)

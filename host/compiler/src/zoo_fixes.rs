@@ -57,7 +57,7 @@ fn strided_slices_after_reshape(graph: &mut GraphProto) -> usize {
         }
         let arg = |i: usize| consts.get(&node.input[i]);
         let (Some(shape), Some(starts), Some(ends), Some(axes), Some(steps)) =
-            (consts.get(&reshape.input[1]), arg(1), arg(2), arg(3), arg(4))
+            (shape_vector(graph, &producer, &consts, &reshape.input[1], 0), arg(1), arg(2), arg(3), arg(4))
         else {
             continue;
         };
@@ -68,8 +68,9 @@ fn strided_slices_after_reshape(graph: &mut GraphProto) -> usize {
         let gathers: Option<Vec<(i64, Vec<i64>)>> = (0..axes.len())
             .map(|k| {
                 let axis = if axes[k] < 0 { axes[k] + rank } else { axes[k] };
-                let dim = *shape.get(usize::try_from(axis).ok()?)?;
-                // 0 and -1 are sizes known only when the graph runs.
+                // Unknown (computed from the input's shape), 0 and -1 are sizes known only when the
+                // graph runs.
+                let dim = (*shape.get(usize::try_from(axis).ok()?)?)?;
                 (dim > 0).then_some(())?;
                 let step = *steps.get(k)?;
                 (step > 0).then_some(())?;
@@ -111,6 +112,42 @@ fn strided_slices_after_reshape(graph: &mut GraphProto) -> usize {
         graph.node.splice(ix..ix, nodes);
     }
     count
+}
+
+/// The elements of a 1-D shape tensor, each known (a constant) or not (`None`, e.g. the batch read
+/// from the input's `Shape`): a constant, or a `Concat` of constants and `Unsqueeze`d scalars, through
+/// `Identity` and `Cast` — how paddle2onnx writes a Reshape target with a dynamic batch.
+fn shape_vector(
+    graph: &GraphProto,
+    producer: &HashMap<String, usize>,
+    consts: &HashMap<String, Vec<i64>>,
+    name: &str,
+    depth: usize,
+) -> Option<Vec<Option<i64>>> {
+    if let Some(v) = consts.get(name) {
+        return Some(v.iter().map(|&d| Some(d)).collect());
+    }
+    let node = &graph.node[*producer.get(name)?];
+    // Bounded: a shape is a short chain of nodes; a cycle or a deep graph is not one.
+    if depth > 16 {
+        return None;
+    }
+    match node.op_type.as_str() {
+        "Identity" | "Cast" => shape_vector(graph, producer, consts, &node.input[0], depth + 1),
+        "Concat" => {
+            let mut out = vec![];
+            for input in &node.input {
+                match shape_vector(graph, producer, consts, input, depth + 1) {
+                    Some(v) => out.extend(v),
+                    // A scalar made 1-D: one element, its value known only when the graph runs.
+                    None if producer.get(input).is_some_and(|&p| graph.node[p].op_type == "Unsqueeze") => out.push(None),
+                    None => return None,
+                }
+            }
+            Some(out)
+        }
+        _ => None,
+    }
 }
 
 /// Int64 tensors known before running: initializers and `Constant` nodes.
@@ -330,12 +367,14 @@ mod tests {
 
     #[test]
     fn strided_slices_after_reshapes_become_gathers_and_match_onnxruntime() {
-        // dyn / dyn0: the Reshape targets' batch is -1 / 0, as dynamic-batch exports write it.
-        for (file, mut proto) in forms("strided_slice_after_reshape", &["dyn", "dyn0", "fixed"], &[11, 13]) {
+        // dyn / dyn0: the Reshape targets' batch is -1 / 0; dynshape: the grid target computed
+        // from the input's shape, as paddle2onnx writes dynamic-batch exports (LeViT).
+        for (file, mut proto) in forms("strided_slice_after_reshape", &["dyn", "dyn0", "dynshape", "fixed"], &[11, 13]) {
             let x: Vec<f32> = (0..48).map(|i| i as f32 / 8.0 - 3.0).collect();
             let x = Tensor::from_shape(&[1, 16, 3], &x).unwrap();
             assert_eq!(apply(&mut proto), Fixed { strided_slices: 1, ..Default::default() }, "{file}");
             let ops: Vec<_> = proto.graph.as_ref().unwrap().node.iter().map(|n| n.op_type.clone()).collect();
+            let ops: Vec<&str> = ops.iter().map(String::as_str).skip_while(|o| *o != "Reshape").collect();
             assert_eq!(ops, ["Reshape", "Constant", "Gather", "Gather", "Reshape"], "{file}");
             // onnxruntime 1.32 on the same graph and input, every form (tools/zoo_fixtures.py).
             let want = [-3.0, -2.875, -2.75, -2.25, -2.125, -2.0, 0.0, 0.125, 0.25, 0.75, 0.875, 1.0];
