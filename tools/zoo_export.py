@@ -276,11 +276,12 @@ def main():
         return
     if not args.out:
         ap.error("--out DIR is required")
-    wanted = set(args.names) or (set(CI_SET) if args.set == "ci" else None)
+    # The named models, plus the CI set with --set ci; neither: every model.
+    wanted = set(args.names) | (set(CI_SET) if args.set == "ci" else set()) or None
     todo = [(f, n, k) for f, n, k in cat if wanted is None or n in wanted]
     if args.names:
-        # In the order given (smallest first, say), not the seed list's.
-        todo.sort(key=lambda t: args.names.index(t[1]))
+        # Named ones first, in the order given (smallest first, say), then the rest in the seed list's.
+        todo.sort(key=lambda t: args.names.index(t[1]) if t[1] in args.names else len(args.names))
     missing = (wanted or set()) - {n for _, n, _ in todo}
     if missing:
         print(f"not in the catalogue, skipped: {', '.join(sorted(missing))} (see --list)", file=sys.stderr)

@@ -140,15 +140,9 @@ def main():
         os.execv(str(py), [str(py), __file__, *[a for a in sys.argv[1:] if a != "--setup"]])
     env = dict(os.environ, OAR_ZOO_SEED=str(args.seed))
     if not args.no_export:
-        sets = [] if args.names and args.set == "all" else ["--set", args.set]
-        subprocess.run([str(py), str(REPO / "tools" / "zoo_export.py"), "--out", str(args.out), *sets,
+        subprocess.run([str(py), str(REPO / "tools" / "zoo_export.py"), "--out", str(args.out), "--set", args.set,
                         "--max-params", str(args.max_params), "--form", args.form, "--opset", str(args.opset),
                         *args.names], check=True, env=env)
-        if args.names and args.set == "ci":
-            # the CI set and the named models (zoo_export takes names or a set, not both)
-            subprocess.run([str(py), str(REPO / "tools" / "zoo_export.py"), "--out", str(args.out), "--set", "ci",
-                            "--max-params", str(args.max_params), "--form", args.form, "--opset", str(args.opset)],
-                           check=True, env=env)
     names = None
     sys.path.insert(0, str(REPO / "tools"))
     from zoo_export import CI_MAX_BYTES, CI_SET, model_dir

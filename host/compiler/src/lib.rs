@@ -6,7 +6,7 @@
 use oar_plan::tract::*;
 use oar_plan::{
     join_labels, sha256_hex, write_plan, InputSpec, LabelsInfo, Layout, Manifest, ModelInfo, ResizePolicy, TensorSpec,
-    FORMAT_VERSION, LABELS_ENTRY, MODEL_ENTRY,
+    LABELS_ENTRY, MODEL_ENTRY,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -178,23 +178,12 @@ fn prepare_with(src: &SourceModel, keep_pointwise: bool) -> Result<Prepared, Com
     // properties keeps the plan small.
     typed.properties.retain(|k, _| !k.starts_with("onnx."));
 
+    let model = ModelInfo { id: src.id.clone(), task: src.task, source: src.origin.clone(), sha256: sha256_hex(&bytes) };
     let manifest = Manifest {
-        format: FORMAT_VERSION,
-        compiler: COMPILER.into(),
-        model: ModelInfo {
-            id: src.id.clone(),
-            task: src.task,
-            source: src.origin.clone(),
-            sha256: sha256_hex(&bytes),
-        },
-        input: src.input.clone(),
         outputs: output_specs(&typed),
         post: src.post.clone(),
         labels: labels.as_ref().map(|l| LabelsInfo { entry: LABELS_ENTRY.into(), count: l.len() }),
-        quantization: None,
-        accuracy: None,
-        required_ops: vec![],
-        entries: Default::default(),
+        ..Manifest::new(COMPILER, model, src.input.clone())
     };
     Ok(Prepared { typed, manifest, labels, path: src.path.clone() })
 }

@@ -5,7 +5,7 @@ use oar_eval::{evaluator, EvalError};
 use oar_plan::tract::tract_core::ops::math::{add, mul};
 use oar_plan::tract::tract_core::ops::nn::{Reduce, Reducer};
 use oar_plan::tract::*;
-use oar_plan::{ColorOrder, InputSpec, Layout, Manifest, ModelInfo, ResizePolicy, FORMAT_VERSION};
+use oar_plan::{InputSpec, Manifest, ModelInfo, ResizePolicy};
 use std::path::{Path, PathBuf};
 
 fn data(sub: &str) -> PathBuf {
@@ -13,27 +13,9 @@ fn data(sub: &str) -> PathBuf {
 }
 
 fn manifest(task: &str) -> Manifest {
-    Manifest {
-        format: FORMAT_VERSION,
-        compiler: "test".into(),
-        model: ModelInfo { id: "tiny".into(), task: task.parse().unwrap(), source: "test".into(), sha256: String::new() },
-        input: InputSpec {
-            name: "x".into(),
-            layout: Layout::NCHW,
-            color: ColorOrder::Rgb,
-            scale: 1.0 / 255.0,
-            mean: [0.0; 3],
-            std: [1.0; 3],
-            resize: ResizePolicy::Stretch { width: 16, height: 16 },
-        },
-        outputs: vec![],
-        post: toml::toml! { softmax = true },
-        labels: None,
-        quantization: None,
-        accuracy: None,
-        entries: Default::default(),
-        required_ops: vec![],
-    }
+    let model = ModelInfo { id: "tiny".into(), task: task.parse().unwrap(), source: "test".into(), sha256: String::new() };
+    let input = InputSpec { scale: 1.0 / 255.0, ..InputSpec::raw("x", ResizePolicy::Stretch { width: 16, height: 16 }) };
+    Manifest { post: toml::toml! { softmax = true }, ..Manifest::new("test", model, input) }
 }
 
 /// Mean of each channel, times `sign`: [1, 3, 1, 1] logits.

@@ -322,27 +322,9 @@ impl Calibrator {
 
 /// Engines need a manifest; calibration only uses the graph.
 pub(crate) fn calibration_manifest() -> oar_plan::Manifest {
-    oar_plan::Manifest {
-        format: oar_plan::FORMAT_VERSION,
-        compiler: crate::COMPILER.into(),
-        model: oar_plan::ModelInfo { id: "calibration".into(), task: oar_plan::Task::Raw, source: String::new(), sha256: String::new() },
-        input: oar_plan::InputSpec {
-            name: "input".into(),
-            layout: oar_plan::Layout::NCHW,
-            color: oar_plan::ColorOrder::Rgb,
-            scale: 1.0,
-            mean: [0.0; 3],
-            std: [1.0; 3],
-            resize: oar_plan::ResizePolicy::Stretch { width: 0, height: 0 },
-        },
-        outputs: vec![],
-        post: Default::default(),
-        labels: None,
-        quantization: None,
-        accuracy: None,
-        entries: Default::default(),
-        required_ops: vec![],
-    }
+    let model = oar_plan::ModelInfo { id: "calibration".into(), task: oar_plan::Task::Raw, source: String::new(), sha256: String::new() };
+    let input = oar_plan::InputSpec::raw("input", oar_plan::ResizePolicy::Stretch { width: 0, height: 0 });
+    oar_plan::Manifest::new(crate::COMPILER, model, input)
 }
 
 /// Runs the float model on every calibration input (one tensor for input 0 each) and histograms
