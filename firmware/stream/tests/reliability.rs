@@ -142,6 +142,9 @@ fn abuse(kind: usize, addr: SocketAddr, stop: &AtomicBool, seen: &Seen) {
     }
 }
 
+/// Left out under QEMU by name (`abusive_clients`, tests/qemu.sh): the 200 abuser threads share
+/// the emulated process with the server, so a timeout there measures QEMU's scheduling.
+///
 /// 200 abusive clients (110 slowloris, 40 with 100 KB headers, 30 resetting, 20 stream clients
 /// that never read) for `OAR_ABUSE_SECS` (default 12; the minute: 60), while a well-behaved
 /// client asks for `/` and `/metrics` four times a second and a paced pipeline runs.
