@@ -348,7 +348,7 @@ fn the_python_decoder_agrees_with_the_rust_one_on_mutated_frames() {
     let dir = tempfile::tempdir().unwrap();
     let capture = dir.path().join("capture.bin");
     std::fs::write(&capture, &wire).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/serial_decode.py");
+    let script = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../../tools/serial_decode.py");
     let out = std::process::Command::new("python3")
         .arg(&script)
         .arg(&capture)

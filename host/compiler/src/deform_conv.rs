@@ -143,7 +143,7 @@ mod tests {
     use tract_onnx::prelude::{Framework, InferenceFact, InferenceModelExt};
 
     fn data(name: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/zoo").join(name)
+        Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../../tests/data/zoo").join(name)
     }
 
     /// A little-endian f32 .npy (version 1, C order), as numpy writes it.

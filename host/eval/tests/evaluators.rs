@@ -9,7 +9,7 @@ use oar_plan::{InputSpec, Manifest, ModelInfo, ResizePolicy};
 use std::path::{Path, PathBuf};
 
 fn data(sub: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(sub)
+    Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../../tests/data").join(sub)
 }
 
 fn manifest(task: &str) -> Manifest {

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 /// `tests/data/<sub>` of the repository.
 pub fn data(sub: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(sub)
+    Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../../tests/data").join(sub)
 }
 
 pub fn read_jsonl(path: &Path) -> Vec<Value> {
