@@ -15,6 +15,8 @@
 #                  `oar ocr --json` with the same plan files: same texts, boxes within 1 px, scores
 #                  within 1e-3. Plans come from $OAR_HOME/plans; missing ones are fetched and compiled
 #                  with the host binary (`oar fetch --compile ppocr-v4-det ppocr-v2-cls ppocr-v4-rec`).
+#                  Also a plan of tensors: `oar-edge infer` on tests/data/tensors (token ids, two
+#                  lengths) must match onnxruntime's outputs.
 #   --only T       run one target family only (aarch64, armv7 or riscv64).
 #   --keep-going   do not stop at the first failing step.
 #
@@ -243,11 +245,40 @@ PY
     rm -rf "$out"
     return $rc
 }
+# A plan that is not an image on the board: the host compiles tests/data/tensors/token_encoder.onnx
+# (int64 ids, symbolic length), the device binary runs it with `oar-edge infer` on both cases
+# (lengths 5 and 11); its .npy outputs must match onnxruntime's within 1e-5.
+infer_golden() {
+    local data=tests/data/tensors out tdir
+    out=$(mktemp -d)
+    tdir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+    local edge="${OAR_EDGE_BIN:-$tdir/$A64/$PROFILE/oar-edge}" oar="$tdir/debug/oar"
+    local runner="qemu-aarch64 -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib"
+    "$oar" compile $data/token_encoder.onnx -o "$out/te.oar" || return 1
+    local cpu case rc=0
+    for cpu in $CPUS_OCR; do
+        for case in a b; do
+            QEMU_CPU=$cpu $runner "$edge" infer "$out/te.oar" --input $data/$case/input_0.npy --input $data/$case/input_1.npy \
+                -o "$out/$cpu-$case" || { rc=1; continue; }
+            python3 - "$out/$cpu-$case" $data/$case <<'PY' || rc=1
+import sys
+import numpy as np
+got, want = sys.argv[1], sys.argv[2]
+worst = max(float(np.abs(np.load(f"{got}/output_{i}.npy") - np.load(f"{want}/output_{i}.npy")).max()) for i in range(2))
+print(f"  {want}: max abs error {worst:.2e} vs onnxruntime")
+sys.exit(0 if worst < 1e-5 else 1)
+PY
+        done
+    done
+    rm -rf "$out"
+    return $rc
+}
 if [ $OCR -eq 1 ] && wanted aarch64; then
     # The host reference is the binary `cargo test --workspace` builds (same features: no rebuild);
     # the device binary was built with the aarch64 suite (oar-edge is part of it with --ocr).
     step "build  host oar (x86, reference)" cargo test --workspace --no-run
     step "ocr golden  $A64 cpu=[$CPUS_OCR] vs x86" ocr_golden
+    step "infer golden $A64 cpu=[$CPUS_OCR] token encoder vs onnxruntime" infer_golden
 fi
 
 summary

@@ -179,6 +179,70 @@ def deform_conv():
         np.save(OUT / f"deform_conv_output_{i}.npy", y)
 
 
+def token_encoder():
+    """A plan that is not an image: a one-layer attention encoder as ERNIE / BERT exports have it,
+    on token ids and segment ids (int64, 1 x seq, `seq` symbolic): word + segment + position
+    embeddings (Gather; positions sliced to the sequence's length from Shape), LayerNorm, one
+    self-attention head (MatMul, Softmax over the sequence), GELU, then the per-token states and
+    their mean. Written to tests/data/tensors/ with two cases, lengths 5 and 11, each a folder of
+    input_N.npy and onnxruntime's output_N.npy (what `oar conform --case` reads)."""
+    out = OUT.parent / "tensors"
+    rng = np.random.default_rng(11)
+    vocab, types, max_len, d = 50, 2, 32, 8
+    f = lambda *s, scale=0.5: (rng.standard_normal(s) * scale).astype(np.float32)
+    inits = {"word": f(vocab, d), "seg": f(types, d), "pos": f(max_len, d), "gamma": 1 + f(d, scale=0.1), "beta": f(d, scale=0.1),
+             "wq": f(d, d), "wk": f(d, d), "wv": f(d, d), "wo": f(d, d), "scale": np.array(d ** -0.5, np.float32),
+             "zero": np.array([0], np.int64), "one": np.array([1], np.int64), "sqrt2": np.array(2 ** 0.5, np.float32),
+             "half": np.array(0.5, np.float32), "onef": np.array(1.0, np.float32)}
+    nodes = [
+        h.make_node("Gather", ["word", "input_ids"], ["we"]),
+        h.make_node("Gather", ["seg", "token_type_ids"], ["se"]),
+        h.make_node("Shape", ["input_ids"], ["shape"]),
+        h.make_node("Constant", [], ["shape_end"], value=nh.from_array(np.array([2], np.int64))),
+        h.make_node("Slice", ["shape", "one", "shape_end"], ["len"]),
+        h.make_node("Slice", ["pos", "zero", "len", "zero"], ["pe"]),
+        h.make_node("Add", ["we", "se"], ["e1"]),
+        h.make_node("Add", ["e1", "pe"], ["e"]),
+        h.make_node("LayerNormalization", ["e", "gamma", "beta"], ["x"], axis=-1, epsilon=1e-5),
+        h.make_node("MatMul", ["x", "wq"], ["q"]),
+        h.make_node("MatMul", ["x", "wk"], ["k"]),
+        h.make_node("MatMul", ["x", "wv"], ["v"]),
+        h.make_node("Transpose", ["k"], ["kt"], perm=[0, 2, 1]),
+        h.make_node("MatMul", ["q", "kt"], ["qk"]),
+        h.make_node("Mul", ["qk", "scale"], ["logits"]),
+        h.make_node("Softmax", ["logits"], ["att"], axis=-1),
+        h.make_node("MatMul", ["att", "v"], ["ctx"]),
+        h.make_node("MatMul", ["ctx", "wo"], ["o"]),
+        h.make_node("Add", ["o", "x"], ["r"]),
+        # GELU as paddle2onnx writes it: 0.5 x (1 + erf(x / sqrt 2)).
+        h.make_node("Div", ["r", "sqrt2"], ["rs"]),
+        h.make_node("Erf", ["rs"], ["erf"]),
+        h.make_node("Add", ["erf", "onef"], ["erf1"]),
+        h.make_node("Mul", ["r", "erf1"], ["g1"]),
+        h.make_node("Mul", ["g1", "half"], ["hidden"]),
+        h.make_node("ReduceMean", ["hidden"], ["pooled"], axes=[1], keepdims=0),
+    ]
+    ids = lambda n: [h.make_tensor_value_info(k, T.INT64, [1, "seq"]) for k in ("input_ids", "token_type_ids")][n]
+    g = h.make_graph(nodes, "token_encoder", [ids(0), ids(1)],
+                     [h.make_tensor_value_info("hidden", T.FLOAT, [1, "seq", d]), h.make_tensor_value_info("pooled", T.FLOAT, [1, d])],
+                     [nh.from_array(v, k) for k, v in inits.items()])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    out.mkdir(parents=True, exist_ok=True)
+    onnx.save(m, out / "token_encoder.onnx")
+    sess = ort.InferenceSession(str(out / "token_encoder.onnx"), providers=["CPUExecutionProvider"])
+    for case, n in (("a", 5), ("b", 11)):
+        feed = {"input_ids": rng.integers(0, vocab, (1, n)).astype(np.int64),
+                "token_type_ids": (np.arange(n) >= n // 2).astype(np.int64)[None]}
+        (out / case).mkdir(exist_ok=True)
+        for i, k in enumerate(("input_ids", "token_type_ids")):
+            np.save(out / case / f"input_{i}.npy", feed[k])
+        for i, y in enumerate(sess.run(None, feed)):
+            np.save(out / case / f"output_{i}.npy", y)
+        print(f"token_encoder {case}: seq {n}, pooled {sess.run(None, feed)[1][0, :3]}")
+
+
 if __name__ == "__main__":
     for opset in OPSETS:
         for form in FORMS:
@@ -189,3 +253,4 @@ if __name__ == "__main__":
     for form in FORMS:
         if_sequence_map(form)
     deform_conv()
+    token_encoder()

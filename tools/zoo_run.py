@@ -56,15 +56,15 @@ def setup(venv):
     return py
 
 
-def ort_latency(model, x, runs):
-    """onnxruntime's outputs and median latency (ms) on one thread."""
+def ort_latency(model, xs, runs):
+    """onnxruntime's median latency (ms) on one thread, on the inputs `xs` in the model's order."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     sess = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
-    feed = {sess.get_inputs()[0].name: x}
+    feed = {i.name: x for i, x in zip(sess.get_inputs(), xs)}
     t = time.perf_counter()
     for _ in range(2):
         sess.run(None, feed)
@@ -83,10 +83,19 @@ def conform_one(d, oar, runs):
     import numpy as np
 
     meta = json.loads((d / "export.json").read_text())
-    x = np.load(d / "input.npy")
-    ort_ms, runs = ort_latency(d / "model.onnx", x, runs)
-    expects = [a for i in range(meta["outputs"]) for a in ("--expect", str(d / f"output_{i}.npy"))]
-    cmd = [oar, "conform", str(d / "model.onnx"), "--input", str(d / "input.npy"), *expects,
+    if (d / "a").is_dir():
+        # Tensor models (tools/zoo_export_seq.py): case folders a/ (and b/, a second length), each
+        # of input_N.npy and output_N.npy; one plan is checked on both.
+        cases = [c for c in (d / "a", d / "b") if c.is_dir()]
+        xs = [np.load(p) for p in sorted(cases[0].glob("input_*.npy"), key=lambda p: int(p.stem.split("_")[1]))]
+        args = [a for c in cases for a in ("--case", str(c))]
+        ref_dir = cases[0]
+    else:
+        xs = [np.load(d / "input.npy")]
+        args = ["--input", str(d / "input.npy"), *[a for i in range(meta["outputs"]) for a in ("--expect", str(d / f"output_{i}.npy"))]]
+        ref_dir = d
+    ort_ms, runs = ort_latency(d / "model.onnx", xs, runs)
+    cmd = [oar, "conform", str(d / "model.onnx"), *args,
            "--runs", str(runs), "--threads", "1", "--ort-ms", f"{ort_ms:.4f}", "--json"]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode in (0, 1) and p.stdout.strip():
@@ -98,7 +107,7 @@ def conform_one(d, oar, runs):
     # The cargo profile the binary was built with (target/<profile>/oar): debug times are not release times.
     result["oar_build"] = Path(oar).resolve().parent.name
     # Seeded weights can drive an output to all zeros, which proves nothing: zoo_table.py tells.
-    refs = [np.load(d / f"output_{i}.npy") for i in range(meta["outputs"])]
+    refs = [np.load(ref_dir / f"output_{i}.npy") for i in range(meta["outputs"])]
     result["ref_max"] = [float(np.abs(r).max(initial=0)) for r in refs]
     # ppdet's heads start from zero weights: their seeded outputs can be one value repeated (zoo_det.py spreads them).
     result["ref_constant"] = [bool(r.size > 1 and np.all(r == r.flat[0])) for r in refs]
@@ -166,7 +175,7 @@ def main():
             ok = r.get("conformant", False)
             if not ok:
                 failed.append(d.name)
-            detail = r.get("error") or f"rel {max(o['max_rel'] for o in r['outputs']):.1e}, oar {r['oar_ms']:.1f} ms, ort {r['ort_ms']:.1f} ms"
+            detail = r.get("error") or f"rel {max(o['max_rel'] for c in r.get('cases', [r]) for o in c['outputs']):.1e}, oar {r['oar_ms']:.1f} ms, ort {r['ort_ms']:.1f} ms"
             print(f"[{i}/{len(dirs)}] {d.name}: {'conformant' if ok else 'FAILED'} ({detail})", flush=True)
         print(f"zoo conformance: {len(dirs) - len(set(failed) & {d.name for d in dirs})} passed, {len(failed)} failed")
     if not args.no_write:

@@ -9,7 +9,7 @@ use oar_stream::protocol::{encode, Message};
 use std::path::Path;
 
 fn put(target: &str, name: &str, data: &[u8]) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(target);
+    let dir = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("corpus").join(target);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(name), data).unwrap();
 }
@@ -54,7 +54,7 @@ fn main() {
     put("image", "thin-1x1000.png", &encoded(image::RgbImage::new(1, 1000), image::ImageFormat::Png));
     put("image", "thin-1000x1.jpg", &encoded(image::RgbImage::new(1000, 1), image::ImageFormat::Jpeg));
 
-    for e in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/pipelines")).unwrap() {
+    for e in std::fs::read_dir(Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../examples/pipelines")).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "toml") {
             put("pipeline_toml", &p.file_name().unwrap().to_string_lossy(), &std::fs::read(&p).unwrap());
@@ -67,6 +67,16 @@ fn main() {
           [detector]\nplan = \"d\"\nlimit_side = 120\nscore_thresh = 0.5\n[pipeline]\nfps = 10.0\ncapacity = 2\n\
           [ocr]\nrec = \"r\"\nunsure_below = 0.9\npad = 0.1\n[[sink]]\nkind = \"jsonl\"\npath = \"t.jsonl\"\n",
     );
+
+    // .npy inputs and outputs of `oar infer`: token ids, a float tensor, a mask, a scalar.
+    for (name, t) in [
+        ("ids_i64.npy", Tensor::from_shape(&[1, 5], &[101i64, 7, 0, 49, 102]).unwrap()),
+        ("hidden_f32.npy", Tensor::from_shape(&[1, 2, 3], &[0.5f32, -1.0, 2.0, f32::NAN, 1e-30, 3.0]).unwrap()),
+        ("mask_bool.npy", Tensor::from_shape(&[1, 3], &[true, false, true]).unwrap()),
+        ("scalar_u8.npy", Tensor::from_shape::<u8>(&[], &[7]).unwrap()),
+    ] {
+        put("npy", name, &oar_plan::npy::to_bytes(&t).unwrap());
+    }
 
     for (name, header, frame_len) in
         [("420.y4m", "W4 H4 F25:1 Ip A1:1 C420jpeg", 16 + 8), ("444.y4m", "W2 H2 C444", 12), ("mono.y4m", "W3 H2 Cmono", 6)]

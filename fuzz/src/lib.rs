@@ -26,6 +26,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("y4m", y4m),
     ("mjpeg", mjpeg),
     ("serial", serial),
+    ("npy", npy),
 ];
 
 /// At most this many frames are read from one input (an input is small: more is the same work).
@@ -87,6 +88,15 @@ pub fn pipeline_toml(data: &[u8]) {
             }
         }
     }
+}
+
+/// The `.npy` reader of `oar infer` / `oar conform`: a tensor it accepts writes back to bytes that
+/// read as the same tensor (compared as bytes: NaN payloads are data too).
+pub fn npy(data: &[u8]) {
+    let Ok(t) = oar_plan::npy::parse(data) else { return };
+    let bytes = oar_plan::npy::to_bytes(&t).expect("every type the reader makes can be written");
+    let again = oar_plan::npy::parse(&bytes).expect("what was written reads back");
+    assert_eq!(oar_plan::npy::to_bytes(&again), Some(bytes));
 }
 
 /// The YUV4MPEG2 parser: header, then frames.

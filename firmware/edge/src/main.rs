@@ -2,7 +2,8 @@
 //!
 //! `oar-edge run --pipeline P.toml [--frames N] [--serve ADDR]` runs a pipeline file until its
 //! source ends or Ctrl-C (which drains the stages and flushes every sink); `oar-edge probe
-//! [--json]` describes the device; `oar-edge ocr IMAGE… [--json]` reads text like `oar ocr`.
+//! [--json]` describes the device; `oar-edge ocr IMAGE… [--json]` reads text like `oar ocr`;
+//! `oar-edge infer PLAN --input X.npy… -o OUT/` runs any plan on `.npy` tensors.
 
 mod ocr;
 
@@ -27,6 +28,8 @@ enum Cmd {
     Run(oar_edge::RunArgs),
     /// Read the text in images (the host's `oar ocr`, plans from files).
     Ocr(ocr::OcrArgs),
+    /// Run any plan on tensors from .npy files (token ids, audio features …); write its outputs as .npy.
+    Infer(oar_edge::InferArgs),
     /// Describe this device: CPU, selected kernels, matching board profile.
     Probe {
         /// Machine-readable output.
@@ -65,5 +68,6 @@ fn run(cmd: Cmd) -> Result<i32> {
         Cmd::Run(args) => oar_edge::run::run(&args),
         Cmd::Probe { json } => probe::run(json).map(|()| 0),
         Cmd::Ocr(args) => ocr::run(&args),
+        Cmd::Infer(args) => oar_edge::infer::run(&args),
     }
 }

@@ -134,8 +134,8 @@ impl Engine {
 
     /// Runs the model on the given inputs.
     pub fn run(&self, inputs: TVec<TValue>) -> Result<TVec<TValue>, PlanError> {
-        let shape: Vec<usize> = inputs.first().map(|t| t.shape().to_vec()).unwrap_or_default();
-        let runnable = self.runnable_for(&shape)?;
+        let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape()).collect();
+        let runnable = self.runnable_for(&shapes)?;
         self.in_pool(|| runnable.run(inputs)).map_err(|e| self.run_err(e))
     }
 
@@ -152,22 +152,22 @@ impl Engine {
         }
     }
 
-    /// Applies a thread setting: a fixed count, or `auto`, measured on `input` with up to `max`
+    /// Applies a thread setting: a fixed count, or `auto`, measured on `inputs` with up to `max`
     /// threads (see [`Engine::choose_threads`]). Returns the measurement when there was one.
-    pub fn apply_threads(&mut self, threads: Threads, max: usize, input: &Tensor) -> Result<Option<ThreadChoice>, PlanError> {
+    pub fn apply_threads(&mut self, threads: Threads, max: usize, inputs: &[Tensor]) -> Result<Option<ThreadChoice>, PlanError> {
         match threads {
             Threads::Fixed(n) => {
                 self.set_threads(n);
                 Ok(None)
             }
-            Threads::Auto => self.choose_threads(input, max).map(Some),
+            Threads::Auto => self.choose_threads(inputs, max).map(Some),
         }
     }
 
     /// Measures this plan on `input` at 1 to `max` threads (interleaved rounds, a few runs each,
     /// ~0.3 s per count for fast plans, 4 runs per count for slow ones) and keeps the fastest count;
     /// a larger count must be at least 3 % faster than a smaller one to be chosen.
-    pub fn choose_threads(&mut self, input: &Tensor, max: usize) -> Result<ThreadChoice, PlanError> {
+    pub fn choose_threads(&mut self, inputs: &[Tensor], max: usize) -> Result<ThreadChoice, PlanError> {
         let counts: Vec<usize> = (1..=max.max(1)).collect();
         let pools: Vec<(usize, Executor)> = counts.iter().map(|&n| (n, executor(n))).collect();
         // One untimed run per count (optimisation for a new shape, first touches), then the first
@@ -175,9 +175,9 @@ impl Engine {
         let mut first = f64::MAX;
         for (n, exec) in &pools {
             self.executor = Some((*n, exec.clone()));
-            self.run_one(input.clone())?;
+            self.run(inputs.iter().map(|t| t.clone().into_tvalue()).collect())?;
             let start = std::time::Instant::now();
-            self.run_one(input.clone())?;
+            self.run(inputs.iter().map(|t| t.clone().into_tvalue()).collect())?;
             first = first.min(start.elapsed().as_secs_f64());
         }
         let per_round = ((0.1 / first.max(1e-6)).ceil() as usize).clamp(1, 20);
@@ -187,7 +187,7 @@ impl Engine {
                 self.executor = Some((*n, exec.clone()));
                 for _ in 0..per_round {
                     let start = std::time::Instant::now();
-                    self.run_one(input.clone())?;
+                    self.run(inputs.iter().map(|t| t.clone().into_tvalue()).collect())?;
                     samples[i].push(start.elapsed().as_secs_f64() * 1e3);
                 }
             }
@@ -220,49 +220,63 @@ impl Engine {
         }
     }
 
-    /// The optimised plan for inputs of `shape`: the generic one for concrete-shaped models, else
-    /// one specialised to the shape (cached).
-    fn runnable_for(&self, shape: &[usize]) -> Result<Arc<TypedRunnableModel>, PlanError> {
+    /// The optimised plan for inputs of these shapes: the generic one for concrete-shaped models,
+    /// else one specialised to the shapes (cached).
+    fn runnable_for(&self, shapes: &[&[usize]]) -> Result<Arc<TypedRunnableModel>, PlanError> {
         let decoded = match &self.graph {
             Graph::Concrete(runnable) => return Ok(runnable.clone()),
             Graph::Symbolic(decoded) => decoded,
         };
+        let key: Vec<usize> = shapes.iter().flat_map(|s| s.iter().copied().chain([usize::MAX])).collect();
         let mut cache = self.by_shape.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(i) = cache.iter().position(|(s, _)| s == shape) {
+        if let Some(i) = cache.iter().position(|(s, _)| *s == key) {
             let hit = cache.remove(i);
             let plan = hit.1.clone();
             cache.insert(0, hit);
             return Ok(plan);
         }
-        let input = decoded.input_outlets().and_then(|o| decoded.outlet_fact(o[0]).cloned()).map_err(|e| self.run_err(e))?;
-        if input.shape.len() != shape.len() {
-            return Err(PlanError::Run {
-                path: self.plan.path.clone(),
-                message: format!("input of rank {} given, the model takes rank {} ({:?})", shape.len(), input.shape.len(), input.shape),
-            });
+        let facts: Vec<TypedFact> = decoded
+            .input_outlets()
+            .and_then(|o| o.iter().map(|o| decoded.outlet_fact(*o).cloned()).collect())
+            .map_err(|e| self.run_err(e))?;
+        let fail = |message: String| PlanError::Run { path: self.plan.path.clone(), message };
+        if facts.len() != shapes.len() {
+            return Err(fail(format!("{} input(s) given, the model takes {}", shapes.len(), facts.len())));
         }
-        let mut values = std::collections::HashMap::new();
-        for (dim, &v) in input.shape.iter().zip(shape) {
-            for sym in dim.symbols() {
-                // Dimensions are linear in one symbol (h, 32·h): solve a·s + b = v.
-                let at = |x: i64| dim.eval(&SymbolValues::default().with(&sym, x)).to_i64().unwrap_or(0);
-                let (b, a) = (at(0), at(1) - at(0));
-                let guess = if a != 0 { (v as i64 - b) / a } else { 0 };
-                if a == 0 || at(guess) != v as i64 {
-                    return Err(PlanError::Run {
-                        path: self.plan.path.clone(),
-                        message: format!("input shape {shape:?} does not fit the model's {:?}", input.shape),
-                    });
+        let mut values: std::collections::HashMap<Symbol, i64> = Default::default();
+        for (k, (fact, &shape)) in facts.iter().zip(shapes).enumerate() {
+            let what = || format!("input {k} of shape {shape:?} does not fit the model's {:?}", fact.shape);
+            if fact.shape.len() != shape.len() {
+                return Err(fail(format!("input {k} of rank {} given, the model takes rank {} ({:?})", shape.len(), fact.shape.len(), fact.shape)));
+            }
+            for (dim, &v) in fact.shape.iter().zip(shape) {
+                for sym in dim.symbols() {
+                    // Dimensions are linear in one symbol (h, 32·h): solve a·s + b = v.
+                    let at = |x: i64| dim.eval(&SymbolValues::default().with(&sym, x)).to_i64().unwrap_or(0);
+                    let (b, a) = (at(0), at(1) - at(0));
+                    let guess = if a != 0 { (v as i64 - b) / a } else { 0 };
+                    if a == 0 || at(guess) != v as i64 {
+                        return Err(fail(what()));
+                    }
+                    match values.insert(sym.clone(), guess) {
+                        Some(before) if before != guess => {
+                            return Err(fail(format!("{}: `{sym}` is {before} in an earlier input and {guess} here", what())))
+                        }
+                        _ => {}
+                    }
                 }
-                values.insert(sym, TDim::Val(guess));
+                if dim.symbols().is_empty() && dim.to_i64().ok() != Some(v as i64) {
+                    return Err(fail(what()));
+                }
             }
         }
+        let values = values.into_iter().map(|(s, v)| (s, TDim::Val(v))).collect();
         let plan = decoded
             .set_symbols(&values)
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
             .map_err(|e| self.run_err(e))?;
-        cache.insert(0, (shape.to_vec(), plan.clone()));
+        cache.insert(0, (key, plan.clone()));
         cache.truncate(SHAPE_CACHE);
         Ok(plan)
     }
@@ -270,6 +284,37 @@ impl Engine {
     /// Runs a single-input model on one f32 tensor and returns its outputs as owned tensors.
     pub fn run_one(&self, input: Tensor) -> Result<Vec<Tensor>, PlanError> {
         Ok(self.run(tvec!(input.into_tvalue()))?.into_iter().map(|v| v.into_tensor()).collect())
+    }
+
+    /// Runs the plan on tensors as a caller made them (`oar infer`: from `.npy` files), each
+    /// checked against the manifest's inputs first ([`accept_input`]), and a named dimension
+    /// (`seq`) checked to have one value across inputs. The errors name the input.
+    pub fn infer(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, PlanError> {
+        let specs = self.plan.manifest.input_specs();
+        let fail = |message: String| PlanError::Run { path: self.plan.path.clone(), message };
+        if inputs.len() != specs.len() {
+            let names = specs.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("; ");
+            return Err(fail(format!("{} input(s) given, the plan takes {}: {names}", inputs.len(), specs.len())));
+        }
+        let mut seen: std::collections::HashMap<&str, usize> = Default::default();
+        let mut ready = TVec::new();
+        for (t, spec) in inputs.into_iter().zip(&specs) {
+            for (d, &v) in spec.shape.iter().zip(t.shape()) {
+                let Some(name) = d.symbol() else { continue };
+                match seen.insert(name, v) {
+                    Some(before) if before != v => {
+                        return Err(fail(format!(
+                            "input `{}` (the plan takes {spec}): shape {:?}: `{name}` is {v} here and {before} in an earlier input",
+                            spec.name,
+                            t.shape()
+                        )))
+                    }
+                    _ => {}
+                }
+            }
+            ready.push(accept_input(spec, t).map_err(fail)?.into_tvalue());
+        }
+        Ok(self.run(ready)?.into_iter().map(|v| v.into_tensor()).collect())
     }
 
     /// The model for inspection: optimised when its input shape is concrete, else as decoded
@@ -280,6 +325,33 @@ impl Engine {
             Graph::Symbolic(decoded) => decoded,
         }
     }
+}
+
+/// `t` as the input `spec` takes it: its rank and fixed dimensions checked, its type the spec's.
+/// f64 is narrowed to f32, and any integer type converted to i64 or i32, where the spec says so
+/// (numpy's defaults); other types are refused. The error names the input and says what it takes.
+pub fn accept_input(spec: &crate::TensorSpec, t: Tensor) -> Result<Tensor, String> {
+    let bad = |why: String| format!("input `{}` (the plan takes {spec}): {why}", spec.name);
+    if t.rank() != spec.shape.len() {
+        return Err(bad(format!("shape {:?} has rank {}", t.shape(), t.rank())));
+    }
+    for (i, (d, &v)) in spec.shape.iter().zip(t.shape()).enumerate() {
+        if let crate::Dim::Fixed(n) = d {
+            if *n != v as u64 {
+                return Err(bad(format!("shape {:?}: dimension {i} is {v}, not {n}", t.shape())));
+            }
+        }
+    }
+    let (have, want) = (t.datum_type(), crate::datum_type(spec.dtype));
+    if have == want {
+        return Ok(t);
+    }
+    let castable = (have == DatumType::F64 && want == DatumType::F32)
+        || (have.is_integer() && matches!(want, DatumType::I64 | DatumType::I32));
+    if !castable {
+        return Err(bad(format!("type {have:?}, expected {}", spec.dtype)));
+    }
+    t.cast_to_dt(want).map(|c| c.into_owned()).map_err(|e| bad(format!("{e:#}")))
 }
 
 /// Decodes the NNEF graph of a plan into a tract model (not optimised).
@@ -311,15 +383,16 @@ fn kernel_name(info: &str) -> Option<String> {
 }
 
 impl Engine {
-    /// Runs the model `runs` times on `input`, timing every node.
-    pub fn profile(&self, input: Tensor, runs: usize) -> Result<Vec<NodeTime>, PlanError> {
-        let runnable = self.runnable_for(input.shape())?;
+    /// Runs the model `runs` times on `inputs`, timing every node.
+    pub fn profile(&self, inputs: &[Tensor], runs: usize) -> Result<Vec<NodeTime>, PlanError> {
+        let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape()).collect();
+        let runnable = self.runnable_for(&shapes)?;
         let model = runnable.model();
         let mut times: Vec<std::time::Duration> = vec![Default::default(); model.nodes().len()];
         let mut state = runnable.spawn().map_err(|e| self.run_err(e))?;
         for _ in 0..runs.max(1) {
             self.in_pool(|| {
-                state.run_plan_with_eval(tvec!(input.clone().into_tvalue()), |ctx, op_state, node, inputs| {
+                state.run_plan_with_eval(inputs.iter().map(|t| t.clone().into_tvalue()).collect(), |ctx, op_state, node, inputs| {
                     let start = std::time::Instant::now();
                     let r = tract_nnef::tract_core::plan::eval(ctx, op_state, node, inputs);
                     times[node.id] += start.elapsed();

@@ -6,8 +6,9 @@
 mod engine;
 mod file;
 pub mod manifest;
+pub mod npy;
 
-pub use engine::{decode_model, integer_layers, model_stats, nnef, set_threads, Engine, ModelStats, NodeTime, ThreadChoice, Threads};
+pub use engine::{accept_input, decode_model, integer_layers, model_stats, nnef, set_threads, Engine, ModelStats, NodeTime, ThreadChoice, Threads};
 pub use file::{join_labels, plan_bytes, sha256_hex, split_labels, write_plan, Plan, LABELS_ENTRY, MANIFEST_ENTRY, MAX_PLAN_BYTES, MODEL_ENTRY};
 pub use manifest::*;
 /// The thread-splitting thresholds of oar's ops and tract's (for measuring them: `oar bench`).
@@ -16,6 +17,45 @@ pub use oar_ops::{set_split_threshold, set_tract_split_elements, DEFAULT_SPLIT_M
 pub use tract_nnef::prelude as tract;
 
 use std::path::PathBuf;
+use tract::DatumType;
+
+/// The plan type of a tract type (quantized types as their storage type; `None` for the types a
+/// plan does not describe: strings, blobs, shapes as symbols, complex numbers).
+pub fn dtype_of(t: DatumType) -> Option<DType> {
+    Some(match t.unquantized() {
+        DatumType::F32 => DType::F32,
+        DatumType::F64 => DType::F64,
+        DatumType::F16 => DType::F16,
+        DatumType::I8 => DType::I8,
+        DatumType::U8 => DType::U8,
+        DatumType::I16 => DType::I16,
+        DatumType::U16 => DType::U16,
+        DatumType::I32 => DType::I32,
+        DatumType::U32 => DType::U32,
+        DatumType::I64 | DatumType::TDim => DType::I64,
+        DatumType::U64 => DType::U64,
+        DatumType::Bool => DType::Bool,
+        _ => return None,
+    })
+}
+
+/// The tract type of a plan type.
+pub fn datum_type(t: DType) -> DatumType {
+    match t {
+        DType::F32 => DatumType::F32,
+        DType::F64 => DatumType::F64,
+        DType::F16 => DatumType::F16,
+        DType::I8 => DatumType::I8,
+        DType::U8 => DatumType::U8,
+        DType::I16 => DatumType::I16,
+        DType::U16 => DatumType::U16,
+        DType::I32 => DatumType::I32,
+        DType::U32 => DatumType::U32,
+        DType::I64 => DatumType::I64,
+        DType::U64 => DatumType::U64,
+        DType::Bool => DatumType::Bool,
+    }
+}
 
 /// Everything that can go wrong with a plan, each naming the file.
 #[derive(Debug, thiserror::Error)]

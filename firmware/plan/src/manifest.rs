@@ -3,8 +3,9 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The plan format this crate writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The plan format this crate writes. 2: the manifest lists the model's inputs (`inputs`), and the
+/// image pre-processing (`input`) is optional (plans of token ids, audio frames, any tensors).
+pub const FORMAT_VERSION: u32 = 2;
 /// The oldest plan format this crate still reads.
 pub const MIN_FORMAT_VERSION: u32 = 1;
 
@@ -18,8 +19,13 @@ pub struct Manifest {
     pub compiler: String,
     /// Where the model came from.
     pub model: ModelInfo,
-    /// How to make the input tensor from an image.
-    pub input: InputSpec,
+    /// How to make the input tensor from an image; absent when the inputs are tensors the caller
+    /// makes (token ids, audio features ...: `oar infer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<InputSpec>,
+    /// The model's inputs, in order (empty in format-1 plans: see [`Manifest::input_specs`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<TensorSpec>,
     /// The model's outputs, in order.
     #[serde(default)]
     pub outputs: Vec<TensorSpec>,
@@ -150,16 +156,154 @@ pub struct LabelsInfo {
     pub count: usize,
 }
 
-/// One output tensor.
+/// One input or output tensor of a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TensorSpec {
     pub name: String,
-    /// Dimensions; -1 where the dimension depends on the input.
-    pub shape: Vec<i64>,
-    /// `f32`, `i8`, ...
-    pub dtype: String,
+    pub shape: Vec<Dim>,
+    pub dtype: DType,
 }
+
+impl TensorSpec {
+    /// The tensor `name` of type `dtype` and shape `shape`.
+    pub fn new(name: &str, dtype: DType, shape: Vec<Dim>) -> TensorSpec {
+        TensorSpec { name: name.into(), shape, dtype }
+    }
+}
+
+impl std::fmt::Display for TensorSpec {
+    /// `input_ids: i64[1, seq]`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let dims: Vec<String> = self.shape.iter().map(|d| d.to_string()).collect();
+        write!(f, "{}: {}[{}]", self.name, self.dtype, dims.join(", "))
+    }
+}
+
+/// The element type of a tensor, as plans write it (`f32`, `i64` ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DType {
+    F32,
+    F64,
+    F16,
+    I8,
+    U8,
+    I16,
+    U16,
+    I32,
+    U32,
+    I64,
+    U64,
+    Bool,
+}
+
+impl DType {
+    /// Every type, as written in files.
+    pub const ALL: [DType; 12] =
+        [DType::F32, DType::F64, DType::F16, DType::I8, DType::U8, DType::I16, DType::U16, DType::I32, DType::U32, DType::I64, DType::U64, DType::Bool];
+
+    /// The name written in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+            DType::F64 => "f64",
+            DType::F16 => "f16",
+            DType::I8 => "i8",
+            DType::U8 => "u8",
+            DType::I16 => "i16",
+            DType::U16 => "u16",
+            DType::I32 => "i32",
+            DType::U32 => "u32",
+            DType::I64 => "i64",
+            DType::U64 => "u64",
+            DType::Bool => "bool",
+        }
+    }
+
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            DType::I8 | DType::U8 | DType::Bool => 1,
+            DType::F16 | DType::I16 | DType::U16 => 2,
+            DType::F32 | DType::I32 | DType::U32 => 4,
+            DType::F64 | DType::I64 | DType::U64 => 8,
+        }
+    }
+}
+
+impl std::fmt::Display for DType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One dimension of a tensor: a number, or a name fixed when the model runs (`seq`, `h`; for an
+/// output, an expression of them such as `2*h`). Written as `1` or `"seq"`; format-1 plans wrote
+/// `-1` for a dimension that depends on the input, read as `"?"`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "DimRepr", into = "DimRepr")]
+pub enum Dim {
+    Fixed(u64),
+    Symbol(String),
+}
+
+impl Dim {
+    /// The symbol's name, if the dimension is a plain symbol (not a number or an expression).
+    pub fn symbol(&self) -> Option<&str> {
+        match self {
+            Dim::Symbol(s) if is_identifier(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Dim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Dim::Fixed(n) => write!(f, "{n}"),
+            Dim::Symbol(s) => f.write_str(s),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum DimRepr {
+    Int(i64),
+    Name(String),
+}
+
+impl TryFrom<DimRepr> for Dim {
+    type Error = String;
+    fn try_from(r: DimRepr) -> Result<Dim, String> {
+        match r {
+            DimRepr::Int(-1) => Ok(Dim::Symbol("?".into())),
+            DimRepr::Int(n) if n >= 0 => Ok(Dim::Fixed(n as u64)),
+            DimRepr::Int(n) => Err(format!("dimension {n}: expected a size, a name, or -1")),
+            DimRepr::Name(s) if !s.is_empty() && s.len() <= 64 => Ok(Dim::Symbol(s)),
+            DimRepr::Name(s) => Err(format!("dimension {s:?}: expected a name of 1 to 64 characters")),
+        }
+    }
+}
+
+impl From<Dim> for DimRepr {
+    fn from(d: Dim) -> DimRepr {
+        match d {
+            Dim::Fixed(n) => DimRepr::Int(n as i64),
+            Dim::Symbol(s) => DimRepr::Name(s),
+        }
+    }
+}
+
+/// `seq`, `h`, `batch_size`: what a symbolic input dimension may be called.
+pub fn is_identifier(s: &str) -> bool {
+    let mut c = s.chars();
+    c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_') && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+}
+
+/// At most this many dimensions per input.
+pub const MAX_RANK: usize = 8;
 
 /// Tensor layout of an image input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,6 +362,25 @@ pub struct InputSpec {
 }
 
 impl InputSpec {
+    /// The tensor this image input becomes: f32, batch 1, 3 channels, height and width named `h`
+    /// and `w` where the resize policy leaves them to the image.
+    pub fn tensor(&self) -> TensorSpec {
+        let (h, w) = match &self.resize {
+            ResizePolicy::LimitSide { .. } => (Dim::Symbol("h".into()), Dim::Symbol("w".into())),
+            ResizePolicy::FixedHeight { height, min_width, max_width } => (
+                Dim::Fixed(*height as u64),
+                if max_width == &Some(*min_width) { Dim::Fixed(*min_width as u64) } else { Dim::Symbol("w".into()) },
+            ),
+            ResizePolicy::Stretch { width, height } => (Dim::Fixed(*height as u64), Dim::Fixed(*width as u64)),
+            ResizePolicy::ShortSideCrop { crop, .. } => (Dim::Fixed(*crop as u64), Dim::Fixed(*crop as u64)),
+        };
+        let shape = match self.layout {
+            Layout::NCHW => vec![Dim::Fixed(1), Dim::Fixed(3), h, w],
+            Layout::NHWC => vec![Dim::Fixed(1), h, w, Dim::Fixed(3)],
+        };
+        TensorSpec::new(&self.name, DType::F32, shape)
+    }
+
     /// An NCHW RGB input fed the pixel values as they are (scale 1, mean 0, std 1).
     pub fn raw(name: &str, resize: ResizePolicy) -> InputSpec {
         InputSpec { name: name.into(), layout: Layout::NCHW, color: ColorOrder::Rgb, scale: 1.0, mean: [0.0; 3], std: [1.0; 3], resize }
@@ -228,11 +391,17 @@ impl Manifest {
     /// A manifest of this format for `model` and `input`, with nothing else (no outputs, post
     /// parameters, labels, quantization or accuracy): the rest is filled in by the caller.
     pub fn new(compiler: &str, model: ModelInfo, input: InputSpec) -> Manifest {
+        Manifest { inputs: vec![input.tensor()], input: Some(input), ..Manifest::of_tensors(compiler, model, vec![]) }
+    }
+
+    /// A manifest for a model whose inputs are the given tensors (no image pre-processing).
+    pub fn of_tensors(compiler: &str, model: ModelInfo, inputs: Vec<TensorSpec>) -> Manifest {
         Manifest {
             format: FORMAT_VERSION,
             compiler: compiler.into(),
             model,
-            input,
+            input: None,
+            inputs,
             outputs: vec![],
             post: toml::Table::new(),
             labels: None,
@@ -240,6 +409,22 @@ impl Manifest {
             accuracy: None,
             required_ops: vec![],
             entries: BTreeMap::new(),
+        }
+    }
+
+    /// The image pre-processing, or an error saying that this plan takes tensors, not images.
+    pub fn image(&self) -> Result<&InputSpec, String> {
+        self.input.as_ref().ok_or_else(|| {
+            let inputs: Vec<String> = self.inputs.iter().map(|t| t.to_string()).collect();
+            format!("the plan takes tensors ({}), not an image: run it with `oar infer`", inputs.join("; "))
+        })
+    }
+
+    /// The model's inputs: as listed, or (format-1 plans) the one tensor the image input becomes.
+    pub fn input_specs(&self) -> Vec<TensorSpec> {
+        match (&self.inputs[..], &self.input) {
+            ([], Some(image)) => vec![image.tensor()],
+            (inputs, _) => inputs.to_vec(),
         }
     }
 
@@ -252,7 +437,27 @@ impl Manifest {
     /// ([`oar_io::MAX_SIDE`], [`MAX_LABELS`]), scale and std finite and non-zero, mean finite,
     /// every float in `[post]` finite. The message names the key and the allowed range.
     pub fn validate(&self) -> Result<(), String> {
-        let i = &self.input;
+        if self.input.is_none() && self.inputs.is_empty() {
+            return Err("the manifest describes no input: expected `input` (an image) or `inputs`".into());
+        }
+        for (k, t) in self.inputs.iter().enumerate() {
+            if t.shape.len() > MAX_RANK {
+                return Err(format!("inputs[{k}] ({}): rank {}, expected at most {MAX_RANK}", t.name, t.shape.len()));
+            }
+            for d in &t.shape {
+                match d {
+                    Dim::Fixed(n) if *n > MAX_DIM => return Err(format!("inputs[{k}] ({t}): dimension {n}, expected at most {MAX_DIM}")),
+                    Dim::Symbol(s) if !is_identifier(s) => {
+                        return Err(format!("inputs[{k}] ({t}): dimension {s:?}, expected a number or a name (letters, digits, _)"))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let Some(i) = &self.input else { return finite_floats("post", &self.post) };
+        if self.inputs.len() > 1 {
+            return Err(format!("an image plan has one input, the manifest lists {}", self.inputs.len()));
+        }
         finite_nonzero("input.scale", i.scale)?;
         for (k, v) in i.mean.iter().enumerate() {
             if !v.is_finite() {
@@ -297,6 +502,8 @@ impl Manifest {
     }
 }
 
+/// No fixed input dimension is larger than this.
+pub const MAX_DIM: u64 = 1 << 24;
 /// `limit-side` rounds sides to a multiple of at most this.
 const MAX_MULTIPLE: u32 = 256;
 /// At most this many labels (a CJK dictionary has ~20k).
@@ -360,9 +567,78 @@ mod tests {
         assert_eq!(Manifest::from_toml(&text).unwrap(), m);
     }
 
+    fn tokens() -> Manifest {
+        let model = ModelInfo { id: "tiny-bert".into(), task: Task::Raw, source: "test".into(), sha256: "00".repeat(32) };
+        let seq = || Dim::Symbol("seq".into());
+        Manifest::of_tensors(
+            "oar test",
+            model,
+            vec![
+                TensorSpec::new("input_ids", DType::I64, vec![Dim::Fixed(1), seq()]),
+                TensorSpec::new("token_type_ids", DType::I64, vec![Dim::Fixed(1), seq()]),
+            ],
+        )
+    }
+
+    #[test]
+    fn plans_of_tensors_round_trip_and_say_they_are_not_images() {
+        let m = tokens();
+        let text = m.to_toml().unwrap();
+        assert!(text.contains("shape = [\n    1,\n    \"seq\",\n]") || text.contains("shape = [1, \"seq\"]"), "{text}");
+        assert!(text.contains("dtype = \"i64\""), "{text}");
+        assert!(!text.contains("[input]"), "{text}");
+        assert_eq!(Manifest::from_toml(&text).unwrap(), m);
+        m.validate().unwrap();
+        let e = m.image().unwrap_err();
+        assert!(e.contains("input_ids: i64[1, seq]; token_type_ids: i64[1, seq]") && e.contains("oar infer"), "{e}");
+        assert_eq!(m.input_specs(), m.inputs);
+        // An image plan lists its one tensor too.
+        assert_eq!(sample().input_specs()[0].to_string(), "x: f32[1, 3, h, w]");
+    }
+
+    #[test]
+    fn format_1_manifests_still_read() {
+        // As a format-1 compiler wrote them: no `inputs`, outputs with -1 for input-dependent dims.
+        let mut text = sample().to_toml().unwrap().replace("format = 2", "format = 1");
+        let start = text.find("[[inputs]]").unwrap();
+        let end = text[start..].find("\n\n").map(|e| start + e + 2).unwrap_or(text.len());
+        text.replace_range(start..end, "");
+        text = text.replace("outputs = []\n", "");
+        text.push_str("\n[[outputs]]\nname = \"sigmoid_0\"\nshape = [1, 1, -1, -1]\ndtype = \"f32\"\n");
+        let m = Manifest::from_toml(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert!(m.inputs.is_empty());
+        assert_eq!(m.input_specs(), vec![sample().input.unwrap().tensor()]);
+        assert_eq!(m.outputs[0].shape, [Dim::Fixed(1), Dim::Fixed(1), Dim::Symbol("?".into()), Dim::Symbol("?".into())]);
+        assert_eq!(m.outputs[0].dtype, DType::F32);
+    }
+
+    #[test]
+    fn bad_tensor_inputs_are_refused_naming_them() {
+        let with = |f: fn(&mut Manifest)| {
+            let mut m = tokens();
+            f(&mut m);
+            m
+        };
+        for (m, want) in [
+            (with(|m| m.inputs.clear()), "describes no input"),
+            (with(|m| m.inputs[1].shape[1] = Dim::Symbol("2*seq".into())), "inputs[1] (token_type_ids: i64[1, 2*seq]): dimension \"2*seq\""),
+            (with(|m| m.inputs[0].shape[0] = Dim::Fixed(1 << 40)), "inputs[0] (input_ids: i64[1099511627776, seq]): dimension 1099511627776"),
+            (with(|m| m.inputs[0].shape = vec![Dim::Fixed(1); 9]), "rank 9"),
+        ] {
+            let e = m.validate().unwrap_err();
+            assert!(e.contains(want), "{e} (wanted {want})");
+        }
+        for bad in ["dtype = \"i64\"", "shape = [1, -2]"] {
+            let text = tokens().to_toml().unwrap();
+            let text = if bad.starts_with("dtype") { text.replacen(bad, "dtype = \"complex64\"", 1) } else { text.replacen("1,\n    \"seq\"", "1, -2", 1) };
+            let e = Manifest::from_toml(&text).unwrap_err().to_string();
+            assert!(e.contains("complex64") || e.contains("-2"), "{e}\n{text}");
+        }
+    }
+
     #[test]
     fn rejects_unknown_fields_by_name() {
-        let text = sample().to_toml().unwrap().replace("format = 1", "format = 1\ncolour = 3");
+        let text = sample().to_toml().unwrap().replace("format = 2", "format = 2\ncolour = 3");
         let err = Manifest::from_toml(&text).unwrap_err().to_string();
         assert!(err.contains("colour"), "{err}");
     }
@@ -379,23 +655,23 @@ mod tests {
             m
         };
         for (m, want) in [
-            (with(|m| m.input.scale = f32::NAN), "input.scale = NaN"),
-            (with(|m| m.input.std[1] = 0.0), "input.std[1] = 0"),
-            (with(|m| m.input.mean[2] = f32::INFINITY), "input.mean[2] = inf"),
+            (with(|m| m.input.as_mut().unwrap().scale = f32::NAN), "input.scale = NaN"),
+            (with(|m| m.input.as_mut().unwrap().std[1] = 0.0), "input.std[1] = 0"),
+            (with(|m| m.input.as_mut().unwrap().mean[2] = f32::INFINITY), "input.mean[2] = inf"),
             (
-                with(|m| m.input.resize = ResizePolicy::LimitSide { limit: u32::MAX, mode: LimitMode::Min, multiple: 32 }),
+                with(|m| m.input.as_mut().unwrap().resize = ResizePolicy::LimitSide { limit: u32::MAX, mode: LimitMode::Min, multiple: 32 }),
                 "input.resize.limit = 4294967295: expected 1 to 4096",
             ),
             (
-                with(|m| m.input.resize = ResizePolicy::LimitSide { limit: 736, mode: LimitMode::Min, multiple: 0 }),
+                with(|m| m.input.as_mut().unwrap().resize = ResizePolicy::LimitSide { limit: 736, mode: LimitMode::Min, multiple: 0 }),
                 "input.resize.multiple = 0: expected 1 to 256",
             ),
-            (with(|m| m.input.resize = ResizePolicy::Stretch { width: 100_000, height: 8 }), "input.resize.width = 100000"),
+            (with(|m| m.input.as_mut().unwrap().resize = ResizePolicy::Stretch { width: 100_000, height: 8 }), "input.resize.width = 100000"),
             (
-                with(|m| m.input.resize = ResizePolicy::FixedHeight { height: 48, min_width: 320, max_width: Some(10) }),
+                with(|m| m.input.as_mut().unwrap().resize = ResizePolicy::FixedHeight { height: 48, min_width: 320, max_width: Some(10) }),
                 "input.resize.max_width = 10: expected 320 to 4096",
             ),
-            (with(|m| m.input.resize = ResizePolicy::ShortSideCrop { short_side: 100, crop: 224 }), "input.resize.crop = 224"),
+            (with(|m| m.input.as_mut().unwrap().resize = ResizePolicy::ShortSideCrop { short_side: 100, crop: 224 }), "input.resize.crop = 224"),
             (with(|m| m.labels = Some(LabelsInfo { entry: "labels.txt".into(), count: usize::MAX })), "labels.count"),
             (nan_post, "post.thresh = NaN"),
             (nested, "post.strides[1] = inf"),

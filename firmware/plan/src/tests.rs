@@ -87,7 +87,7 @@ fn newer_format_says_what_to_do() {
     write_plan(&path, &m, &[(MODEL_ENTRY, &nnef)]).unwrap();
     // Rewrite the manifest as a future writer would: higher format, a field this reader lacks.
     let plan = Plan::read(&path).unwrap();
-    let text = plan.manifest.to_toml().unwrap().replace("format = 1", "format = 3\nhologram = true");
+    let text = plan.manifest.to_toml().unwrap().replace("format = 2", "format = 3\nhologram = true");
     let mut b = tar::Builder::new(Vec::new());
     for (name, data) in [(MANIFEST_ENTRY, text.as_bytes()), (MODEL_ENTRY, &nnef[..])] {
         let mut h = tar::Header::new_gnu();
@@ -97,7 +97,7 @@ fn newer_format_says_what_to_do() {
     }
     std::fs::write(&path, b.into_inner().unwrap()).unwrap();
     let err = Plan::read(&path).unwrap_err().to_string();
-    assert!(err.contains("plan format 3, this runtime reads 1–1"), "{err}");
+    assert!(err.contains("plan format 3, this runtime reads 1–2"), "{err}");
 }
 
 #[test]
@@ -386,14 +386,14 @@ fn thread_settings_parse_with_a_clear_error() {
 fn auto_threads_keep_the_measured_fastest_count() {
     let mut engine = Engine::from_model(tiny_model(), manifest()).unwrap();
     let x = tensor2(&[[10f32, 20., 30.]]);
-    let choice = engine.apply_threads(Threads::Auto, 2, &x).unwrap().expect("auto measures");
+    let choice = engine.apply_threads(Threads::Auto, 2, std::slice::from_ref(&x)).unwrap().expect("auto measures");
     let ms: Vec<f64> = choice.median_ms.iter().map(|&(_, ms)| ms).collect();
     assert_eq!(choice.median_ms.iter().map(|&(n, _)| n).collect::<Vec<_>>(), vec![1, 2]);
     assert!(ms.iter().all(|&t| t > 0.0));
     assert_eq!(choice.threads == 2, ms[1] < ms[0] * 0.97, "{choice:?}");
     assert_eq!(engine.threads(), choice.threads);
     assert_eq!(engine.run_one(x.clone()).unwrap()[0], tensor2(&[[11f32, 22., 33.]]));
-    assert_eq!(engine.apply_threads(Threads::Fixed(3), 8, &x).unwrap(), None);
+    assert_eq!(engine.apply_threads(Threads::Fixed(3), 8, std::slice::from_ref(&x)).unwrap(), None);
     assert_eq!(engine.threads(), 3);
     assert_eq!(engine.run_one(x).unwrap()[0], tensor2(&[[11f32, 22., 33.]]));
 }

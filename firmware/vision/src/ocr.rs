@@ -23,7 +23,8 @@ impl Task {
     pub fn from_engine(engine: Engine) -> Result<Task, VisionError> {
         let labels = engine.plan.labels()?.unwrap_or_default();
         let m = &engine.plan.manifest;
-        let (spec, post, task) = (m.input.clone(), m.post.clone(), m.model.task);
+        let spec = m.image().map_err(|e| VisionError::Config(format!("{}: {e}", engine.plan.path.display())))?.clone();
+        let (post, task) = (m.post.clone(), m.model.task);
         Ok(Task { model: Box::new(engine), spec, post, labels, task })
     }
 

@@ -47,8 +47,16 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     let zoo = Zoo::open()?;
     let path = zoo.plan(&args.model)?;
     let mut engine = Engine::load(&path)?;
-    let shape = args.shape.clone().unwrap_or_else(|| oar_compiler::typical_input_shape(&engine.plan.manifest.input));
-    let input = oar_compiler::seeded_input(&shape, 1);
+    let manifest = &engine.plan.manifest;
+    let inputs = match (&args.shape, &manifest.input) {
+        (Some(shape), _) => vec![oar_compiler::seeded_input(shape, 1)],
+        (None, Some(image)) => vec![oar_compiler::seeded_input(&oar_compiler::typical_input_shape(image), 1)],
+        // Tensor inputs: seeded, each named dimension at the compile-time check's size.
+        (None, None) => oar_compiler::seeded_inputs(&manifest.inputs, 1).map_err(anyhow::Error::msg)?,
+    };
+    // One input: its shape (as before plans of tensors); several: one shape each.
+    let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
+    let shape = if let [one] = &shapes[..] { serde_json::json!(one) } else { serde_json::json!(shapes) };
     if let Some(macs) = args.split_macs {
         oar_plan::set_split_threshold(macs);
     }
@@ -56,15 +64,15 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         oar_plan::set_tract_split_elements(n);
     }
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let auto = engine.apply_threads(args.threads, cores, &input).with_context(|| format!("--threads {} on input shape {shape:?}", args.threads))?;
+    let auto = engine.apply_threads(args.threads, cores, &inputs).with_context(|| format!("--threads {} on input shape {shape}", args.threads))?;
     let threads = engine.threads();
-    let times = time_runs(&engine, &input, args.warmup, args.runs).with_context(|| format!("input shape {shape:?}"))?;
+    let times = time_runs(&engine, &inputs, args.warmup, args.runs).with_context(|| format!("input shape {shape}"))?;
     let median = percentile(&times, 0.5);
     let p90 = percentile(&times, 0.9);
     let mean = times.iter().map(|t| t.as_secs_f64()).sum::<f64>() / times.len() as f64 * 1e3;
 
     let runs = args.runs.clamp(1, 10);
-    let node_times = if args.profile { Some(engine.profile(input, runs)?) } else { None };
+    let node_times = if args.profile { Some(engine.profile(&inputs, runs)?) } else { None };
     let profile = node_times.as_ref().map(|t| op_profile(t, runs));
     // (text, ms per run, nodes) for each --nodes.
     let matched: Vec<(String, f64, usize)> = match &node_times {
@@ -92,7 +100,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
             let tried: Vec<String> = a.median_ms.iter().map(|(n, ms)| format!("{n}: {ms:.2} ms")).collect();
             println!("threads auto: {} (medians while choosing: {})", a.threads, tried.join(", "));
         }
-        println!("{} {:?} threads={threads} runs={}: median {median:.2} ms, p90 {p90:.2} ms, mean {mean:.2} ms", args.model, shape, times.len());
+        println!("{} {} threads={threads} runs={}: median {median:.2} ms, p90 {p90:.2} ms, mean {mean:.2} ms", args.model, shape, times.len());
         if let Some(p) = profile {
             let total: f64 = p.iter().map(|(_, ms, _)| ms).sum();
             println!("\n{:56} {:>9} {:>6} {:>6}", "op", "ms/run", "share", "nodes");
@@ -108,16 +116,16 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
 }
 
 /// Latencies of `runs` timed runs (at least one) after `warmup` untimed ones, sorted.
-pub fn time_runs(engine: &Engine, input: &oar_plan::tract::Tensor, warmup: usize, runs: usize) -> Result<Vec<Duration>> {
+pub fn time_runs(engine: &Engine, inputs: &[oar_plan::tract::Tensor], warmup: usize, runs: usize) -> Result<Vec<Duration>> {
     for _ in 0..warmup {
-        engine.run_one(input.clone())?;
+        engine.infer(inputs.to_vec())?;
     }
     let bar = indicatif::ProgressBar::new(runs as u64);
     bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs.max(1) {
         let start = Instant::now();
-        engine.run_one(input.clone())?;
+        engine.infer(inputs.to_vec())?;
         times.push(start.elapsed());
         bar.inc(1);
     }

@@ -2,25 +2,30 @@
 //! plan, runs the plan on a given input and compares every output with the reference outputs
 //! (written by onnxruntime, e.g. by `tools/zoo_export.py`); reports the errors and the latency.
 
-use crate::{bench, npy};
-use anyhow::{ensure, Context, Result};
-use oar_compiler::SourceModel;
+use crate::bench;
+use anyhow::{bail, ensure, Context, Result};
+use oar_compiler::{ModelInput, SourceModel};
 use oar_plan::tract::Tensor;
-use oar_plan::{Engine, InputSpec, ResizePolicy};
+use oar_plan::{npy, Dim, Engine, TensorSpec};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct ConformArgs {
-    /// The ONNX model (one image input, N×3×H×W f32).
+    /// The ONNX model: any inputs (an image, token ids and masks, audio features ...).
     pub model: PathBuf,
-    /// The input, a .npy of shape 1×3×H×W (f32 or f64).
+    /// The inputs, one .npy per model input in the model's input order.
     #[arg(long)]
-    pub input: PathBuf,
+    pub input: Vec<PathBuf>,
     /// The reference outputs, one .npy per model output, in the model's output order.
-    #[arg(long, required = true)]
+    #[arg(long)]
     pub expect: Vec<PathBuf>,
+    /// A further case: a folder of input_0.npy, input_1.npy ... (or input.npy) and output_0.npy ...
+    /// (as tools/zoo_export*.py write them). A dimension that differs between cases (a sequence
+    /// length) stays symbolic in the plan, and the one plan is checked on every case.
+    #[arg(long)]
+    pub case: Vec<PathBuf>,
     /// Largest error allowed, relative to the largest magnitude of each reference output.
     #[arg(long, default_value_t = 1e-3)]
     pub tolerance: f32,
@@ -30,7 +35,7 @@ pub struct ConformArgs {
     /// Threads for tract's matrix products.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
-    /// Timed runs.
+    /// Timed runs (on the first case).
     #[arg(long, default_value_t = 20)]
     pub runs: usize,
     /// onnxruntime's median latency on the same input and thread count, to print the ratio.
@@ -42,7 +47,7 @@ pub struct ConformArgs {
     /// tract's ops only, no oar ops (no fused float depthwise / pointwise / stem convs): the baseline.
     #[arg(long)]
     pub tract_only: bool,
-    /// Also write the plan's outputs there, as output_N.npy (to see where they differ).
+    /// Also write the plan's outputs there, as output_N.npy (first case; to see where they differ).
     #[arg(long)]
     pub save_outputs: Option<PathBuf>,
 }
@@ -55,61 +60,107 @@ pub struct OutputError {
     pub max_rel: f32,
 }
 
+/// Inputs and the outputs onnxruntime computed from them.
+struct Case {
+    name: String,
+    inputs: Vec<Tensor>,
+    expect: Vec<Tensor>,
+}
+
+fn read_all(paths: &[PathBuf]) -> Result<Vec<Tensor>> {
+    paths.iter().map(|p| Ok(npy::read(p)?)).collect()
+}
+
+/// A case folder: input_N.npy (or input.npy) and output_N.npy, N from 0 without gaps.
+fn read_case(dir: &Path) -> Result<Case> {
+    let numbered = |stem: &str| (0..).map(|i| dir.join(format!("{stem}_{i}.npy"))).take_while(|p| p.is_file()).collect::<Vec<_>>();
+    let mut inputs = numbered("input");
+    if inputs.is_empty() && dir.join("input.npy").is_file() {
+        inputs.push(dir.join("input.npy"));
+    }
+    let outputs = numbered("output");
+    ensure!(!inputs.is_empty(), "{}: no input_0.npy (or input.npy) in the case folder", dir.display());
+    ensure!(!outputs.is_empty(), "{}: no output_0.npy in the case folder", dir.display());
+    Ok(Case { name: dir.display().to_string(), inputs: read_all(&inputs)?, expect: read_all(&outputs)? })
+}
+
 pub fn run(args: &ConformArgs) -> Result<ExitCode> {
     oar_plan::set_threads(args.threads);
-    let input = npy::read(&args.input)?;
-    let expected = args.expect.iter().map(|p| npy::read(p)).collect::<Result<Vec<_>>>()?;
+    let mut cases = vec![];
+    match (args.input.is_empty(), args.expect.is_empty()) {
+        (false, false) => cases.push(Case { name: "--input".into(), inputs: read_all(&args.input)?, expect: read_all(&args.expect)? }),
+        (true, true) => {}
+        (false, true) => bail!("--input needs --expect (the reference outputs)"),
+        (true, false) => bail!("--expect needs --input"),
+    }
+    for dir in &args.case {
+        cases.push(read_case(dir)?);
+    }
+    ensure!(!cases.is_empty(), "give the inputs and reference outputs: --input X.npy --expect Y.npy, or --case DIR");
     let plan = args.plan.clone().unwrap_or_else(|| args.model.with_extension("oar"));
 
     let start = Instant::now();
-    let src = source_model(&args.model, input.shape())?;
+    let src = source_model(&args.model, &cases)?;
     let opts = oar_compiler::CompileOptions { oar_ops: !args.tract_only };
     oar_compiler::compile_with(&src, &plan, &opts).with_context(|| format!("cannot compile {}", args.model.display()))?;
     let compile_s = start.elapsed().as_secs_f64();
 
     let engine = Engine::load(&plan)?;
-    let outputs = engine.run_one(input.clone()).context("the plan does not run on the given input")?;
-    ensure!(
-        outputs.len() == expected.len(),
-        "the model has {} outputs, {} references were given",
-        outputs.len(),
-        expected.len()
-    );
-    if let Some(dir) = &args.save_outputs {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        for (i, t) in outputs.iter().enumerate() {
-            npy::write(&dir.join(format!("output_{i}.npy")), t)?;
+    let mut per_case = vec![];
+    for (k, case) in cases.iter().enumerate() {
+        let outputs = engine.infer(case.inputs.clone()).with_context(|| format!("the plan does not run on the inputs of {}", case.name))?;
+        ensure!(
+            outputs.len() == case.expect.len(),
+            "the model has {} outputs, {} references were given ({})",
+            outputs.len(),
+            case.expect.len(),
+            case.name
+        );
+        if let (Some(dir), 0) = (&args.save_outputs, k) {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            for (i, t) in outputs.iter().enumerate() {
+                npy::write(&dir.join(format!("output_{i}.npy")), t)?;
+            }
         }
+        let errors = outputs
+            .iter()
+            .zip(&case.expect)
+            .enumerate()
+            .map(|(i, (got, want))| compare(got, want).with_context(|| format!("output {i} of {}", case.name)))
+            .collect::<Result<Vec<_>>>()?;
+        per_case.push(errors);
     }
-    let errors = outputs
-        .iter()
-        .zip(&expected)
-        .enumerate()
-        .map(|(i, (got, want))| compare(got, want).with_context(|| format!("output {i} vs {}", args.expect[i].display())))
-        .collect::<Result<Vec<_>>>()?;
-    let conformant = errors.iter().all(|e| e.max_rel <= args.tolerance);
-    let times = bench::time_runs(&engine, &input, 2, args.runs)?;
+    let conformant = per_case.iter().flatten().all(|e| e.max_rel <= args.tolerance);
+    let times = bench::time_runs(&engine, &cases[0].inputs, 2, args.runs)?;
     let oar_ms = bench::percentile(&times, 0.5);
+    let shapes = |c: &Case| c.inputs.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>();
+    // One input: its shape (as conform printed before it took several).
+    let shape_of = |c: &Case| {
+        let s = shapes(c);
+        if let [one] = &s[..] { serde_json::json!(one) } else { serde_json::json!(s) }
+    };
+    let errors_json = |errors: &[OutputError]| {
+        errors.iter().map(|e| serde_json::json!({"max_abs": e.max_abs, "max_rel": e.max_rel})).collect::<Vec<_>>()
+    };
 
     if args.json {
         let v = serde_json::json!({
-            "model": args.model, "plan": plan, "shape": input.shape(), "threads": args.threads,
+            "model": args.model, "plan": plan, "shape": shape_of(&cases[0]), "threads": args.threads,
             "conformant": conformant, "tolerance": args.tolerance,
-            "outputs": errors.iter().map(|e| serde_json::json!({"max_abs": e.max_abs, "max_rel": e.max_rel})).collect::<Vec<_>>(),
+            "outputs": errors_json(&per_case[0]),
+            "cases": cases.iter().zip(&per_case).map(|(c, e)| serde_json::json!({"case": c.name, "shape": shape_of(c), "outputs": errors_json(e)})).collect::<Vec<_>>(),
+            "inputs": engine.plan.manifest.input_specs().iter().map(|s| s.to_string()).collect::<Vec<_>>(),
             "compile_s": compile_s, "oar_ms": oar_ms, "ort_ms": args.ort_ms,
         });
         println!("{v}");
     } else {
-        let worst = errors.iter().fold((0f32, 0f32), |(a, r), e| (a.max(e.max_abs), r.max(e.max_rel)));
         let verdict = if conformant { "conformant" } else { "NOT conformant" };
-        println!(
-            "{}: {verdict} (max abs error {:.2e}, rel {:.2e}, tolerance {:.0e}) on {:?}",
-            args.model.display(),
-            worst.0,
-            worst.1,
-            args.tolerance,
-            input.shape()
-        );
+        let inputs: Vec<String> = engine.plan.manifest.input_specs().iter().map(|s| s.to_string()).collect();
+        println!("{}: {verdict} (tolerance {:.0e}); the plan takes {}", args.model.display(), args.tolerance, inputs.join("; "));
+        for (c, errors) in cases.iter().zip(&per_case) {
+            let worst = errors.iter().fold((0f32, 0f32), |(a, r), e| (a.max(e.max_abs), r.max(e.max_rel)));
+            println!("  {:?}: max abs error {:.2e}, rel {:.2e}", shapes(c), worst.0, worst.1);
+        }
         print!("latency ({} thread(s), median of {}): oar {oar_ms:.2} ms", args.threads, times.len());
         match args.ort_ms {
             Some(ort) => println!(", onnxruntime {ort:.2} ms, ratio {:.2}", oar_ms / ort),
@@ -119,18 +170,51 @@ pub fn run(args: &ConformArgs) -> Result<ExitCode> {
     Ok(if conformant { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-/// The compiler's view of a bare ONNX file: an image model whose input is the given shape.
-fn source_model(model: &Path, shape: &[usize]) -> Result<SourceModel> {
-    let &[1, 3, h, w] = shape else {
-        anyhow::bail!("input shape {shape:?}: oar conform takes one image input of shape 1×3×H×W");
-    };
+/// The compiler's view of a bare ONNX file: its declared inputs, with each dimension fixed where
+/// every case agrees and symbolic where they differ (named as the file names it, else `s{input}_{axis}`);
+/// the first case's inputs are the compile-time check's.
+fn source_model(model: &Path, cases: &[Case]) -> Result<SourceModel> {
+    let proto = oar_compiler::read_onnx(model)?;
+    let declared = oar_compiler::declared_inputs(&proto, model)?;
+    let list = || declared.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("; ");
+    for c in cases {
+        ensure!(c.inputs.len() == declared.len(), "{}: {} input(s) given, the model takes {}: {}", c.name, c.inputs.len(), declared.len(), list());
+    }
+    let mut specs = vec![];
+    for (k, d) in declared.iter().enumerate() {
+        let first = cases[0].inputs[k].shape();
+        for c in cases {
+            let shape = c.inputs[k].shape();
+            ensure!(
+                shape.len() == first.len() && shape.len() == d.shape.len(),
+                "{}: input `{}` has shape {shape:?}; the model takes {d}",
+                c.name,
+                d.name
+            );
+        }
+        let shape = (0..first.len())
+            .map(|axis| {
+                if cases.iter().all(|c| c.inputs[k].shape()[axis] == first[axis]) {
+                    Dim::Fixed(first[axis] as u64)
+                } else {
+                    match &d.shape[axis] {
+                        Dim::Symbol(s) if oar_plan::is_identifier(s) => Dim::Symbol(s.clone()),
+                        _ => Dim::Symbol(format!("s{k}_{axis}")),
+                    }
+                }
+            })
+            .collect();
+        specs.push(TensorSpec::new(&d.name, d.dtype, shape));
+    }
+    // The check inputs in the types the plan takes (numpy writes f64 and platform ints by default).
+    let check = cases[0].inputs.iter().zip(&specs).map(|(t, s)| oar_plan::accept_input(s, t.clone()).map_err(anyhow::Error::msg)).collect::<Result<Vec<_>>>()?;
     Ok(SourceModel {
         path: model.to_path_buf(),
         format: oar_compiler::SourceFormat::Onnx,
         id: model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
         task: oar_plan::Task::Raw,
         origin: model.display().to_string(),
-        input: InputSpec::raw("x", ResizePolicy::Stretch { width: w as u32, height: h as u32 }),
+        input: ModelInput::Tensors { specs, check },
         post: Default::default(),
         labels: oar_compiler::LabelsSource::None,
     })

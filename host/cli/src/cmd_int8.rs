@@ -168,10 +168,12 @@ fn check_held_out(calib: &[PathBuf], eval: &Path, calib_src: &Path) -> Result<()
 
 fn model_input(prepared: &Prepared, path: &Path) -> Result<Tensor, String> {
     let img = Rgb::open(path).map_err(|e| format!("{e:#}"))?;
-    oar_vision::input::model_input(&img, &prepared.manifest.input).map_err(|e| format!("{e:#}"))
+    oar_vision::input::model_input(&img, prepared.manifest.image()?).map_err(|e| format!("{e:#}"))
 }
 
 pub fn compile(src: &SourceModel, out: &Path, args: &Int8Args) -> Result<()> {
+    // Calibration runs images through the model: say so first for a model of other tensors.
+    src.input.image(&src.path)?;
     let calib_dir = args.calib.as_deref().context("--int8 needs --calib FOLDER (calibration images)")?;
     ensure!(args.budget.is_finite() && args.budget >= 0.0, "--budget {}: expected points ≥ 0", args.budget);
     let files = calibration_images(calib_dir, args.calib_limit)?;

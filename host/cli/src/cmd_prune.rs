@@ -128,7 +128,7 @@ impl Subject {
     }
 
     fn cost(&self, model: &ModelProto) -> Result<prune::cost::ModelCost, PruneError> {
-        let typed = typed_model_at(model, &typical_input_shape(&self.src.input), &self.src.path)
+        let typed = typed_model_at(model, &typical_input_shape(self.src.input.image(&self.src.path).map_err(|e| PruneError::Model(e.to_string()))?), &self.src.path)
             .map_err(|e| PruneError::Model(e.to_string()))?;
         prune::cost::model_cost(&typed).map_err(|e| PruneError::Model(format!("{e:#}")))
     }
@@ -140,7 +140,7 @@ impl Judge for Subject {
             .evaluator
             .as_ref()
             .ok_or_else(|| PruneError::Eval("no evaluation set (--eval)".into()))?;
-        let typed = typed_model(model, &self.src.input, &self.src.path)
+        let typed = typed_model(model, self.src.input.image(&self.src.path).map_err(|e| PruneError::Eval(e.to_string()))?, &self.src.path)
             .map_err(|e| PruneError::Eval(e.to_string()))?;
         score(&typed).map_err(PruneError::Eval)
     }
@@ -353,7 +353,7 @@ fn report(subject: &Subject, pruned: &Pruned, budget: Option<f64>) -> Result<()>
             g.channels - g.removed
         );
     }
-    let shape = typical_input_shape(&subject.src.input);
+    let shape = typical_input_shape(subject.src.input.image(&subject.src.path)?);
     println!(
         "params {} → {} ({:+.1}%), GFLOPs at {:?} {:.3} → {:.3} ({:+.1}%)",
         before.params,
@@ -369,7 +369,7 @@ fn report(subject: &Subject, pruned: &Pruned, budget: Option<f64>) -> Result<()>
             subject.metric(&subject.proto)?,
             subject.metric(&pruned.model)?,
         );
-        let typed = |m: &ModelProto| typed_model(m, &subject.src.input, &subject.src.path).map_err(|e| anyhow::anyhow!("{e}"));
+        let typed = |m: &ModelProto| typed_model(m, subject.src.input.image(&subject.src.path)?, &subject.src.path).map_err(|e| anyhow::anyhow!("{e}"));
         let (h0, h1) = (
             held(&typed(&subject.proto)?).map_err(anyhow::Error::msg)?,
             held(&typed(&pruned.model)?).map_err(anyhow::Error::msg)?,

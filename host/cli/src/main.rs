@@ -12,7 +12,6 @@ mod cmd_track;
 mod cmd_zoo;
 mod images;
 mod models;
-mod npy;
 mod ocr;
 
 use anyhow::{Context, Result};
@@ -46,9 +45,10 @@ enum Command {
     },
     /// Compile a model (registry id or ONNX file) to a plan.
     Compile {
-        /// Registry id, or a path to an .onnx file (then give --like).
+        /// Registry id, or a path to an .onnx file.
         model: String,
         /// For an ONNX file: take task, input spec and post-processing from this registry model.
+        /// Without it, the plan takes the tensors the file declares (run it with `oar infer`).
         #[arg(long)]
         like: Option<String>,
         /// Output plan file.
@@ -91,6 +91,9 @@ enum Command {
     Sensitivity(cmd_prune::SensitivityArgs),
     /// Run a tracker alone on detections in MOTChallenge format; write tracks in that format.
     Track(cmd_track::TrackArgs),
+    /// Run any plan on tensors from .npy files (token ids, audio features …); write its outputs as
+    /// .npy (as `oar-edge infer` does on the board).
+    Infer(oar_edge::InferArgs),
     /// Compile an ONNX model, run it on a given input and compare with reference outputs.
     Conform(cmd_conform::ConformArgs),
     /// The PaddlePaddle seed list: each model's family, task and status in oar.
@@ -126,6 +129,7 @@ fn main() -> ExitCode {
         Command::Sensitivity(args) => cmd_prune::sensitivity(&args),
         Command::Track(args) => cmd_track::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Conform(args) => cmd_conform::run(&args),
+        Command::Infer(args) => oar_edge::infer::run(&args).map(|c| ExitCode::from(c as u8)),
         Command::Zoo(args) => cmd_zoo::run(&args),
         Command::Run(args) => cmd_run::run(&args),
     };

@@ -137,11 +137,25 @@ pub fn spinner(msg: &str) -> ProgressBar {
     s
 }
 
-/// The compiler's view of what the user named: a registry id (fetched on first use), or an ONNX
-/// file with the registry model it is `like`.
+/// The compiler's view of what the user named: a registry id (fetched on first use), an ONNX file
+/// with the registry model it is `like`, or an ONNX file alone: then the plan takes the tensors the
+/// file declares (its symbolic dimensions stay symbolic) and is run with `oar infer`.
 pub fn source(zoo: &Zoo, model: &str, like: Option<&str>) -> Result<SourceModel> {
-    if model.ends_with(".onnx") {
-        let like = like.context("an ONNX file needs --like ID to say what kind of model it is")?;
+    if model.ends_with(".onnx") && like.is_none() {
+        let path = PathBuf::from(model);
+        let specs = oar_compiler::declared_inputs(&oar_compiler::read_onnx(&path)?, &path)?;
+        return Ok(SourceModel {
+            id: path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            format: SourceFormat::Onnx,
+            task: oar_plan::Task::Raw,
+            origin: model.to_string(),
+            input: oar_compiler::ModelInput::Tensors { specs, check: vec![] },
+            post: Default::default(),
+            labels: LabelsSource::None,
+            path,
+        });
+    }
+    if let Some(like) = like.filter(|_| model.ends_with(".onnx")) {
         let entry = zoo.registry.get(like)?;
         let fetched = Fetched { model: PathBuf::from(model), files: vec![] };
         let mut src = source_model(entry, &fetched)?;
@@ -192,7 +206,7 @@ pub fn source_model(entry: &ModelEntry, fetched: &Fetched) -> Result<SourceModel
         // the registry checked the name against its TASKS, which the test below ties to Task::ALL
         task: entry.task.parse().with_context(|| format!("model `{}`", entry.id))?,
         origin: format!("{}:{}=={}:{}", s.registry, s.package, s.version, s.path),
-        input,
+        input: oar_compiler::ModelInput::Image(input),
         post: entry.post.clone(),
         labels,
     })

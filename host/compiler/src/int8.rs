@@ -280,7 +280,7 @@ fn candidate(
 /// the first layer reading it).
 pub fn layer_times(model: &TypedModel, report: &QuantReport, input: &Tensor, runs: usize) -> Result<BTreeMap<String, f64>, CompileError> {
     let engine = oar_plan::Engine::from_model(model.clone(), quant::calibration_manifest())?;
-    let nodes = engine.profile(input.clone(), runs)?;
+    let nodes = engine.profile(std::slice::from_ref(input), runs)?;
     let mut cast_owner: BTreeMap<String, String> = BTreeMap::new();
     for l in &report.layers {
         if let Some(input) = &l.input {

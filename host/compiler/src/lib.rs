@@ -5,7 +5,7 @@
 
 use oar_plan::tract::*;
 use oar_plan::{
-    join_labels, sha256_hex, write_plan, InputSpec, LabelsInfo, Layout, Manifest, ModelInfo, ResizePolicy, TensorSpec,
+    join_labels, sha256_hex, write_plan, Dim, InputSpec, LabelsInfo, Layout, Manifest, ModelInfo, ResizePolicy, TensorSpec,
     LABELS_ENTRY, MODEL_ENTRY,
 };
 use std::collections::BTreeMap;
@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use tract_onnx::prelude::{InferenceFact, InferenceModelExt};
 
 mod deform_conv;
+mod inputs;
+pub use inputs::{declared_inputs, seeded_inputs, ModelInput, CHECK_DIM};
 mod rewrite;
 pub mod prune;
 mod tensorflow;
@@ -76,7 +78,7 @@ pub struct SourceModel {
     pub task: oar_plan::Task,
     /// Human-readable origin (registry coordinates or a path).
     pub origin: String,
-    pub input: InputSpec,
+    pub input: ModelInput,
     pub post: toml::Table,
     pub labels: LabelsSource,
 }
@@ -99,6 +101,8 @@ pub struct Prepared {
     pub labels: Option<Vec<String>>,
     /// The ONNX file (for messages).
     pub path: PathBuf,
+    /// The inputs of the compile-time check.
+    pub check: Vec<Tensor>,
 }
 
 /// Choices of [`compile_with`].
@@ -172,20 +176,52 @@ fn prepare_with(src: &SourceModel, keep_pointwise: bool) -> Result<Prepared, Com
 
     let labels = resolve_labels(&src.labels, &inference, &src.path)?;
 
-    let shape = input_shape(&src.input, &inference.symbols);
-    let mut typed = pin_and_declutter(inference, shape, &src.path, keep_pointwise)?;
+    let facts = match &src.input {
+        ModelInput::Image(spec) => vec![(DatumType::F32, input_shape(spec, &inference.symbols))],
+        ModelInput::Tensors { specs, .. } => {
+            let n = inference.input_outlets().map(|o| o.len()).unwrap_or(0);
+            if n != specs.len() {
+                return Err(CompileError::Model {
+                    path: src.path.clone(),
+                    message: format!("the model has {n} input(s), {} described", specs.len()),
+                });
+            }
+            specs.iter().map(|t| (oar_plan::datum_type(t.dtype), inputs::fact(t, &inference.symbols))).collect()
+        }
+    };
+    let mut typed = pin_and_declutter(inference, facts, &src.path, keep_pointwise)?;
     // The manifest carries what matters from the ONNX metadata (e.g. the dictionary); dropping the
     // properties keeps the plan small.
     typed.properties.retain(|k, _| !k.starts_with("onnx."));
 
     let model = ModelInfo { id: src.id.clone(), task: src.task, source: src.origin.clone(), sha256: sha256_hex(&bytes) };
+    let base = match &src.input {
+        ModelInput::Image(spec) => Manifest::new(COMPILER, model, spec.clone()),
+        ModelInput::Tensors { specs, .. } => {
+            // Named as in the graph (tract's names of the input nodes).
+            let names = typed.input_outlets().map(|o| o.iter().map(|o| typed.node(o.node).name.clone()).collect::<Vec<_>>());
+            let specs = specs
+                .iter()
+                .zip(names.unwrap_or_default().into_iter().map(Some).chain(std::iter::repeat(None)))
+                .map(|(s, n)| TensorSpec { name: n.unwrap_or_else(|| s.name.clone()), ..s.clone() })
+                .collect();
+            Manifest::of_tensors(COMPILER, model, specs)
+        }
+    };
     let manifest = Manifest {
-        outputs: output_specs(&typed),
+        outputs: output_specs(&typed).map_err(|message| CompileError::Model { path: src.path.clone(), message })?,
         post: src.post.clone(),
         labels: labels.as_ref().map(|l| LabelsInfo { entry: LABELS_ENTRY.into(), count: l.len() }),
-        ..Manifest::new(COMPILER, model, src.input.clone())
+        ..base
     };
-    Ok(Prepared { typed, manifest, labels, path: src.path.clone() })
+    let check = match &src.input {
+        ModelInput::Image(spec) => vec![seeded_input(&check_shape(spec), 7)],
+        ModelInput::Tensors { check, .. } if !check.is_empty() => check.clone(),
+        ModelInput::Tensors { specs, .. } => {
+            inputs::seeded_inputs(specs, 7).map_err(|message| CompileError::Model { path: src.path.clone(), message })?
+        }
+    };
+    Ok(Prepared { typed, manifest, labels, path: src.path.clone(), check })
 }
 
 /// Writes `model` (the prepared graph, or one a pass made from it) as a plan at `out`, with
@@ -208,7 +244,7 @@ fn emit_checked(prepared: &Prepared, model: &TypedModel, reference: &TypedModel,
         .write_to_tar_with_config(model, Vec::new(), false, true)
         .map_err(|e| model_err(format!("cannot serialise to NNEF: {e:#}")))?;
 
-    let check_error = check_against_source(reference, &nnef, &prepared.manifest.input, &prepared.path)?;
+    let check_error = check_against_source(reference, &nnef, &prepared.check, &prepared.path)?;
 
     let labels_text = prepared.labels.as_deref().map(join_labels);
     // An older runtime must refuse a plan that uses an oar op it lacks, by name.
@@ -267,7 +303,7 @@ pub fn typed_model(proto: &tract_onnx::pb::ModelProto, input: &InputSpec, path: 
         .model_for_proto_model(proto)
         .map_err(|e| CompileError::Load { path: path.to_path_buf(), format: "ONNX", message: format!("{e:#}") })?;
     let shape = input_shape(input, &inference.symbols);
-    pin_and_declutter(inference, shape, path, false)
+    pin_and_declutter(inference, vec![(DatumType::F32, shape)], path, false)
 }
 
 /// Like [`typed_model`], at one concrete input shape (for FLOPs counts).
@@ -275,19 +311,23 @@ pub fn typed_model_at(proto: &tract_onnx::pb::ModelProto, shape: &[usize], path:
     let inference = onnx_loader()
         .model_for_proto_model(proto)
         .map_err(|e| CompileError::Load { path: path.to_path_buf(), format: "ONNX", message: format!("{e:#}") })?;
-    pin_and_declutter(inference, shape.iter().map(|&d| TDim::from(d as i64)).collect(), path, false)
+    pin_and_declutter(inference, vec![(DatumType::F32, shape.iter().map(|&d| TDim::from(d as i64)).collect())], path, false)
 }
 
 fn pin_and_declutter(
     inference: tract_onnx::prelude::InferenceModel,
-    shape: Vec<TDim>,
+    facts: Vec<(DatumType, Vec<TDim>)>,
     path: &Path,
     keep_pointwise: bool,
 ) -> Result<TypedModel, CompileError> {
     let model_err = |message: String| CompileError::Model { path: path.to_path_buf(), message };
+    let mut inference = inference;
+    for (i, (dt, shape)) in facts.into_iter().enumerate() {
+        inference = inference
+            .with_input_fact(i, InferenceFact::dt_shape(dt, shape))
+            .map_err(|e| model_err(format!("cannot set the shape of input {i}: {e:#}")))?;
+    }
     inference
-        .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), shape))
-        .map_err(|e| model_err(format!("cannot set the input shape: {e:#}")))?
         .into_typed()
         .and_then(|mut m| {
             if keep_pointwise {
@@ -384,9 +424,10 @@ pub fn seeded_input(shape: &[usize], seed: u64) -> Tensor {
 
 /// Runs the decluttered source graph (from ONNX or TensorFlow) and the NNEF plan on the same input
 /// and compares their outputs: the plan is only written if it reproduces the model.
-fn check_against_source(typed: &TypedModel, nnef: &[u8], input: &InputSpec, path: &Path) -> Result<Vec<f32>, CompileError> {
+fn check_against_source(typed: &TypedModel, nnef: &[u8], inputs: &[Tensor], path: &Path) -> Result<Vec<f32>, CompileError> {
     let model_err = |message: String| CompileError::Model { path: path.to_path_buf(), message };
-    let x = seeded_input(&check_shape(input), 7);
+    let x: TVec<TValue> = inputs.iter().map(|t| t.clone().into_tvalue()).collect();
+    let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape()).collect();
     // An int8 graph is checked against itself optimised: this check is about the NNEF round trip,
     // and tract's unoptimised quantized ops need not round like its optimised kernels (±1 in an
     // int8 tensor can move a softmax by 1e-2); the int8 plan's accuracy is the evaluation's job.
@@ -394,8 +435,8 @@ fn check_against_source(typed: &TypedModel, nnef: &[u8], input: &InputSpec, path
     let quantized = typed.nodes().iter().any(|n| n.outputs.iter().any(|o| o.fact.datum_type.is_quantized()));
     let reference = if quantized { typed.clone().into_optimized() } else { Ok(typed.clone()) }
         .and_then(|m| m.into_runnable())
-        .and_then(|p| p.run(tvec!(x.clone().into_tvalue())))
-        .map_err(|e| model_err(format!("the model does not run on a {:?} input: {e:#}", x.shape())))?;
+        .and_then(|p| p.run(x.clone()))
+        .map_err(|e| model_err(format!("the model does not run on inputs of shape {shapes:?}: {e:#}")))?;
     let reloaded = oar_plan::nnef()
         .model_for_read(&mut std::io::Cursor::new(nnef))
         .map_err(|e| model_err(format!("the NNEF written does not read back: {e:#}")))?;
@@ -409,7 +450,7 @@ fn check_against_source(typed: &TypedModel, nnef: &[u8], input: &InputSpec, path
     let got = reloaded
         .into_optimized()
         .and_then(|m| m.into_runnable())
-        .and_then(|p| p.run(tvec!(x.into_tvalue())))
+        .and_then(|p| p.run(x))
         .map_err(|e| model_err(format!("the plan does not run: {e:#}")))?;
     let mut errors = vec![];
     for (i, (a, b)) in reference.iter().zip(got.iter()).enumerate() {
@@ -468,18 +509,26 @@ pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> TractResult<f32> {
     Ok(a.iter().zip(b.iter()).map(|(x, y)| diff(*x, *y)).fold(0.0, f32::max))
 }
 
-fn output_specs(model: &TypedModel) -> Vec<TensorSpec> {
+fn output_specs(model: &TypedModel) -> Result<Vec<TensorSpec>, String> {
     model
         .output_outlets()
         .unwrap_or(&[])
         .iter()
-        .filter_map(|o| {
-            let fact = model.outlet_fact(*o).ok()?;
-            Some(TensorSpec {
-                name: model.node(o.node).name.clone(),
-                shape: fact.shape.iter().map(|d| d.to_i64().unwrap_or(-1)).collect(),
-                dtype: format!("{:?}", fact.datum_type).to_lowercase(),
-            })
+        .map(|o| {
+            // The ONNX output's name where tract kept it (declutter may rename the node).
+            let name = model.outlet_label(*o).map(str::to_string).unwrap_or_else(|| model.node(o.node).name.clone());
+            let fact = model.outlet_fact(*o).map_err(|e| format!("output `{name}`: {e:#}"))?;
+            let dtype = oar_plan::dtype_of(fact.datum_type)
+                .ok_or_else(|| format!("output `{name}` has type {:?}, which a plan cannot describe", fact.datum_type))?;
+            let shape = fact
+                .shape
+                .iter()
+                .map(|d| match d.to_i64() {
+                    Ok(n) if n >= 0 => Dim::Fixed(n as u64),
+                    _ => Dim::Symbol(d.to_string()),
+                })
+                .collect();
+            Ok(TensorSpec { name, shape, dtype })
         })
         .collect()
 }

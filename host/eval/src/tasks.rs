@@ -106,7 +106,8 @@ pub fn against_float(manifest: &Manifest, labels: Option<&[String]>, images: Vec
         }
         Task::ObjectDetection => {
             let params = DetectParams::from_table(&manifest.post)?;
-            let reference = images.iter().map(|img| detect_objects(&reference, &manifest.input, &params, img)).collect::<Result<_, _>>()?;
+            let spec = image(manifest)?;
+            let reference = images.iter().map(|img| detect_objects(&reference, spec, &params, img)).collect::<Result<_, _>>()?;
             Box::new(Objects { manifest: manifest.clone(), params, images, reference })
         }
         Task::ImageClassification => {
@@ -117,6 +118,11 @@ pub fn against_float(manifest: &Manifest, labels: Option<&[String]>, images: Vec
         Task::Raw => return Err(EvalError::Unsupported { task: task.into(), message: "no evaluator for this task".into() }),
     };
     Ok(evaluator)
+}
+
+/// The image pre-processing of a vision plan (every evaluator scores images).
+fn image(manifest: &Manifest) -> Result<&oar_plan::InputSpec, EvalError> {
+    manifest.image().map_err(|message| EvalError::Unsupported { task: manifest.model.task.name().into(), message })
 }
 
 fn engine(model: &TypedModel, manifest: &Manifest) -> Result<Engine, EvalError> {
@@ -143,7 +149,7 @@ struct TextDet {
 
 impl TextDet {
     fn boxes(&self, engine: &Engine, img: &Rgb) -> Result<Vec<[Pt; 4]>, EvalError> {
-        Ok(detect_text(engine, &self.manifest.input, &self.params, img)?.iter().map(|b| b.points).collect())
+        Ok(detect_text(engine, image(&self.manifest)?, &self.params, img)?.iter().map(|b| b.points).collect())
     }
 }
 
@@ -186,7 +192,7 @@ impl TextRec {
         // One batch: every line padded to the widest, so that the candidate is optimised for one
         // input shape only (as PaddleOCR pads a batch; evaluations stay cheap enough to run per layer).
         let crops: Vec<Rgb> = self.samples.iter().map(|s| s.0.clone()).collect();
-        let reads = recognize(engine, &self.manifest.input, &self.dictionary, &crops, crops.len())?;
+        let reads = recognize(engine, image(&self.manifest)?, &self.dictionary, &crops, crops.len())?;
         Ok(reads.into_iter().map(|r| r.0.trim().to_string()).collect())
     }
 }
@@ -226,7 +232,7 @@ struct Direction {
 impl Direction {
     fn upside_down(&self, engine: &Engine) -> Result<Vec<bool>, EvalError> {
         let crops: Vec<Rgb> = self.images.iter().map(|i| i.0.clone()).collect();
-        Ok(classify_direction(engine, &self.manifest.input, &crops, 6)?.iter().map(|(label, _)| *label == self.upside_down).collect())
+        Ok(classify_direction(engine, image(&self.manifest)?, &crops, 6)?.iter().map(|(label, _)| *label == self.upside_down).collect())
     }
 }
 
@@ -269,7 +275,7 @@ impl Evaluator for Objects {
         let engine = engine(model, &self.manifest)?;
         let (mut pred, mut gt) = (vec![], vec![]);
         for (i, (img, reference)) in self.images.iter().zip(&self.reference).enumerate() {
-            for d in detect_objects(&engine, &self.manifest.input, &self.params, img)? {
+            for d in detect_objects(&engine, image(&self.manifest)?, &self.params, img)? {
                 pred.push((i, d.class as usize, d.score, d.bbox));
             }
             gt.extend(reference.iter().map(|d| (i, d.class as usize, d.bbox)));
@@ -285,7 +291,7 @@ impl Evaluator for Objects {
 fn top1(engine: &Engine, manifest: &Manifest, params: &ClassifyParams, images: &[Rgb]) -> Result<Vec<usize>, EvalError> {
     images
         .iter()
-        .map(|img| Ok(classify(engine, &manifest.input, params, img)?.first().map(|c| c.0).unwrap_or(usize::MAX)))
+        .map(|img| Ok(classify(engine, image(manifest)?, params, img)?.first().map(|c| c.0).unwrap_or(usize::MAX)))
         .collect()
 }
 
