@@ -243,6 +243,30 @@ def token_encoder():
         print(f"token_encoder {case}: seq {n}, pooled {sess.run(None, feed)[1][0, :3]}")
 
 
+def position_ids():
+    """Position ids as paddle2onnx writes them for ERNIE / BERT: CumSum(Cast(Expand(1, Shape(ids))))
+    - 1, then a position-embedding Gather (host/compiler/src/zoo_fixes.rs `cumsum_over_shapes`).
+    tests/data/tensors/position_ids.onnx with cases pos_a (length 5) and pos_b (9)."""
+    out = OUT.parent / "tensors"
+    rng = np.random.default_rng(12)
+    nodes = [h.make_node("Shape", ["ids"], ["s"]), h.make_node("Expand", ["one", "s"], ["e"]),
+             h.make_node("Cast", ["e"], ["c"], to=T.INT64), h.make_node("CumSum", ["c", "axis"], ["pos"]),
+             h.make_node("Sub", ["pos", "one"], ["p"]), h.make_node("Gather", ["emb", "p"], ["y"])]
+    inits = {"one": np.array(1, np.int64), "axis": np.array(-1, np.int64), "emb": rng.standard_normal((32, 4)).astype(np.float32)}
+    g = h.make_graph(nodes, "position_ids", [h.make_tensor_value_info("ids", T.INT64, [1, "seq"])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [1, "seq", 4])], [nh.from_array(v, k) for k, v in inits.items()])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    onnx.save(m, out / "position_ids.onnx")
+    sess = ort.InferenceSession(str(out / "position_ids.onnx"), providers=["CPUExecutionProvider"])
+    for case, n in (("pos_a", 5), ("pos_b", 9)):
+        (out / case).mkdir(parents=True, exist_ok=True)
+        x = rng.integers(0, 30, (1, n)).astype(np.int64)
+        np.save(out / case / "input_0.npy", x)
+        np.save(out / case / "output_0.npy", sess.run(None, {"ids": x})[0])
+
+
 if __name__ == "__main__":
     for opset in OPSETS:
         for form in FORMS:
@@ -254,3 +278,4 @@ if __name__ == "__main__":
         if_sequence_map(form)
     deform_conv()
     token_encoder()
+    position_ids()

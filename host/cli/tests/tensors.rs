@@ -55,6 +55,20 @@ fn a_token_encoder_conforms_at_two_lengths_and_infers_at_either() {
 }
 
 #[test]
+fn position_ids_summed_from_the_input_shape_conform() {
+    // paddle2onnx's `ones_like(ids).cumsum(-1) - 1` (ERNIE, BERT): tract's CumSum cannot sum
+    // shape values; the compiler sums them in i64.
+    let (t, dir) = (data("tensors"), tempfile::tempdir().unwrap());
+    let model = t.join("position_ids.onnx");
+    let plan = dir.path().join("pos.oar");
+    let out = oar(&["conform", s(&model), "--case", s(&t.join("pos_a")), "--case", s(&t.join("pos_b")), "--plan", s(&plan), "--runs", "1", "--json"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["conformant"], true, "{v}");
+    assert_eq!(v["inputs"], serde_json::json!(["ids: i64[1, seq]"]), "{v}");
+}
+
+#[test]
 fn a_bare_onnx_file_compiles_to_a_plan_of_its_declared_tensors() {
     let (t, dir) = (data("tensors"), tempfile::tempdir().unwrap());
     let plan = dir.path().join("te.oar");

@@ -190,6 +190,11 @@ fn prepare_with(src: &SourceModel, keep_pointwise: bool) -> Result<Prepared, Com
         }
     };
     let mut typed = pin_and_declutter(inference, facts, &src.path, keep_pointwise)?;
+    let sums = zoo_fixes::cumsum_over_shapes(&mut typed)
+        .map_err(|e| CompileError::Model { path: src.path.clone(), message: format!("cannot rewrite CumSum over a shape: {e:#}") })?;
+    if sums > 0 {
+        log::info!("{}: {sums} CumSum over shape values summed in i64", src.path.display());
+    }
     // The manifest carries what matters from the ONNX metadata (e.g. the dictionary); dropping the
     // properties keeps the plan small.
     typed.properties.retain(|k, _| !k.starts_with("onnx."));

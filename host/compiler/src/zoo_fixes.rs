@@ -304,6 +304,38 @@ pub fn expand_gelu_exact(model: &mut TypedModel) -> TractResult<usize> {
     Ok(gelus.len())
 }
 
+/// paddle2onnx writes a sequence's position ids as `CumSum(Cast(Expand(1, Shape(ids))))` (ERNIE,
+/// BERT and their kin: `ones_like(ids).cumsum(-1) - 1`). tract types values computed from a shape
+/// as `TDim`, which its CumSum cannot sum ("TDim is not a number"): each such CumSum sums in i64
+/// between two casts. Returns how many were rewritten.
+pub fn cumsum_over_shapes(model: &mut TypedModel) -> TractResult<usize> {
+    use tract_core::ops::array::CumSum;
+    use tract_core::ops::cast::cast;
+
+    let found: Vec<usize> = model
+        .nodes()
+        .iter()
+        .filter(|n| n.op_is::<CumSum>())
+        .filter(|n| model.outlet_fact(n.inputs[0]).is_ok_and(|f| f.datum_type == DatumType::TDim))
+        .map(|n| n.id)
+        .collect();
+    for &id in &found {
+        let node = model.node(id);
+        let name = node.name.clone();
+        let mut patch = TypedModelPatch::default();
+        let mut inputs = patch.taps(model, &node.inputs)?;
+        inputs[0] = patch.wire_node(format!("{name}.i64"), cast(DatumType::I64), &[inputs[0]])?[0];
+        let sum = patch.wire_node(format!("{name}.sum"), node.op.clone(), &inputs)?[0];
+        let out = patch.wire_node(format!("{name}.tdim"), cast(DatumType::TDim), &[sum])?[0];
+        patch.shunt_outside(model, id.into(), out)?;
+        patch.apply(model)?;
+    }
+    if !found.is_empty() {
+        model.compact()?;
+    }
+    Ok(found.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
