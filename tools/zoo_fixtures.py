@@ -231,6 +231,10 @@ def token_encoder():
     onnx.checker.check_model(m)
     out.mkdir(parents=True, exist_ok=True)
     onnx.save(m, out / "token_encoder.onnx")
+    # The same graph with the length named apart per input, as paddle2onnx writes it.
+    for k, i in enumerate(m.graph.input):
+        i.type.tensor_type.shape.dim[1].dim_param = f"DynamicDimension_{k}"
+    onnx.save(m, out / "token_encoder_p2o.onnx")
     sess = ort.InferenceSession(str(out / "token_encoder.onnx"), providers=["CPUExecutionProvider"])
     for case, n in (("a", 5), ("b", 11)):
         feed = {"input_ids": rng.integers(0, vocab, (1, n)).astype(np.int64),

@@ -171,7 +171,8 @@ pub fn run(args: &ConformArgs) -> Result<ExitCode> {
 }
 
 /// The compiler's view of a bare ONNX file: its declared inputs, with each dimension fixed where
-/// every case agrees and symbolic where they differ (named as the file names it, else `s{input}_{axis}`);
+/// every case agrees and symbolic where they differ (named as the file names it, else
+/// `s{input}_{axis}`; one symbol for dimensions that differ alike in every case);
 /// the first case's inputs are the compile-time check's.
 fn source_model(model: &Path, cases: &[Case]) -> Result<SourceModel> {
     let proto = oar_compiler::read_onnx(model)?;
@@ -181,6 +182,9 @@ fn source_model(model: &Path, cases: &[Case]) -> Result<SourceModel> {
         ensure!(c.inputs.len() == declared.len(), "{}: {} input(s) given, the model takes {}: {}", c.name, c.inputs.len(), declared.len(), list());
     }
     let mut specs = vec![];
+    // Dimensions that take the same values in every case are one symbol (paddle2onnx names the
+    // length of `input_ids` and of `token_type_ids` apart; tract must know they are equal).
+    let mut symbols: Vec<(Vec<usize>, String)> = vec![];
     for (k, d) in declared.iter().enumerate() {
         let first = cases[0].inputs[k].shape();
         for c in cases {
@@ -197,10 +201,16 @@ fn source_model(model: &Path, cases: &[Case]) -> Result<SourceModel> {
                 if cases.iter().all(|c| c.inputs[k].shape()[axis] == first[axis]) {
                     Dim::Fixed(first[axis] as u64)
                 } else {
-                    match &d.shape[axis] {
-                        Dim::Symbol(s) if oar_plan::is_identifier(s) => Dim::Symbol(s.clone()),
-                        _ => Dim::Symbol(format!("s{k}_{axis}")),
+                    let values: Vec<usize> = cases.iter().map(|c| c.inputs[k].shape()[axis]).collect();
+                    if let Some((_, name)) = symbols.iter().find(|(v, _)| *v == values) {
+                        return Dim::Symbol(name.clone());
                     }
+                    let name = match &d.shape[axis] {
+                        Dim::Symbol(s) if oar_plan::is_identifier(s) && symbols.iter().all(|(_, n)| n != s) => s.clone(),
+                        _ => format!("s{k}_{axis}"),
+                    };
+                    symbols.push((values, name.clone()));
+                    Dim::Symbol(name)
                 }
             })
             .collect();

@@ -55,6 +55,19 @@ fn a_token_encoder_conforms_at_two_lengths_and_infers_at_either() {
 }
 
 #[test]
+fn a_length_named_apart_per_input_is_one_symbol() {
+    // paddle2onnx names the length of each input apart (DynamicDimension_0, _1): conform sees
+    // that they vary alike across cases and makes them one symbol, as tract needs to line them up.
+    let (t, dir) = (data("tensors"), tempfile::tempdir().unwrap());
+    let model = t.join("token_encoder_p2o.onnx");
+    let out = oar(&["conform", s(&model), "--case", s(&t.join("a")), "--case", s(&t.join("b")), "--plan", s(&dir.path().join("p.oar")), "--runs", "1", "--json"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["conformant"], true, "{v}");
+    assert_eq!(v["inputs"], serde_json::json!(["input_ids: i64[1, DynamicDimension_0]", "token_type_ids: i64[1, DynamicDimension_0]"]), "{v}");
+}
+
+#[test]
 fn position_ids_summed_from_the_input_shape_conform() {
     // paddle2onnx's `ones_like(ids).cumsum(-1) - 1` (ERNIE, BERT): tract's CumSum cannot sum
     // shape values; the compiler sums them in i64.
