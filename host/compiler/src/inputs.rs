@@ -72,6 +72,32 @@ pub fn declared_inputs(proto: &ModelProto, path: &Path) -> Result<Vec<TensorSpec
         .collect()
 }
 
+/// Writes the specs' dimensions into the ONNX file's declared inputs (a number, or the symbol's
+/// name): tract makes symbols of the declared names as it loads the graph, and a name left there
+/// (`DynamicDimension.1` for a length the specs call `DynamicDimension_0`) survives in the facts of
+/// nodes computed from it, although the input is pinned afterwards.
+pub(crate) fn declare(proto: &mut ModelProto, specs: &[TensorSpec]) {
+    use tract_onnx::pb::tensor_shape_proto::Dimension;
+    let Some(graph) = proto.graph.as_mut() else { return };
+    let initialisers: std::collections::HashSet<String> = graph.initializer.iter().map(|t| t.name.clone()).collect();
+    let inputs = graph.input.iter_mut().filter(|i| !initialisers.contains(&i.name));
+    for (i, spec) in inputs.zip(specs) {
+        let Some(type_proto::Value::TensorType(t)) = i.r#type.as_mut().and_then(|t| t.value.as_mut()) else { continue };
+        let dims = spec
+            .shape
+            .iter()
+            .map(|d| Dimension {
+                denotation: String::new(),
+                value: Some(match d {
+                    Dim::Fixed(n) => dimension::Value::DimValue(*n as i64),
+                    Dim::Symbol(s) => dimension::Value::DimParam(s.clone()),
+                }),
+            })
+            .collect();
+        t.shape = Some(tract_onnx::pb::TensorShapeProto { dim: dims });
+    }
+}
+
 /// ONNX `TensorProto.DataType` codes.
 fn onnx_dtype(code: i32) -> Option<DType> {
     Some(match code {

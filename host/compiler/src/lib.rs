@@ -165,6 +165,9 @@ fn prepare_with(src: &SourceModel, keep_pointwise: bool) -> Result<Prepared, Com
             if rewritten > 0 {
                 log::info!("{}: {rewritten} int32 casts of shapes kept as int64", src.path.display());
             }
+            if let ModelInput::Tensors { specs, .. } = &src.input {
+                inputs::declare(&mut proto, specs);
+            }
             let fixed = zoo_fixes::apply(&mut proto);
             if fixed.total() > 0 {
                 log::info!("{}: paddle2onnx patterns rewritten: {fixed:?}", src.path.display());
