@@ -5,7 +5,7 @@ export.json). Mel / feature frames are the symbolic length."""
 import sys
 import types
 
-from zoo_export_seq import SEED, Built, _version, rng
+from zoo_export_seq import SEED, Built, _version, fixed, rng
 
 
 def _weightless(model):
@@ -61,7 +61,7 @@ def melgan():
     import paddle
     from paddlespeech.t2s.models.melgan import MelGANGenerator
 
-    cfg = dict(in_channels=80, out_channels=1, kernel_size=7, channels=256, upsample_scales=[5, 5, 4, 3], stack_kernel_size=3, stacks=3)
+    cfg = dict(in_channels=80, out_channels=1, kernel_size=7, channels=512, upsample_scales=[5, 5, 4, 3], stack_kernel_size=3, stacks=3)
     paddle.seed(SEED)
     model = _weightless(MelGANGenerator(**cfg))
     return Built(model, [("logmel", "float32", [1, 80, None])], _normal("logmel", lambda t: (1, 80, t)),
@@ -186,7 +186,9 @@ def deepspeech2():
 
     # paddlespeech.s2t.models.ds2/__init__ pip-installs paddlespeech_ctcdecoders (no wheel for this
     # Python) when it cannot import it; CTC decoding is not part of the exported net.
-    sys.modules.setdefault("paddlespeech_ctcdecoders", types.ModuleType("paddlespeech_ctcdecoders"))
+    stub = types.ModuleType("paddlespeech_ctcdecoders")
+    stub.__getattr__ = lambda name: type(name, (), {})  # names the decoder wrappers import (Scorer, ...)
+    sys.modules.setdefault("paddlespeech_ctcdecoders", stub)
     from paddlespeech.s2t.models.ds2 import DeepSpeech2InferModel
 
     # examples/aishell/asr0 offline (bidirectional) layout, rnn_size 256 instead of 1024
@@ -240,8 +242,7 @@ def fastspeech2():
             self.m = m
 
         def forward(self, text):
-            mel, _, _ = self.m.inference(text)
-            return mel
+            return self.m.inference(text)[0]  # (mel, durations, pitch, energy)
 
     return Built(Infer(model), [("text", "int64", [None])], lambda n: _phones(268, n),
                  _definition("paddlespeech.t2s.models.fastspeech2.FastSpeech2.inference", cfg,
@@ -277,14 +278,22 @@ def speedyspeech():
 
 MODELS = [
     ("speech-mdtc", "MDTC", mdtc),
+    # MDTC.forward compares x.shape[-1] with its output size in Python ifs that append to a list: with
+    # a symbolic T, dy2static makes them conds whose outputs break. 1 s of 10 ms frames, fixed:
+    ("speech-mdtc-t100", "MDTC", fixed(mdtc, 100)),
     ("speech-hifigan", "hifigan", hifigan),
     ("speech-melgan", "MelGAN", melgan),
     ("speech-mb-melgan", "MultiBand MelGAN", mb_melgan),
     ("speech-pwgan", "Parallel WaveGAN", pwgan),
     ("speech-ecapa-tdnn", "ecapa-tdnn", ecapa),
+    # Conv1d "same" padding computed from x.shape[-1]: a tensor with symbolic T, which pad3d refuses. 2 s:
+    ("speech-ecapa-tdnn-t200", "ecapa-tdnn", fixed(ecapa, 200)),
     ("speech-ge2e", "GE2E", ge2e),
     ("speech-conformer-encoder", "conformer offline/online", _asr_encoder("ConformerEncoder", CONFORMER)),
     ("speech-transformer-encoder", "transformer offline/online", _asr_encoder("TransformerEncoder", TRANSFORMER)),
+    # Their attention's `if mask.shape[2] > 0` becomes a cond on a symbolic T whose branches differ in rank. 1 s:
+    ("speech-conformer-encoder-t100", "conformer offline/online", fixed(_asr_encoder("ConformerEncoder", CONFORMER), 100)),
+    ("speech-transformer-encoder-t100", "transformer offline/online", fixed(_asr_encoder("TransformerEncoder", TRANSFORMER), 100)),
     ("speech-deepspeech2", "deepspeech2 offline/online", deepspeech2),
     ("speech-fastspeech2", "fastspeech2/fastpitch", fastspeech2),
     ("speech-speedyspeech", "speedyspeech", speedyspeech),

@@ -14,9 +14,9 @@ from zoo_export_seq import LENGTHS, SEED, Built, _version, rng
 
 def _pv(module):
     if "paddlevideo.modeling" not in sys.modules:
-        import importlib.util
+        from importlib.util import find_spec
 
-        spec = importlib.util.find_spec("ppvideo")
+        spec = find_spec("ppvideo")
         if spec is None:
             raise ImportError("ppvideo is not installed (pip install --no-deps ppvideo==2.3.1)")
         sys.path.insert(0, os.path.dirname(spec.origin))
