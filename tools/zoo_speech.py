@@ -37,10 +37,26 @@ def mdtc():
     cfg = dict(stack_num=3, stack_size=4, in_channels=80, res_channels=32, kernel_size=5, causal=True, num_keywords=1)
     paddle.seed(SEED)
     backbone = MDTC(**{k: v for k, v in cfg.items() if k != "num_keywords"})
-    model = KWSModel(backbone=backbone, num_keywords=cfg["num_keywords"])
+    kws = KWSModel(backbone=backbone, num_keywords=cfg["num_keywords"])
+
+    class KWS(paddle.nn.Layer):
+        """KWSModel.forward with the backbone's (outputs, cache) unpacked: paddlespeech 1.5.0 hands
+        the whole tuple to its Linear, which eager mode lets through and static mode refuses
+        ("Call static_op_arg_pre_cast_hook failed")."""
+
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x):
+            outputs, _ = self.m.backbone(x)
+            return self.m.activation(self.m.linear(outputs))
+
+    model = KWS(kws)
     model.eval()
     return Built(model, [("feats", "float32", [1, None, 80])], _normal("feats", lambda t: (1, t, 80)),
-                 _definition("paddlespeech.kws.models.mdtc.KWSModel(MDTC)", cfg, input="fbank frames [1, T, 80]"))
+                 _definition("paddlespeech.kws.models.mdtc.KWSModel(MDTC)", cfg, input="fbank frames [1, T, 80]",
+                             note="KWSModel.forward with the backbone's (outputs, cache) tuple unpacked before its Linear"))
 
 
 def hifigan():
@@ -157,16 +173,38 @@ def _asr_encoder(cls_name, cfg):
         import paddlespeech.s2t.modules.encoder as E
 
         paddle.seed(SEED)
-        model = getattr(E, cls_name)(**cfg)
-        model.eval()
+        enc = getattr(E, cls_name)(**cfg)
+        enc.eval()
+
+        class Offline(paddle.nn.Layer):
+            """BaseEncoder.forward for one unpadded utterance: the all-ones mask of its T frames
+            instead of make_non_pad_mask(xs_lens), whose length int(xs_lens.max()) is data-dependent
+            (exported, it makes the attention's `if mask.shape[2] > 0` a cond whose branches differ
+            in rank). No chunking (static_chunk_size 0), as forward has it at decoding_chunk_size 0."""
+
+            def __init__(self, e):
+                super().__init__()
+                self.e = e
+
+            def forward(self, feats):
+                e = self.e
+                masks = paddle.ones([1, 1, feats.shape[1]], dtype="bool")
+                xs, pos_emb, masks = e.embed(feats, masks, offset=0)
+                mask_pad = ~masks
+                chunk_masks = masks
+                for layer in e.encoders:
+                    xs, chunk_masks, _, _ = layer(xs, chunk_masks, pos_emb, mask_pad)
+                if e.normalize_before:
+                    xs = e.after_norm(xs)
+                return xs
 
         def feed(length):
-            return {"feats": rng(length).standard_normal(size=(1, length, 80)).astype(np.float32),
-                    "feats_lens": np.array([length], dtype=np.int64)}
+            return {"feats": rng(length).standard_normal(size=(1, length, 80)).astype(np.float32)}
 
-        return Built(model, [("feats", "float32", [1, None, 80]), ("feats_lens", "int64", [1])], feed,
+        return Built(Offline(enc), [("feats", "float32", [1, None, 80])], feed,
                      _definition(f"paddlespeech.s2t.modules.encoder.{cls_name}", cfg,
-                                 input="fbank [1, T, 80], its length [1] -> (encoder out [1, T', d], mask [1, 1, T'] bool); T' = ((T-1)//2-1)//2"))
+                                 input="fbank [1, T, 80] -> encoder out [1, T', d]; T' = ((T-1)//2-1)//2",
+                                 note="BaseEncoder.forward's layers on one unpadded utterance (all-ones mask), no xs_lens input"))
 
     return build
 
@@ -218,6 +256,7 @@ def _phones(vocab, length, tone_size=None):
 
 
 def fastspeech2():
+    import numpy as np
     import paddle
     import paddle.nn as nn
     from paddlespeech.t2s.models.fastspeech2 import FastSpeech2
@@ -235,6 +274,12 @@ def fastspeech2():
     paddle.seed(SEED)
     model = FastSpeech2(**cfg)
     model.eval()
+    # Seeded weights make the duration predictor's round(exp(x) - 1) 0 for every phone: an empty mel
+    # that onnxruntime's convs refuse. Its last Linear is set to predict 3 frames per phone
+    # (weight 0, bias log 4: exp(x) - 1 is 3 ± 1e-6, far from a rounding boundary), T_mel = 3 N.
+    dp = model.duration_predictor.linear
+    dp.weight.set_value(paddle.zeros_like(dp.weight))
+    dp.bias.set_value(paddle.full_like(dp.bias, float(np.log(4.0))))
 
     class Infer(nn.Layer):
         def __init__(self, m):
@@ -246,7 +291,8 @@ def fastspeech2():
 
     return Built(Infer(model), [("text", "int64", [None])], lambda n: _phones(268, n),
                  _definition("paddlespeech.t2s.models.fastspeech2.FastSpeech2.inference", cfg,
-                             input="phone ids [N] -> mel [T_mel, 80] (T_mel from the predicted durations)"))
+                             input="phone ids [N] -> mel [3 N, 80]",
+                             note="duration predictor's last Linear set to weight 0, bias log 4: 3 frames per phone"))
 
 
 def speedyspeech():
@@ -278,9 +324,7 @@ def speedyspeech():
 
 MODELS = [
     ("speech-mdtc", "MDTC", mdtc),
-    # MDTC.forward compares x.shape[-1] with its output size in Python ifs that append to a list: with
-    # a symbolic T, dy2static makes them conds whose outputs break. 1 s of 10 ms frames, fixed:
-    ("speech-mdtc-t100", "MDTC", fixed(mdtc, 100)),
+    ("speech-mdtc-t100", "MDTC", fixed(mdtc, 100)),  # 1 s of 10 ms frames
     ("speech-hifigan", "hifigan", hifigan),
     ("speech-melgan", "MelGAN", melgan),
     ("speech-mb-melgan", "MultiBand MelGAN", mb_melgan),

@@ -28,6 +28,7 @@ def _pv(module):
             m = types.ModuleType(name)
             m.__path__ = [os.path.join(base, path)]
             sys.modules[name] = m
+        importlib.import_module("paddlevideo.modeling.losses")  # the heads build their loss from its registry
     return importlib.import_module(f"paddlevideo.modeling.{module}")
 
 
@@ -93,7 +94,7 @@ MODELS = [
                                  ("stgcn_head", "STGCNHead"), dict(in_channels=256, num_classes=30),
                                  [1, 2, 64, 25, 1], "plain", "FSD-10 skeleton layout; frames symbolic", symbolic=2)),
     ("video-ctrgcn", "CTR-GCN", video(("ctrgcn", "CTRGCN"), dict(num_point=25, num_person=2, in_channels=3),
-                                      ("ctrgcn_head", "CTRGCNHead"), dict(in_channels=256, num_classes=60),
+                                      ("ctrgcn_head", "CTRGCNHead"), dict(in_channels=64, num_classes=60),
                                       [1, 3, 64, 25, 2], "plain", "NTU-RGB+D layout, 64 frames")),
     ("video-2s-agcn", "2s-AGCN", video(("agcn2s", "AGCN2s"), dict(num_point=25, num_person=2, in_channels=3),
                                        ("agcn2s_head", "AGCN2sHead"), dict(in_channels=64, num_classes=60, M=2),
