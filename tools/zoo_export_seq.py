@@ -31,6 +31,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -391,8 +392,13 @@ def export_one(name, out):
         stage = "export"
         start = time.time()
         specs = [paddle.static.InputSpec(s, d, n) for n, d, s in built.inputs]
-        with p2o_errors() as errors:
-            paddle.onnx.export(built.model, str(tmp / "model"), input_spec=specs, opset_version=OPSET, verbose=True)
+        for attempt in range(2):
+            with p2o_errors() as errors:
+                paddle.onnx.export(built.model, str(tmp / "model"), input_spec=specs, opset_version=OPSET, verbose=True)
+            # dy2static now and then fails to find the forward it has just transformed (seen on
+            # ERNIE-M and ERNIE-Gram, never twice in a row): once more.
+            if not (errors and "transformed from AST" in errors[0]):
+                break
         if errors:
             raise ExportError(" / ".join(errors))
         export_s = time.time() - start
@@ -530,9 +536,12 @@ def run_child(name, out, timeout):
     d = Path(out) / zoo_table.safe_dir(name)
     if (d / "export.json").exists() or (d / "error.json").exists():
         return "cached"
-    cmd = [sys.executable, __file__, "--one", name, "--out", str(out)]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--one", name, "--out", str(Path(out).resolve())]
+    # In a scratch directory: paddlespeech's logger writes exp/log and .log.txt into the cwd.
+    cwd = Path(tempfile.gettempdir()) / "oar-zoo-seq-cwd"
+    cwd.mkdir(exist_ok=True)
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=child_env())
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=child_env(), cwd=cwd)
         log = p.stdout + p.stderr
     except subprocess.TimeoutExpired:
         p, log = None, f"export took over {timeout} s"
@@ -544,10 +553,12 @@ def run_child(name, out, timeout):
         errs = list(dict.fromkeys(clean_error(l.replace("[ERROR][Paddle2ONNX]", "")) for l in lines if "[ERROR]" in l))
         fatal = [l for l in lines if l.startswith("FatalError")]
         frames = [l for l in lines if re.match(r"^0\s+\S+::", l)]  # the innermost C++ frame paddle prints
-        if fatal:
+        if errs:  # paddle2onnx's own words first (its abort follows them)
+            reason = " ".join(errs) + (f" ({fatal[-1]})" if fatal else "")
+        elif fatal:
             reason = fatal[-1] + (f" (innermost C++ frame: {frames[-1][1:].strip()})" if frames else "")
         else:
-            reason = " ".join(errs) or (lines[-1] if lines else f"exit code {p.returncode if p else '?'}")
+            reason = lines[-1] if lines else f"exit code {p.returncode if p else '?'}"
         tmp = Path(out) / (zoo_table.safe_dir(name) + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
