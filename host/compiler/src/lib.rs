@@ -29,14 +29,24 @@ pub const COMPILER: &str = concat!("oar ", env!("CARGO_PKG_VERSION"));
 pub enum CompileError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}: cannot load the {format} model: {message}")]
+    #[error("{path}: cannot load the {format} model: {}", brief(.message))]
     Load { path: PathBuf, format: &'static str, message: String },
-    #[error("{path}: {message}")]
+    #[error("{path}: {}", brief(.message))]
     Model { path: PathBuf, message: String },
     #[error("{path}: the compiled plan does not reproduce the source model: max abs error {error} on output {output} (allowed {allowed})")]
     Mismatch { path: PathBuf, output: usize, error: f32, allowed: f32 },
     #[error(transparent)]
     Plan(#[from] oar_plan::PlanError),
+}
+
+/// A tract error as one line: its first line, at most 600 characters. tract puts whole graphs
+/// and patches (`ModelPatch { … }`) into some messages, on the lines after the cause.
+fn brief(message: &str) -> String {
+    let line = message.lines().next().unwrap_or("");
+    match line.char_indices().nth(600) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_string(),
+    }
 }
 
 /// Where a model's labels or dictionary come from.
@@ -570,6 +580,15 @@ fn resolve_labels(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tract_errors_are_shown_as_one_bounded_line() {
+        let e = CompileError::Model { path: "m.onnx".into(), message: "cannot analyse the graph: bad EinSum.\nModelPatch { huge }".into() };
+        assert_eq!(e.to_string(), "m.onnx: cannot analyse the graph: bad EinSum.");
+        let long = CompileError::Load { path: "m.onnx".into(), format: "ONNX", message: "é".repeat(1000) };
+        let shown = long.to_string();
+        assert!(shown.ends_with('…') && shown.chars().count() < 700, "{}", shown.len());
+    }
 
     #[test]
     fn seeded_input_is_deterministic_and_bounded() {
