@@ -40,7 +40,7 @@ pub fn run(args: &InferArgs) -> Result<i32> {
         let path = args.out.join(format!("output_{i}.npy"));
         npy::write(&path, t)?;
         let name = specs.get(i).map(|s| s.name.clone()).unwrap_or_default();
-        let dtype = npy::dtype_of(t).map(|d| d.name()).unwrap_or("?");
+        let dtype = oar_plan::dtype_of(t.datum_type()).map(|d| d.name()).unwrap_or("?");
         written.push((path, name, dtype, t.shape().to_vec()));
     }
     if args.json {

@@ -235,19 +235,19 @@ impl Engine {
             cache.insert(0, hit);
             return Ok(plan);
         }
-        let facts: Vec<TypedFact> = decoded
+        let facts: Vec<(&str, TypedFact)> = decoded
             .input_outlets()
-            .and_then(|o| o.iter().map(|o| decoded.outlet_fact(*o).cloned()).collect())
+            .and_then(|o| o.iter().map(|o| Ok((&*decoded.node(o.node).name, decoded.outlet_fact(*o)?.clone()))).collect())
             .map_err(|e| self.run_err(e))?;
         let fail = |message: String| PlanError::Run { path: self.plan.path.clone(), message };
         if facts.len() != shapes.len() {
             return Err(fail(format!("{} input(s) given, the model takes {}", shapes.len(), facts.len())));
         }
         let mut values: std::collections::HashMap<Symbol, i64> = Default::default();
-        for (k, (fact, &shape)) in facts.iter().zip(shapes).enumerate() {
-            let what = || format!("input {k} of shape {shape:?} does not fit the model's {:?}", fact.shape);
+        for ((name, fact), &shape) in facts.iter().zip(shapes) {
+            let what = || format!("input `{name}` of shape {shape:?} does not fit the model's {:?}", fact.shape);
             if fact.shape.len() != shape.len() {
-                return Err(fail(format!("input {k} of rank {} given, the model takes rank {} ({:?})", shape.len(), fact.shape.len(), fact.shape)));
+                return Err(fail(format!("input `{name}` of rank {} given, the model takes rank {} ({:?})", shape.len(), fact.shape.len(), fact.shape)));
             }
             for (dim, &v) in fact.shape.iter().zip(shape) {
                 for sym in dim.symbols() {
@@ -260,7 +260,7 @@ impl Engine {
                     }
                     match values.insert(sym.clone(), guess) {
                         Some(before) if before != guess => {
-                            return Err(fail(format!("{}: `{sym}` is {before} in an earlier input and {guess} here", what())))
+                            return Err(fail(format!("{}: `{sym}` is {guess} here and {before} in an earlier input", what())))
                         }
                         _ => {}
                     }
@@ -287,8 +287,9 @@ impl Engine {
     }
 
     /// Runs the plan on tensors as a caller made them (`oar infer`: from `.npy` files), each
-    /// checked against the manifest's inputs first ([`accept_input`]), and a named dimension
-    /// (`seq`) checked to have one value across inputs. The errors name the input.
+    /// checked against the manifest's inputs first ([`accept_input`]); that a named dimension
+    /// (`seq`) has one value across inputs is checked where the plan is specialised to the shapes.
+    /// The errors name the input.
     pub fn infer(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, PlanError> {
         let specs = self.plan.manifest.input_specs();
         let fail = |message: String| PlanError::Run { path: self.plan.path.clone(), message };
@@ -296,25 +297,8 @@ impl Engine {
             let names = specs.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("; ");
             return Err(fail(format!("{} input(s) given, the plan takes {}: {names}", inputs.len(), specs.len())));
         }
-        let mut seen: std::collections::HashMap<&str, usize> = Default::default();
-        let mut ready = TVec::new();
-        for (t, spec) in inputs.into_iter().zip(&specs) {
-            for (d, &v) in spec.shape.iter().zip(t.shape()) {
-                let Some(name) = d.symbol() else { continue };
-                match seen.insert(name, v) {
-                    Some(before) if before != v => {
-                        return Err(fail(format!(
-                            "input `{}` (the plan takes {spec}): shape {:?}: `{name}` is {v} here and {before} in an earlier input",
-                            spec.name,
-                            t.shape()
-                        )))
-                    }
-                    _ => {}
-                }
-            }
-            ready.push(accept_input(spec, t).map_err(fail)?.into_tvalue());
-        }
-        Ok(self.run(ready)?.into_iter().map(|v| v.into_tensor()).collect())
+        let ready = inputs.into_iter().zip(&specs).map(|(t, spec)| Ok(accept_input(spec, t).map_err(fail)?.into_tvalue()));
+        Ok(self.run(ready.collect::<Result<_, PlanError>>()?)?.into_iter().map(|v| v.into_tensor()).collect())
     }
 
     /// The model for inspection: optimised when its input shape is concrete, else as decoded

@@ -35,19 +35,10 @@ pub fn write(path: &Path, t: &Tensor) -> Result<(), NpyError> {
 
 /// The `.npy` bytes of a tensor; `None` for a type numpy has no plain code for here.
 pub fn to_bytes(t: &Tensor) -> Option<Vec<u8>> {
-    let dtype = dtype_of(t)?;
+    let dtype = crate::dtype_of(t.datum_type())?;
     let dims: Vec<String> = t.shape().iter().map(|d| d.to_string()).collect();
     let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
-    let mut header = format!("{{'descr': '{}', 'fortran_order': False, 'shape': {shape}, }}", descr(dtype));
-    // Magic, version, length, header and its newline: a multiple of 64 bytes.
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = MAGIC.to_vec();
-    bytes.extend([1, 0]);
-    bytes.extend((header.len() as u16).to_le_bytes());
-    bytes.extend(header.as_bytes());
+    let mut bytes = header(descr(dtype), &shape);
     macro_rules! put {
         ($t:ty) => {
             for v in t.to_plain_array_view::<$t>().ok()?.iter() {
@@ -72,9 +63,19 @@ pub fn to_bytes(t: &Tensor) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
-/// The plan type of a tensor (quantized types as their storage type).
-pub fn dtype_of(t: &Tensor) -> Option<DType> {
-    crate::dtype_of(t.datum_type())
+/// A version-1 header for `descr` (`<f4`) and `shape` (`(1, 3)`), padded as numpy pads it:
+/// magic, version, length, header and its newline make a multiple of 64 bytes.
+fn header(descr: &str, shape: &str) -> Vec<u8> {
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend([1, 0]);
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    bytes
 }
 
 fn descr(d: DType) -> &'static str {
@@ -171,15 +172,7 @@ mod tests {
     use super::*;
 
     fn npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
-        let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-        while (10 + header.len() + 1) % 64 != 0 {
-            header.push(' ');
-        }
-        header.push('\n');
-        let mut out = MAGIC.to_vec();
-        out.extend([1, 0]);
-        out.extend((header.len() as u16).to_le_bytes());
-        out.extend(header.as_bytes());
+        let mut out = header(descr, shape);
         out.extend(data);
         out
     }

@@ -157,7 +157,7 @@ pub fn seeded_inputs(specs: &[TensorSpec], seed: u64) -> Result<Vec<Tensor>, Str
                     let n = x.len();
                     Tensor::from_shape(&shape, &vec![true; n]).map_err(|e| e.to_string())?
                 }
-                d if d.name().starts_with('f') => x.cast_to_dt(oar_plan::datum_type(d)).map_err(|e| e.to_string())?.into_owned(),
+                d @ (DType::F64 | DType::F16) => x.cast_to_dt(oar_plan::datum_type(d)).map_err(|e| e.to_string())?.into_owned(),
                 d => {
                     let n = x.len();
                     let ids: Vec<i64> = (0..n as i64).map(|i| i % 2).collect();

@@ -217,11 +217,11 @@ fn prepare_with(src: &SourceModel, keep_pointwise: bool) -> Result<Prepared, Com
         ModelInput::Image(spec) => Manifest::new(COMPILER, model, spec.clone()),
         ModelInput::Tensors { specs, .. } => {
             // Named as in the graph (tract's names of the input nodes).
-            let names = typed.input_outlets().map(|o| o.iter().map(|o| typed.node(o.node).name.clone()).collect::<Vec<_>>());
+            let graph_name = |k: usize| typed.input_outlets().ok()?.get(k).map(|o| typed.node(o.node).name.clone());
             let specs = specs
                 .iter()
-                .zip(names.unwrap_or_default().into_iter().map(Some).chain(std::iter::repeat(None)))
-                .map(|(s, n)| TensorSpec { name: n.unwrap_or_else(|| s.name.clone()), ..s.clone() })
+                .enumerate()
+                .map(|(k, s)| TensorSpec { name: graph_name(k).unwrap_or_else(|| s.name.clone()), ..s.clone() })
                 .collect();
             Manifest::of_tensors(COMPILER, model, specs)
         }
